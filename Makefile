@@ -1,0 +1,90 @@
+# ctts build. GNU make; header dependencies from -MMD -MP.
+#
+#   make                 library, CLI (build/ctts) and test programs
+#   make test            run every test program (tests/run.sh prints "N passed, N failed")
+#   make check           the test suite under ASan+UBSan (objects in build/asan)
+#   make SANITIZE=1      build with ASan+UBSan into build/asan
+#   make NATIVE=1        add -march=native (never the default)
+#   make DEBUG=1         -O0 -g
+#
+# Sources are picked up by wildcard: any src/**/*.c joins libctts, any
+# tests/**/test_*.c becomes its own test program.
+
+CC      ?= cc
+BUILD   ?= build
+WERROR  ?= -Werror
+
+ifeq ($(SANITIZE),1)
+  BUILD  := build/asan
+  SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
+endif
+
+OPT := -O2
+ifeq ($(DEBUG),1)
+  OPT := -O0 -g
+endif
+ifeq ($(NATIVE),1)
+  OPT += -march=native
+endif
+
+WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WERROR)
+CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -fno-math-errno -fPIC $(WARN) $(SANFLAGS) \
+           -Iinclude -Isrc -MMD -MP
+LDFLAGS := $(SANFLAGS)
+LDLIBS  := -lyaml -lm -lpthread
+
+# Per-file ISA flags: only the SIMD kernel files get them.
+ISA_avx2 := -mavx2 -mfma -mf16c
+
+rwildcard = $(foreach d,$(wildcard $(1:=/*)),$(call rwildcard,$d,$2) $(filter $(subst *,%,$2),$d))
+
+LIB_SRC  := $(call rwildcard,src,*.c)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
+CLI_SRC  := $(wildcard tools/cli/*.c)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
+TEST_SRC := $(call rwildcard,tests,test_*.c)
+TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
+BENCH_SRC := $(wildcard bench/*.c)
+BENCH_BIN := $(patsubst bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+all: $(BUILD)/ctts $(BUILD)/libctts.a $(BUILD)/libctts.so $(TEST_BIN) $(BENCH_BIN)
+
+$(BUILD)/obj/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $(ISA_$(lastword $(subst _, ,$(basename $(notdir $<))))) -c $< -o $@
+
+$(BUILD)/libctts.a: $(LIB_OBJ)
+	@rm -f $@
+	ar rcs $@ $^
+
+$(BUILD)/libctts.so: $(LIB_OBJ)
+	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/ctts: $(CLI_OBJ) $(BUILD)/libctts.a
+	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(BUILD)/tests/%: tests/%.c $(BUILD)/libctts.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libctts.a $(LDFLAGS) $(LDLIBS)
+
+$(BUILD)/bench/%: bench/%.c $(BUILD)/libctts.a
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctts.a $(LDFLAGS) $(LDLIBS)
+
+test: all
+	@BUILD=$(BUILD) bash tests/run.sh
+
+check:
+	$(MAKE) SANITIZE=1 test
+
+lint-deps:
+	@bash scripts/lint_deps.sh
+
+clean:
+	rm -rf build
+
+help:
+	@sed -n '1,12p' Makefile
+
+.PHONY: all test check clean help lint-deps
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
