@@ -1,0 +1,108 @@
+/*
+ * The backend interface: every numeric operation a model family needs.
+ *
+ * Model code (src/models/) is written once against this table; the CPU
+ * backend (src/backend/cpu.c onto src/cpu/) implements it today, a CUDA
+ * backend can implement it later. All float pointers passed to ops point
+ * into backend memory (host memory for the CPU backend). Weights are
+ * ctts_tensor views whose data lives in backend memory too.
+ *
+ * Conventions:
+ *  - Row-major. "[T, D]" = T rows of D floats. Sequence activations of the
+ *    transformers are [T, D]; convolution activations are [C, T] (PyTorch).
+ *  - Ops never allocate; outputs never alias inputs unless stated.
+ *  - Weight dtypes: F32 always; BF16/F16/Q8_0/Q4_0 where supports_dtype says.
+ */
+#ifndef CTTS_BACKEND_H
+#define CTTS_BACKEND_H
+
+#include <stddef.h>
+
+#include "base/tensor.h"
+
+typedef enum {
+    CTTS_ACT_GELU_ERF = 0, /* 0.5 x (1 + erf(x / sqrt 2)) */
+    CTTS_ACT_SILU,         /* x / (1 + exp(-x)) */
+    CTTS_ACT_ELU,          /* x > 0 ? x : exp(x) - 1 (alpha 1) */
+} ctts_act;
+
+typedef struct ctts_backend ctts_backend;
+
+struct ctts_backend {
+    const char *name;
+    void *impl; /* backend private state (CPU: thread pool) */
+
+    /* Memory. alloc returns zeroed, 64-byte aligned memory or NULL. */
+    void *(*alloc)(ctts_backend *be, size_t nbytes);
+    void (*free_buf)(ctts_backend *be, void *p);
+    void (*upload)(ctts_backend *be, void *dst, const void *src, size_t nbytes);
+    void (*download)(ctts_backend *be, void *dst, const void *src, size_t nbytes);
+    void (*sync)(ctts_backend *be);
+    /* Whether linear() accepts weights of this dtype. */
+    int (*supports_dtype)(ctts_backend *be, ctts_dtype dt);
+
+    /* y[T, N] = x[T, K] . W[N, K]^T (+ bias[N] if bias). W->shape = {N, K}
+     * (trailing dims of size 1 allowed, e.g. a 1x1 conv {N, K, 1}). */
+    void (*linear)(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
+                   const float *bias, int T);
+
+    /* LayerNorm over the last dim D of x[T, D], biased variance:
+     * y = (x - mean) / sqrt(var + eps) * w + b. w and b may be NULL (no affine). */
+    void (*layer_norm)(ctts_backend *be, float *y, const float *x, const float *w,
+                       const float *b, int T, int D, float eps);
+
+    /* y = x * w / sqrt(var(x) + eps) row-wise, var the UNBIASED (D-1) variance
+     * about the mean while x itself is not centred (Pocket flow-head RMSNorm). */
+    void (*std_norm)(ctts_backend *be, float *y, const float *x, const float *w, int T, int D,
+                     float eps);
+
+    /* y[i] = act(x[i]); y may equal x. */
+    void (*act)(ctts_backend *be, float *y, const float *x, size_t n, ctts_act kind);
+
+    /* y[i] = a[i] + b[i]; y may equal a or b. */
+    void (*add)(ctts_backend *be, float *y, const float *a, const float *b, size_t n);
+
+    /* y[t, d] += s[d] * h[t, d] (s NULL: y += h). Residual with LayerScale / gate. */
+    void (*add_scaled_rows)(ctts_backend *be, float *y, const float *h, const float *s, int T,
+                            int D);
+
+    /* y[t, d] = y[t, d] * (1 + scale[d]) + shift[d] (AdaLN modulation). */
+    void (*modulate)(ctts_backend *be, float *y, const float *shift, const float *scale, int T,
+                     int D);
+
+    /* Rotary embedding, interleaved pairs (x[2i], x[2i+1]) inside each head, in place.
+     * x rows have stride row_stride floats; head h of row t starts at x + t*row_stride + h*Dh.
+     * Row t has position pos0 + t; freq_i = exp(-ln(max_period) * 2i / Dh) in float. */
+    void (*rope)(ctts_backend *be, float *x, int T, int H, int Dh, int row_stride, int pos0,
+                 float max_period);
+
+    /* Causal multi-head attention of T queries against keys 0..n_kv-1.
+     * q: [T, H*Dh] (row stride q_stride), k/v: [n_kv, H*Dh] (row stride kv_stride).
+     * Query t sits at key index q_pos0 + t and may see key j iff j <= q_pos0 + t and
+     * (window <= 0 || q_pos0 + t - j < window). Scale 1/sqrt(Dh). out: [T, H*Dh] dense. */
+    void (*attention)(ctts_backend *be, float *out, const float *q, int q_stride, const float *k,
+                      const float *v, int kv_stride, int T, int n_kv, int q_pos0, int H, int Dh,
+                      int window);
+
+    /* Valid (unpadded) 1-D convolution. x: [Cin, Tin], W: {Cout, Cin/groups, K},
+     * bias [Cout] or NULL, y: [Cout, Tout], Tout = (Tin - (K-1)*dilation - 1)/stride + 1. */
+    void (*conv1d)(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
+                   const float *bias, int Tin, int stride, int dilation, int groups);
+
+    /* Full transposed 1-D convolution. x: [Cin, Tin], W: {Cin, Cout/groups, K},
+     * bias [Cout] or NULL (added to every output), y: [Cout, (Tin-1)*stride + K]. */
+    void (*conv_transpose1d)(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
+                             const float *bias, int Tin, int stride, int groups);
+
+    /* y[c, t] = x[t, c]: x is [R, C], y is [C, R]. */
+    void (*transpose)(ctts_backend *be, float *y, const float *x, int R, int C);
+
+    /* Releases the backend itself. */
+    void (*destroy)(ctts_backend *be);
+};
+
+/* Creates the CPU backend with n_threads workers (<= 0: all online CPUs) and the
+ * kernel tier capped at isa (a ctts_cpu_isa value from ctts.h). NULL on failure. */
+ctts_backend *ctts_backend_cpu_new(int n_threads, int isa);
+
+#endif
