@@ -15,7 +15,7 @@ BUILD   ?= build
 WERROR  ?= -Werror
 
 ifeq ($(SANITIZE),1)
-  BUILD  := build/asan
+  BUILD  := $(BUILD)/asan
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 endif
 
