@@ -1,11 +1,14 @@
 /*
  * Pocket TTS configuration: the fields of the official YAML config
- * (pocket_tts/config/*.yaml) that shape the model, plus the text options.
+ * (pocket_tts/config/ YAML files) that shape the model, plus the text options.
  * Parsed by pocket_config.c; built-in configs live there too.
  */
 #ifndef CTTS_POCKET_CONFIG_H
 #define CTTS_POCKET_CONFIG_H
 
+#include <stddef.h>
+
+#include "ctts.h"
 #include "base/tensor.h"
 
 #define POCKET_MAX_RATIOS 8
@@ -29,6 +32,7 @@ typedef struct {
     int d_model, num_heads, num_layers, dim_feedforward;
     float layer_scale; /* init value; the checkpoint holds the scales */
     int context;       /* attention window in 200 Hz steps (250 real) */
+    float max_period;  /* RoPE base, default 10000 */
 } pocket_mimi_transformer_config;
 
 typedef struct {
@@ -63,6 +67,7 @@ typedef struct {
     char flow_lm_weights_path[POCKET_PATH_MAX];
     char mimi_weights_path[POCKET_PATH_MAX];
     char tokenizer_path[POCKET_PATH_MAX];
+    char weights_path_without_voice_cloning[POCKET_PATH_MAX];
     char config_path[POCKET_PATH_MAX]; /* "" for built-in */
     char name[64];                     /* built-in name or file stem */
 } pocket_config;
@@ -70,5 +75,20 @@ typedef struct {
 /* Looks up a weight by its canonical (single-file TTSModel state-dict) name,
  * e.g. "mimi.decoder.model.0.conv.weight". NULL if absent. */
 typedef const ctts_tensor *(*pocket_weight_lookup)(void *ctx, const char *name);
+
+/* Loads a config: a YAML file path, a directory holding config.yaml, or a
+ * built-in name ("english", "english_2026-01", "english_2026-04", "french_24l",
+ * "german", ...). Unknown keys are errors (the official schema forbids them).
+ * Relative paths resolve against the config file's folder. */
+ctts_status pocket_config_load(const char *path_or_name, pocket_config *out, char *err,
+                               size_t err_len);
+/* Parses YAML text (name is used in messages; base_dir resolves relative paths). */
+ctts_status pocket_config_parse(const char *yaml, size_t len, const char *name,
+                                const char *base_dir, pocket_config *out, char *err,
+                                size_t err_len);
+/* The YAML text of a built-in config, or NULL. */
+const char *pocket_config_builtin(const char *name);
+/* Names of the built-in configs, NULL-terminated. */
+const char *const *pocket_config_builtin_names(void);
 
 #endif
