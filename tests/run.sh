@@ -5,7 +5,7 @@ set -u
 BUILD=${BUILD:-build}
 export CTTS_BIN="$PWD/$BUILD/ctts"
 passed=0; failed=0; skipped=0; broken=0
-for t in $(find "$BUILD/tests" -type f -name 'test_*' | sort); do
+for t in $(find "$BUILD/tests" -type f -name 'test_*' ! -name '*.d' | sort); do
     echo "== $t"
     out=$("$t" 2>&1); rc=$?
     printf '%s\n' "$out" | grep -v '^PASS ' 

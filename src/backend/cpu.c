@@ -1,0 +1,493 @@
+/*
+ * CPU backend: a thin adapter from the backend op table (backend/backend.h)
+ * onto the kernel table (cpu/kernels.h) and the thread pool (cpu/threadpool.h).
+ *
+ * Each op cuts its work by OUTPUT (rows of a linear, (query, head) pairs of
+ * attention, output channels of a convolution, rows of a norm, slices of an
+ * elementwise op) and hands ranges to cpu_parallel_for; no reduction is ever
+ * split, so results are bit-identical for any thread count. Memory is plain
+ * host memory; upload/download are memcpy. Ops never allocate: attention
+ * uses an online softmax with a small on-stack score block.
+ *
+ * Ops return void (backend.h): callers validate shapes; an op given
+ * impossible sizes does nothing rather than touch memory out of range.
+ */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "cpu/kernels.h"
+#include "cpu/threadpool.h"
+
+typedef struct {
+    cpu_kernels k;
+    cpu_threadpool *pool;
+} cpu_impl;
+
+static cpu_impl *impl_of(ctts_backend *be) { return (cpu_impl *)be->impl; }
+
+/* Elementwise ops below this many floats stay on one thread (waking a
+ * worker costs more than the work). */
+#define ELEMWISE_MIN 16384
+/* Rows of W per linear task unit; matches the AVX2 micro-kernel height so a
+ * task boundary never splits a register tile. */
+#define LINEAR_ROW_BLOCK 4
+
+/* ---- memory ---- */
+
+static void *cpu_alloc(ctts_backend *be, size_t nbytes) {
+    (void)be;
+    size_t n = (nbytes + 63) & ~(size_t)63;
+    if (n < nbytes) return NULL;
+    if (n == 0) n = 64;
+    void *p = aligned_alloc(64, n);
+    if (p) memset(p, 0, n);
+    return p;
+}
+
+static void cpu_free_buf(ctts_backend *be, void *p) {
+    (void)be;
+    free(p);
+}
+
+static void cpu_copy(ctts_backend *be, void *dst, const void *src, size_t nbytes) {
+    (void)be;
+    if (nbytes) memmove(dst, src, nbytes);
+}
+
+static void cpu_sync(ctts_backend *be) { (void)be; }
+
+static int cpu_supports_dtype(ctts_backend *be, ctts_dtype dt) {
+    return (unsigned)dt < CTTS_DT_COUNT && impl_of(be)->k.matmul[dt] != NULL;
+}
+
+/* ---- linear ---- */
+
+typedef struct {
+    cpu_matmul_fn mm;
+    float *y;
+    const float *x;
+    const char *w;
+    size_t row_bytes;
+    const float *bias;
+    int N, K, T;
+} linear_ctx;
+
+static void linear_task(void *vctx, int b0, int b1, int tid) {
+    (void)tid;
+    const linear_ctx *c = vctx;
+    const int r0 = b0 * LINEAR_ROW_BLOCK;
+    const int r1 = b1 * LINEAR_ROW_BLOCK < c->N ? b1 * LINEAR_ROW_BLOCK : c->N;
+    c->mm(c->y + r0, c->N, c->x, c->K, c->w + (size_t)r0 * c->row_bytes, r1 - r0, c->K, c->T);
+    if (c->bias)
+        for (int t = 0; t < c->T; t++) {
+            float *yr = c->y + (size_t)t * c->N;
+            for (int r = r0; r < r1; r++) yr[r] += c->bias[r];
+        }
+}
+
+static void cpu_linear(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
+                       const float *bias, int T) {
+    cpu_impl *im = impl_of(be);
+    if (T <= 0 || w->ndim < 1 || (unsigned)w->dtype >= CTTS_DT_COUNT) return;
+    const int64_t N = w->shape[0];
+    const int64_t numel = ctts_tensor_numel(w);
+    if (N <= 0 || numel % N || numel / N > INT32_MAX || N > INT32_MAX) return;
+    const int64_t K = numel / N;
+    cpu_matmul_fn mm = im->k.matmul[w->dtype];
+    if (!mm) return;
+    linear_ctx c = {.mm = mm, .y = y, .x = x, .w = w->data,
+                    .row_bytes = ctts_dtype_row_bytes(w->dtype, K), .bias = bias,
+                    .N = (int)N, .K = (int)K, .T = T};
+    const int n_blocks = (int)((N + LINEAR_ROW_BLOCK - 1) / LINEAR_ROW_BLOCK);
+    /* At least ~64k multiply-adds per task. */
+    int64_t per_block = (int64_t)LINEAR_ROW_BLOCK * K * T;
+    int min_blocks = (int)(65536 / (per_block > 0 ? per_block : 1));
+    cpu_parallel_for(im->pool, n_blocks, min_blocks, linear_task, &c);
+}
+
+/* ---- norms ---- */
+
+typedef struct {
+    const cpu_kernels *k;
+    float *y;
+    const float *x, *w, *b;
+    int D;
+    float eps;
+    int unbiased;
+} norm_ctx;
+
+static void norm_task(void *vctx, int t0, int t1, int tid) {
+    (void)tid;
+    const norm_ctx *c = vctx;
+    for (int t = t0; t < t1; t++) {
+        const size_t o = (size_t)t * c->D;
+        if (c->unbiased)
+            c->k->std_norm_row(c->y + o, c->x + o, c->w, c->D, c->eps);
+        else
+            c->k->layer_norm_row(c->y + o, c->x + o, c->w, c->b, c->D, c->eps);
+    }
+}
+
+static void run_norm(ctts_backend *be, norm_ctx *c, int T) {
+    if (T <= 0 || c->D <= 0) return;
+    cpu_parallel_for(impl_of(be)->pool, T, ELEMWISE_MIN / c->D, norm_task, c);
+}
+
+static void cpu_layer_norm(ctts_backend *be, float *y, const float *x, const float *w,
+                           const float *b, int T, int D, float eps) {
+    norm_ctx c = {.k = &impl_of(be)->k, .y = y, .x = x, .w = w, .b = b, .D = D, .eps = eps};
+    run_norm(be, &c, T);
+}
+
+static void cpu_std_norm(ctts_backend *be, float *y, const float *x, const float *w, int T, int D,
+                         float eps) {
+    norm_ctx c = {.k = &impl_of(be)->k, .y = y, .x = x, .w = w, .D = D, .eps = eps,
+                  .unbiased = 1};
+    run_norm(be, &c, T);
+}
+
+/* ---- elementwise ---- */
+
+typedef struct {
+    float *y;
+    const float *a, *b; /* act: a = x; add: a + b */
+    ctts_act kind;
+} elem_ctx;
+
+static void act_task(void *vctx, int i0, int i1, int tid) {
+    (void)tid;
+    const elem_ctx *c = vctx;
+    float *y = c->y;
+    const float *x = c->a;
+    switch (c->kind) {
+    case CTTS_ACT_GELU_ERF:
+        for (int i = i0; i < i1; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+        break;
+    case CTTS_ACT_SILU:
+        for (int i = i0; i < i1; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+        break;
+    case CTTS_ACT_ELU:
+        for (int i = i0; i < i1; i++) y[i] = x[i] > 0.0f ? x[i] : expm1f(x[i]);
+        break;
+    }
+}
+
+static void add_task(void *vctx, int i0, int i1, int tid) {
+    (void)tid;
+    const elem_ctx *c = vctx;
+    for (int i = i0; i < i1; i++) c->y[i] = c->a[i] + c->b[i];
+}
+
+/* Elementwise ranges are indexed in chunks so sizes beyond INT_MAX work. */
+#define ELEM_CHUNK 4096
+
+typedef struct {
+    elem_ctx e;
+    size_t n;
+    cpu_task_fn fn;
+} chunk_ctx;
+
+static void chunk_task(void *vctx, int c0, int c1, int tid) {
+    const chunk_ctx *c = vctx;
+    size_t i0 = (size_t)c0 * ELEM_CHUNK, i1 = (size_t)c1 * ELEM_CHUNK;
+    if (i1 > c->n) i1 = c->n;
+    /* Offset pointers so the inner fn sees int indices. */
+    elem_ctx e = c->e;
+    e.y += i0;
+    e.a += i0;
+    if (e.b) e.b += i0;
+    c->fn(&e, 0, (int)(i1 - i0), tid);
+}
+
+static void run_elem(ctts_backend *be, elem_ctx e, size_t n, cpu_task_fn fn) {
+    if (!n) return;
+    chunk_ctx c = {.e = e, .n = n, .fn = fn};
+    const size_t n_chunks = (n + ELEM_CHUNK - 1) / ELEM_CHUNK;
+    if (n_chunks > INT32_MAX) return;
+    cpu_parallel_for(impl_of(be)->pool, (int)n_chunks, ELEMWISE_MIN / ELEM_CHUNK, chunk_task, &c);
+}
+
+static void cpu_act(ctts_backend *be, float *y, const float *x, size_t n, ctts_act kind) {
+    run_elem(be, (elem_ctx){.y = y, .a = x, .kind = kind}, n, act_task);
+}
+
+static void cpu_add(ctts_backend *be, float *y, const float *a, const float *b, size_t n) {
+    run_elem(be, (elem_ctx){.y = y, .a = a, .b = b}, n, add_task);
+}
+
+typedef struct {
+    float *y;
+    const float *h, *s, *shift, *scale;
+    int D;
+} rows_ctx;
+
+static void add_scaled_task(void *vctx, int t0, int t1, int tid) {
+    (void)tid;
+    const rows_ctx *c = vctx;
+    for (int t = t0; t < t1; t++) {
+        float *y = c->y + (size_t)t * c->D;
+        const float *h = c->h + (size_t)t * c->D;
+        if (c->s)
+            for (int d = 0; d < c->D; d++) y[d] += c->s[d] * h[d];
+        else
+            for (int d = 0; d < c->D; d++) y[d] += h[d];
+    }
+}
+
+static void modulate_task(void *vctx, int t0, int t1, int tid) {
+    (void)tid;
+    const rows_ctx *c = vctx;
+    for (int t = t0; t < t1; t++) {
+        float *y = c->y + (size_t)t * c->D;
+        for (int d = 0; d < c->D; d++) y[d] = y[d] * (1.0f + c->scale[d]) + c->shift[d];
+    }
+}
+
+static void cpu_add_scaled_rows(ctts_backend *be, float *y, const float *h, const float *s, int T,
+                                int D) {
+    if (T <= 0 || D <= 0) return;
+    rows_ctx c = {.y = y, .h = h, .s = s, .D = D};
+    cpu_parallel_for(impl_of(be)->pool, T, ELEMWISE_MIN / D, add_scaled_task, &c);
+}
+
+static void cpu_modulate(ctts_backend *be, float *y, const float *shift, const float *scale,
+                         int T, int D) {
+    if (T <= 0 || D <= 0) return;
+    rows_ctx c = {.y = y, .shift = shift, .scale = scale, .D = D};
+    cpu_parallel_for(impl_of(be)->pool, T, ELEMWISE_MIN / D, modulate_task, &c);
+}
+
+/* ---- rope ---- */
+
+static void cpu_rope(ctts_backend *be, float *x, int T, int H, int Dh, int row_stride, int pos0,
+                     float max_period) {
+    (void)be;
+    if (T <= 0 || H <= 0 || Dh < 2) return;
+    const float log_period = logf(max_period);
+    for (int i = 0; i < Dh / 2; i++) {
+        /* Same float32 expression as the reference: exp(-ln(P) * 2i / Dh). */
+        const float freq = expf(-log_period * (float)(2 * i) / (float)Dh);
+        for (int t = 0; t < T; t++) {
+            const float ang = (float)(pos0 + t) * freq;
+            const float cs = cosf(ang), sn = sinf(ang);
+            float *row = x + (size_t)t * row_stride;
+            for (int h = 0; h < H; h++) {
+                float *p = row + (size_t)h * Dh + 2 * i;
+                const float re = p[0], im = p[1];
+                p[0] = re * cs - im * sn;
+                p[1] = re * sn + im * cs;
+            }
+        }
+    }
+}
+
+/* ---- attention ---- */
+
+/* Keys scored per block of the online softmax (on the stack). */
+#define ATT_KEY_BLOCK 64
+
+typedef struct {
+    const cpu_kernels *k;
+    float *out;
+    const float *q, *kk, *v;
+    int q_stride, kv_stride, T, n_kv, q_pos0, H, Dh, window;
+    float scale;
+} att_ctx;
+
+/* One (query t, head h) item: out = softmax(q k^T * scale) v over the visible
+ * keys, computed block by block with a running max and denominator. */
+static void att_item(const att_ctx *c, int t, int h) {
+    const cpu_kernels *k = c->k;
+    const int Dh = c->Dh, qp = c->q_pos0 + t;
+    const float *q = c->q + (size_t)t * c->q_stride + (size_t)h * Dh;
+    float *o = c->out + ((size_t)t * c->H + h) * Dh;
+    int j_hi = qp < c->n_kv - 1 ? qp : c->n_kv - 1;
+    int j_lo = c->window > 0 ? qp - c->window + 1 : 0;
+    if (j_lo < 0) j_lo = 0;
+    memset(o, 0, (size_t)Dh * sizeof *o);
+    if (j_lo > j_hi) return; /* no visible key: zeros */
+    float s[ATT_KEY_BLOCK];
+    float m = -INFINITY, l = 0.0f;
+    for (int j0 = j_lo; j0 <= j_hi; j0 += ATT_KEY_BLOCK) {
+        const int nb = j_hi - j0 + 1 < ATT_KEY_BLOCK ? j_hi - j0 + 1 : ATT_KEY_BLOCK;
+        float bmax = -INFINITY;
+        for (int j = 0; j < nb; j++) {
+            const float *kr = c->kk + (size_t)(j0 + j) * c->kv_stride + (size_t)h * Dh;
+            s[j] = k->dot(q, kr, Dh) * c->scale;
+            if (s[j] > bmax) bmax = s[j];
+        }
+        if (bmax > m) {
+            const float f = expf(m - bmax); /* 0 on the first block */
+            k->scale(o, f, Dh);
+            l *= f;
+            m = bmax;
+        }
+        for (int j = 0; j < nb; j++) {
+            const float p = expf(s[j] - m);
+            l += p;
+            k->axpy(o, p, c->v + (size_t)(j0 + j) * c->kv_stride + (size_t)h * Dh, Dh);
+        }
+    }
+    k->scale(o, 1.0f / l, Dh);
+}
+
+static void att_task(void *vctx, int i0, int i1, int tid) {
+    (void)tid;
+    const att_ctx *c = vctx;
+    for (int i = i0; i < i1; i++) att_item(c, i / c->H, i % c->H);
+}
+
+static void cpu_attention(ctts_backend *be, float *out, const float *q, int q_stride,
+                          const float *k, const float *v, int kv_stride, int T, int n_kv,
+                          int q_pos0, int H, int Dh, int window) {
+    cpu_impl *im = impl_of(be);
+    if (T <= 0 || H <= 0 || Dh <= 0 || n_kv < 0) return;
+    att_ctx c = {.k = &im->k, .out = out, .q = q, .kk = k, .v = v, .q_stride = q_stride,
+                 .kv_stride = kv_stride, .T = T, .n_kv = n_kv, .q_pos0 = q_pos0, .H = H,
+                 .Dh = Dh, .window = window, .scale = 1.0f / sqrtf((float)Dh)};
+    const int64_t per_item = (int64_t)(n_kv > 0 ? n_kv : 1) * Dh * 2;
+    int min_items = (int)(32768 / per_item);
+    cpu_parallel_for(im->pool, T * H, min_items, att_task, &c);
+}
+
+/* ---- convolutions ---- */
+
+typedef struct {
+    cpu_conv_args a;
+    void (*fn)(const cpu_conv_args *a, int co0, int co1);
+} conv_ctx;
+
+static void conv_task(void *vctx, int c0, int c1, int tid) {
+    (void)tid;
+    const conv_ctx *c = vctx;
+    c->fn(&c->a, c0, c1);
+}
+
+static int conv_dtype_ok(ctts_dtype dt) {
+    return dt == CTTS_DT_F32 || dt == CTTS_DT_BF16 || dt == CTTS_DT_F16;
+}
+
+static void run_conv(ctts_backend *be, conv_ctx *c) {
+    const cpu_conv_args *a = &c->a;
+    int64_t macs = (int64_t)a->tout * (a->cin / a->groups) * a->k;
+    if (macs < 1) macs = 1;
+    cpu_parallel_for(impl_of(be)->pool, a->cout, (int)(32768 / macs), conv_task, c);
+}
+
+static void cpu_conv1d(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
+                       const float *bias, int Tin, int stride, int dilation, int groups) {
+    if (w->ndim != 3 || !conv_dtype_ok(w->dtype) || groups <= 0 || stride <= 0 || dilation <= 0)
+        return;
+    const int64_t cout = w->shape[0], cin_g = w->shape[1], K = w->shape[2];
+    if (cout <= 0 || cin_g <= 0 || K <= 0 || cout % groups || cout > INT32_MAX ||
+        cin_g * groups > INT32_MAX || K > INT32_MAX)
+        return;
+    const int64_t span = (K - 1) * dilation + 1;
+    if (Tin < span) return;
+    conv_ctx c = {.a = {.y = y, .x = x, .w = w->data, .wdt = w->dtype, .bias = bias,
+                        .cin = (int)(cin_g * groups), .cout = (int)cout, .tin = Tin,
+                        .tout = (int)((Tin - span) / stride + 1), .k = (int)K, .stride = stride,
+                        .dilation = dilation, .groups = groups},
+                  .fn = impl_of(be)->k.conv1d};
+    run_conv(be, &c);
+}
+
+static void cpu_conv_transpose1d(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
+                                 const float *bias, int Tin, int stride, int groups) {
+    if (w->ndim != 3 || !conv_dtype_ok(w->dtype) || groups <= 0 || stride <= 0 || Tin <= 0)
+        return;
+    const int64_t cin = w->shape[0], cout_g = w->shape[1], K = w->shape[2];
+    if (cin <= 0 || cout_g <= 0 || K <= 0 || cin % groups || cin > INT32_MAX ||
+        cout_g * groups > INT32_MAX)
+        return;
+    const int64_t tout = (int64_t)(Tin - 1) * stride + K;
+    if (tout > INT32_MAX) return;
+    conv_ctx c = {.a = {.y = y, .x = x, .w = w->data, .wdt = w->dtype, .bias = bias,
+                        .cin = (int)cin, .cout = (int)(cout_g * groups), .tin = Tin,
+                        .tout = (int)tout, .k = (int)K, .stride = stride, .dilation = 1,
+                        .groups = groups},
+                  .fn = impl_of(be)->k.conv_transpose1d};
+    run_conv(be, &c);
+}
+
+/* ---- transpose ---- */
+
+typedef struct {
+    float *y;
+    const float *x;
+    int R, C;
+} transpose_ctx;
+
+/* Output rows [c0, c1) of y[C, R]; tiles of 32 keep both sides in cache. */
+static void transpose_task(void *vctx, int c0, int c1, int tid) {
+    (void)tid;
+    const transpose_ctx *t = vctx;
+    for (int cb = c0; cb < c1; cb += 32) {
+        const int ce = cb + 32 < c1 ? cb + 32 : c1;
+        for (int rb = 0; rb < t->R; rb += 32) {
+            const int re = rb + 32 < t->R ? rb + 32 : t->R;
+            for (int c = cb; c < ce; c++)
+                for (int r = rb; r < re; r++)
+                    t->y[(size_t)c * t->R + r] = t->x[(size_t)r * t->C + c];
+        }
+    }
+}
+
+static void cpu_transpose(ctts_backend *be, float *y, const float *x, int R, int C) {
+    if (R <= 0 || C <= 0) return;
+    transpose_ctx t = {.y = y, .x = x, .R = R, .C = C};
+    cpu_parallel_for(impl_of(be)->pool, C, ELEMWISE_MIN / R, transpose_task, &t);
+}
+
+/* ---- lifetime ---- */
+
+static void cpu_destroy(ctts_backend *be) {
+    if (!be) return;
+    cpu_impl *im = impl_of(be);
+    if (im) cpu_threadpool_free(im->pool);
+    free(im);
+    free(be);
+}
+
+ctts_backend *ctts_backend_cpu_new(int n_threads, int isa) {
+    ctts_backend *be = calloc(1, sizeof *be);
+    cpu_impl *im = calloc(1, sizeof *im);
+    if (!be || !im) {
+        free(be);
+        free(im);
+        return NULL;
+    }
+    cpu_kernels_init(&im->k, (ctts_cpu_isa)isa);
+    im->pool = cpu_threadpool_new(n_threads);
+    if (!im->pool) {
+        free(im);
+        free(be);
+        return NULL;
+    }
+    *be = (ctts_backend){
+        .name = "cpu",
+        .impl = im,
+        .alloc = cpu_alloc,
+        .free_buf = cpu_free_buf,
+        .upload = cpu_copy,
+        .download = cpu_copy,
+        .sync = cpu_sync,
+        .supports_dtype = cpu_supports_dtype,
+        .linear = cpu_linear,
+        .layer_norm = cpu_layer_norm,
+        .std_norm = cpu_std_norm,
+        .act = cpu_act,
+        .add = cpu_add,
+        .add_scaled_rows = cpu_add_scaled_rows,
+        .modulate = cpu_modulate,
+        .rope = cpu_rope,
+        .attention = cpu_attention,
+        .conv1d = cpu_conv1d,
+        .conv_transpose1d = cpu_conv_transpose1d,
+        .transpose = cpu_transpose,
+        .destroy = cpu_destroy,
+    };
+    return be;
+}

@@ -1,0 +1,45 @@
+/*
+ * Host probe and kernel-table selection.
+ *
+ * x86-64: cpuid for AVX2/FMA/F16C and XGETBV for the OS having enabled the
+ * YMM state (a CPU flag alone is not enough: the OS must save the registers).
+ * The table starts from the scalar reference and each tier up to the cap
+ * overrides what it implements. The only file that knows which ISAs exist.
+ * Keeps no state: every call probes again (cpuid costs microseconds).
+ */
+#include "cpu/kernels.h"
+
+#if defined(__x86_64__) && (defined(__GNUC__) || defined(__clang__))
+#include <cpuid.h>
+
+static uint64_t read_xcr0(void) {
+    uint32_t lo, hi;
+    __asm__ volatile("xgetbv" : "=a"(lo), "=d"(hi) : "c"(0));
+    return ((uint64_t)hi << 32) | lo;
+}
+
+ctts_cpu_isa cpu_isa_detect(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid(1, &a, &b, &c, &d)) return CTTS_ISA_SCALAR;
+    const int osxsave = (c >> 27) & 1, fma = (c >> 12) & 1, f16c = (c >> 29) & 1,
+              avx = (c >> 28) & 1;
+    if (!osxsave || !avx || !fma || !f16c) return CTTS_ISA_SCALAR;
+    if ((read_xcr0() & 0x6) != 0x6) return CTTS_ISA_SCALAR; /* XMM + YMM state enabled */
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return CTTS_ISA_SCALAR;
+    if (!((b >> 5) & 1)) return CTTS_ISA_SCALAR; /* AVX2 */
+    /* AVX-512 kernels do not exist yet: AVX2 is the top tier. */
+    return CTTS_ISA_AVX2;
+}
+#else
+ctts_cpu_isa cpu_isa_detect(void) { return CTTS_ISA_SCALAR; }
+#endif
+
+void cpu_kernels_init(cpu_kernels *k, ctts_cpu_isa cap) {
+    cpu_kernels_init_ref(k);
+    const ctts_cpu_isa host = cpu_isa_detect();
+    if (cap == CTTS_ISA_SCALAR) return;
+    /* AUTO or any cap at or above AVX2 on x86 allows AVX2 (NEON caps do not). */
+    const int allow_avx2 =
+        cap == CTTS_ISA_AUTO || cap == CTTS_ISA_AVX2 || cap == CTTS_ISA_AVX512;
+    if (allow_avx2 && host == CTTS_ISA_AVX2) cpu_kernels_init_avx2(k);
+}

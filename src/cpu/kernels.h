@@ -1,0 +1,84 @@
+/*
+ * CPU kernel table: the whole numeric surface of the CPU backend.
+ *
+ * Every kernel works on raw pointers over a sub-range of its output (a block
+ * of rows, channels or (query, head) items) so the backend can split work
+ * across threads by output only: a result never depends on how the range was
+ * cut, which is what makes outputs identical for any thread count.
+ *
+ * kernels_ref.c holds the scalar reference of every entry (always built; the
+ * fallback and the test oracle). kernels_avx2.c overrides entries when the
+ * host has AVX2+FMA+F16C. dispatch.c probes the host and fills a table capped
+ * at a ctts_cpu_isa. Nothing here allocates, locks or knows about models.
+ */
+#ifndef CTTS_CPU_KERNELS_H
+#define CTTS_CPU_KERNELS_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "base/tensor.h"
+#include "ctts.h"
+
+/* y[t*ldy + r] = sum_k x[t*ldx + k] * W[r, k] for r < R, t < T.
+ * W: R rows of K contiguous elements of the kernel's dtype (w points at row 0).
+ * Block-quantized dtypes need K % 32 == 0. */
+typedef void (*cpu_matmul_fn)(float *y, int ldy, const float *x, int ldx, const void *w, int R,
+                              int K, int T);
+
+/* One convolution (either direction). Shapes follow backend.h:
+ *  conv1d:           x [cin, tin], W {cout, cin/groups, k}, y [cout, tout],
+ *                    tout = (tin - (k-1)*dilation - 1)/stride + 1.
+ *  conv_transpose1d: x [cin, tin], W {cin, cout/groups, k}, y [cout, tout],
+ *                    tout = (tin-1)*stride + k (dilation unused, 1).
+ * w has dtype wdt (F32, BF16 or F16); bias [cout] or NULL. */
+typedef struct {
+    float *y;
+    const float *x;
+    const void *w;
+    ctts_dtype wdt;
+    const float *bias;
+    int cin, cout, tin, tout, k, stride, dilation, groups;
+} cpu_conv_args;
+
+typedef struct cpu_kernels {
+    ctts_cpu_isa isa; /* tier actually selected */
+    const char *name; /* "scalar", "avx2" */
+
+    /* Indexed by ctts_dtype; NULL where the dtype is not supported. */
+    cpu_matmul_fn matmul[CTTS_DT_COUNT];
+
+    /* Convolutions for output channels [co0, co1) (bias included). */
+    void (*conv1d)(const cpu_conv_args *a, int co0, int co1);
+    void (*conv_transpose1d)(const cpu_conv_args *a, int co0, int co1);
+
+    /* Vector primitives (n >= 0, no alignment required). */
+    float (*dot)(const float *a, const float *b, int n); /* sum a[i] b[i] */
+    void (*axpy)(float *y, float a, const float *x, int n); /* y += a x */
+    void (*scale)(float *y, float a, int n);                /* y *= a */
+
+    /* One row of D: LayerNorm (biased variance; w, b may be NULL) and the
+     * Pocket std-norm (unbiased variance, x not centred). */
+    void (*layer_norm_row)(float *y, const float *x, const float *w, const float *b, int D,
+                           float eps);
+    void (*std_norm_row)(float *y, const float *x, const float *w, int D, float eps);
+} cpu_kernels;
+
+/* Highest tier the host (CPU and OS) supports. Pure probe, no state. */
+ctts_cpu_isa cpu_isa_detect(void);
+
+/* Fills k with the best kernels for min(host tier, cap); cap CTTS_ISA_AUTO means
+ * no cap, CTTS_ISA_SCALAR forces the reference. */
+void cpu_kernels_init(cpu_kernels *k, ctts_cpu_isa cap);
+
+/* Variant fillers used by dispatch.c. init_ref fills every entry; init_avx2
+ * overrides some and returns 0 when built without x86-64 support. */
+void cpu_kernels_init_ref(cpu_kernels *k);
+int cpu_kernels_init_avx2(cpu_kernels *k);
+
+/* The reference convolutions, also the fallback of SIMD tiers for shapes
+ * they have no fast path for. */
+void cpu_conv1d_ref(const cpu_conv_args *a, int co0, int co1);
+void cpu_conv_transpose1d_ref(const cpu_conv_args *a, int co0, int co1);
+
+#endif

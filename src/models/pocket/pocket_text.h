@@ -1,0 +1,43 @@
+/*
+ * Pocket TTS text front end: the official prepare_text_prompt and
+ * split_into_best_sentences (kyutai-labs/pocket-tts, models/tts_model.py),
+ * reproduced exactly, quirks included (see shared/golden/POCKET_NOTES.md §1).
+ *
+ * Data flow: raw UTF-8 text -> pocket_prepare_text (strip, newline -> space,
+ * one pass of "  " -> " ", optional ';' -> ',', Python upper() of the first
+ * character, '.' after a final letter/digit, optional 8-space pad) ->
+ * pocket_split_chunks (tokenize, cut after sentence-end tokens, re-split long
+ * sentences on ",;:" tokens, pack greedily up to max_tokens) -> chunk strings
+ * that the caller tokenizes again with spm_encode.
+ * It does not tokenize chunks for the model and does not decide frames after
+ * EOS beyond the official guess (3 if <= 4 words, else 1; callers add 2).
+ */
+#ifndef CTTS_MODELS_POCKET_TEXT_H
+#define CTTS_MODELS_POCKET_TEXT_H
+
+#include <stddef.h>
+
+#include "ctts.h"
+#include "text/sentencepiece.h"
+
+typedef struct {
+    int remove_semicolons;                /* config remove_semicolons */
+    int pad_with_spaces_for_short_inputs; /* config pad_with_spaces_for_short_inputs */
+} pocket_text_options;
+
+/* prepare_text_prompt: *out is malloc'd (caller frees). frames_after_eos_guess
+ * (may be NULL) gets 3 when the text has <= 4 whitespace-separated words, else 1.
+ * o may be NULL (both options off). Empty or whitespace-only text is
+ * CTTS_E_INVALID_ARG, and so is text that is not valid UTF-8. */
+ctts_status pocket_prepare_text(const char *text, const pocket_text_options *o, char **out,
+                                int *frames_after_eos_guess, char *err, size_t err_len);
+
+/* split_into_best_sentences on the raw text (prepared inside, as the official
+ * code does). *chunks is a malloc'd array of *n_chunks malloc'd strings; free
+ * it with pocket_free_chunks. max_tokens must be > 0 (the official default is 50). */
+ctts_status pocket_split_chunks(const spm_model *sp, const char *text,
+                                const pocket_text_options *o, int max_tokens, char ***chunks,
+                                int *n_chunks, char *err, size_t err_len);
+void pocket_free_chunks(char **chunks, int n);
+
+#endif

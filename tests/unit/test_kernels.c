@@ -1,0 +1,639 @@
+/*
+ * CPU backend ops against naive double-precision references written here.
+ *
+ * Every op runs on each ISA tier the host supports (scalar, avx2) with 1 and
+ * 2 threads, over awkward sizes and misaligned pointers (offset by one
+ * float), with F32/BF16/F16 weights. Checks: |y - ref| within a bound
+ * relative to the sum of |terms| (different summation orders are fine), and
+ * 1-thread and 2-thread outputs of the same tier are bit-identical.
+ */
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "backend/backend.h"
+#include "cpu/kernels.h"
+#include "harness.h"
+
+/* Relative bound on |y - ref| / sum|terms|: float accumulation over up to
+ * ~4k terms in any order stays well inside it. */
+#define REL_TOL 2e-5
+#define ABS_TOL 1e-6
+
+enum { N_BE = 4 };
+
+typedef struct {
+    ctts_backend *be[N_BE]; /* [isa * 2 + (threads - 1)]; NULL if the tier is missing */
+    const char *label[N_BE];
+} backends;
+
+static backends open_backends(void) {
+    backends b;
+    memset(&b, 0, sizeof b);
+    static const char *labels[N_BE] = {"scalar/1", "scalar/2", "avx2/1", "avx2/2"};
+    const int have_avx2 = cpu_isa_detect() == CTTS_ISA_AVX2;
+    for (int i = 0; i < N_BE; i++) {
+        const int isa = i < 2 ? CTTS_ISA_SCALAR : CTTS_ISA_AVX2;
+        if (isa == CTTS_ISA_AVX2 && !have_avx2) continue;
+        b.be[i] = ctts_backend_cpu_new(i % 2 + 1, isa);
+        b.label[i] = labels[i];
+    }
+    return b;
+}
+
+static void close_backends(backends *b) {
+    for (int i = 0; i < N_BE; i++)
+        if (b->be[i]) b->be[i]->destroy(b->be[i]);
+}
+
+static uint64_t rng_state = 0x9e3779b97f4a7c15ull;
+static float frand(void) { /* uniform in [-1, 1) */
+    rng_state ^= rng_state << 13;
+    rng_state ^= rng_state >> 7;
+    rng_state ^= rng_state << 17;
+    return (float)((double)(rng_state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+static void fill(float *p, size_t n) {
+    for (size_t i = 0; i < n; i++) p[i] = frand();
+}
+
+/* Weights of dtype dt from float values; vals gets the exact widened values. */
+static void *make_weights(ctts_dtype dt, float *vals, size_t n) {
+    if (dt == CTTS_DT_F32) {
+        float *w = malloc(n * 4 + 4);
+        memcpy(w, vals, n * 4);
+        return w;
+    }
+    uint16_t *w = malloc(n * 2 + 2);
+    for (size_t i = 0; i < n; i++) {
+        if (dt == CTTS_DT_BF16) {
+            w[i] = ctts_f32_to_bf16(vals[i]);
+            vals[i] = ctts_bf16_to_f32(w[i]);
+        } else {
+            w[i] = ctts_f32_to_f16(vals[i]);
+            vals[i] = ctts_f16_to_f32(w[i]);
+        }
+    }
+    return w;
+}
+
+/* Compares y to ref with per-element bound mag[i] (sum of |terms|). */
+static int close_enough(const float *y, const double *ref, const double *mag, size_t n,
+                        const char *what, const char *label) {
+    for (size_t i = 0; i < n; i++) {
+        double tol = REL_TOL * mag[i] + ABS_TOL;
+        if (!(fabs((double)y[i] - ref[i]) <= tol)) {
+            fprintf(stderr, "    %s [%s] i=%zu: got %.9g want %.9g (tol %g)\n", what, label, i,
+                    (double)y[i], ref[i], tol);
+            return 0;
+        }
+    }
+    return 1;
+}
+
+/* ---------------------------------------------------------------- linear */
+
+static int linear_case(backends *B, ctts_dtype dt, int N, int K, int T, int with_bias) {
+    const size_t nw = (size_t)N * K;
+    float *wv = malloc(nw * 4);
+    fill(wv, nw);
+    void *wbuf = make_weights(dt, wv, nw);
+    float *xbuf = malloc(((size_t)T * K + 1) * 4), *x = xbuf + 1; /* misaligned */
+    fill(x, (size_t)T * K);
+    float bias[64];
+    fill(bias, 64);
+    double *ref = malloc((size_t)T * N * sizeof *ref), *mag = malloc((size_t)T * N * sizeof *mag);
+    for (int t = 0; t < T; t++)
+        for (int n = 0; n < N; n++) {
+            double s = with_bias ? bias[n] : 0, m = with_bias ? fabs(bias[n]) : 0;
+            for (int k = 0; k < K; k++) {
+                double p = (double)x[(size_t)t * K + k] * wv[(size_t)n * K + k];
+                s += p;
+                m += fabs(p);
+            }
+            ref[(size_t)t * N + n] = s;
+            mag[(size_t)t * N + n] = m;
+        }
+    ctts_tensor w = {.dtype = dt, .ndim = 2, .shape = {N, K}, .data = wbuf};
+    const size_t ny = (size_t)T * N;
+    float *ybuf[N_BE] = {0};
+    int ok = 1;
+    for (int b = 0; b < N_BE && ok; b++) {
+        if (!B->be[b]) continue;
+        ybuf[b] = malloc((ny + 1) * 4);
+        float *y = ybuf[b] + 1;
+        B->be[b]->linear(B->be[b], y, x, &w, with_bias ? bias : NULL, T);
+        ok = close_enough(y, ref, mag, ny, "linear", B->label[b]);
+        if (ok && b % 2 == 1 && memcmp(y, ybuf[b - 1] + 1, ny * 4) != 0) {
+            fprintf(stderr, "    linear [%s]: 1 vs 2 threads differ\n", B->label[b]);
+            ok = 0;
+        }
+    }
+    if (!ok)
+        fprintf(stderr, "    case dt=%s N=%d K=%d T=%d bias=%d\n", ctts_dtype_name(dt), N, K, T,
+                with_bias);
+    for (int b = 0; b < N_BE; b++) free(ybuf[b]);
+    free(wv);
+    free(wbuf);
+    free(xbuf);
+    free(ref);
+    free(mag);
+    return ok;
+}
+
+static void test_linear(void) {
+    backends B = open_backends();
+    static const ctts_dtype dts[] = {CTTS_DT_F32, CTTS_DT_BF16, CTTS_DT_F16};
+    static const int Ks[] = {1, 3, 31, 33, 4097};
+    static const int Ns[] = {1, 3, 5, 33};
+    static const int Ts[] = {1, 5, 17};
+    for (int d = 0; d < 3; d++)
+        for (int ki = 0; ki < 5; ki++)
+            for (int ni = 0; ni < 4; ni++)
+                for (int ti = 0; ti < 3; ti++)
+                    CHECK(linear_case(&B, dts[d], Ns[ni], Ks[ki], Ts[ti], (ki + ni + ti) % 2));
+    /* A GEMV large enough to be split across threads, and a 3-D {N, K, 1} weight. */
+    CHECK(linear_case(&B, CTTS_DT_BF16, 64, 2048, 1, 1));
+    CHECK(linear_case(&B, CTTS_DT_F32, 61, 1024, 3, 0));
+    close_backends(&B);
+}
+
+static void test_linear_conv1x1_shape(void) {
+    backends B = open_backends();
+    float wv[6] = {1, 2, 3, 4, 5, 6}, x[3] = {1, -1, 2}, y[2];
+    ctts_tensor w = {.dtype = CTTS_DT_F32, .ndim = 3, .shape = {2, 3, 1}, .data = wv};
+    for (int b = 0; b < N_BE; b++) {
+        if (!B.be[b]) continue;
+        B.be[b]->linear(B.be[b], y, x, &w, NULL, 1);
+        CHECK_NEAR(y[0], 1 - 2 + 6, 1e-6);
+        CHECK_NEAR(y[1], 4 - 5 + 12, 1e-6);
+    }
+    close_backends(&B);
+}
+
+/* ---------------------------------------------------------------- conv1d */
+
+static int conv1d_case(backends *B, ctts_dtype dt, int cin, int cout, int groups, int K, int stride,
+                       int dil, int Tin, int with_bias) {
+    const int cin_g = cin / groups, cout_g = cout / groups;
+    const int Tout = (Tin - (K - 1) * dil - 1) / stride + 1;
+    const size_t nw = (size_t)cout * cin_g * K;
+    float *wv = malloc(nw * 4);
+    fill(wv, nw);
+    void *wbuf = make_weights(dt, wv, nw);
+    float *xbuf = malloc(((size_t)cin * Tin + 1) * 4), *x = xbuf + 1;
+    fill(x, (size_t)cin * Tin);
+    float *bias = malloc((size_t)cout * 4);
+    fill(bias, (size_t)cout);
+    const size_t ny = (size_t)cout * Tout;
+    double *ref = malloc(ny * sizeof *ref), *mag = malloc(ny * sizeof *mag);
+    for (int co = 0; co < cout; co++) {
+        const int g = co / cout_g;
+        for (int t = 0; t < Tout; t++) {
+            double s = with_bias ? bias[co] : 0, m = fabs(s);
+            for (int cl = 0; cl < cin_g; cl++)
+                for (int k = 0; k < K; k++) {
+                    double p = (double)wv[((size_t)co * cin_g + cl) * K + k] *
+                               x[(size_t)(g * cin_g + cl) * Tin + t * stride + k * dil];
+                    s += p;
+                    m += fabs(p);
+                }
+            ref[(size_t)co * Tout + t] = s;
+            mag[(size_t)co * Tout + t] = m;
+        }
+    }
+    ctts_tensor w = {.dtype = dt, .ndim = 3, .shape = {cout, cin_g, K}, .data = wbuf};
+    float *ybuf[N_BE] = {0};
+    int ok = 1;
+    for (int b = 0; b < N_BE && ok; b++) {
+        if (!B->be[b]) continue;
+        ybuf[b] = malloc((ny + 1) * 4);
+        float *y = ybuf[b] + 1;
+        B->be[b]->conv1d(B->be[b], y, x, &w, with_bias ? bias : NULL, Tin, stride, dil, groups);
+        ok = close_enough(y, ref, mag, ny, "conv1d", B->label[b]);
+        if (ok && b % 2 == 1 && memcmp(y, ybuf[b - 1] + 1, ny * 4) != 0) {
+            fprintf(stderr, "    conv1d [%s]: 1 vs 2 threads differ\n", B->label[b]);
+            ok = 0;
+        }
+    }
+    if (!ok)
+        fprintf(stderr, "    case dt=%s cin=%d cout=%d g=%d K=%d s=%d d=%d Tin=%d\n",
+                ctts_dtype_name(dt), cin, cout, groups, K, stride, dil, Tin);
+    for (int b = 0; b < N_BE; b++) free(ybuf[b]);
+    free(wv);
+    free(wbuf);
+    free(xbuf);
+    free(bias);
+    free(ref);
+    free(mag);
+    return ok;
+}
+
+static void test_conv1d(void) {
+    backends B = open_backends();
+    static const int chans[][3] = {{3, 5, 1}, {8, 8, 8}, {6, 9, 3}, {33, 7, 1}, {4, 17, 1}};
+    static const int Ks[] = {1, 3, 7};
+    static const ctts_dtype dts[] = {CTTS_DT_F32, CTTS_DT_BF16, CTTS_DT_F16};
+    int n = 0;
+    for (int c = 0; c < 5; c++)
+        for (int ki = 0; ki < 3; ki++)
+            for (int stride = 1; stride <= 6; stride++)
+                for (int dil = 1; dil <= 3; dil++) {
+                    if (stride > 1 && dil > 1) continue;
+                    const int K = Ks[ki], span = (K - 1) * dil + 1;
+                    static const int extra[] = {0, 1, 30, 101};
+                    for (int e = 0; e < 4; e++, n++)
+                        CHECK(conv1d_case(&B, dts[n % 3], chans[c][0], chans[c][1], chans[c][2], K,
+                                          stride, dil, span + extra[e], n % 2));
+                }
+    /* SEANet-like: 64 channels, k7, long time axis, split across threads. */
+    CHECK(conv1d_case(&B, CTTS_DT_F32, 64, 64, 1, 7, 1, 1, 206, 1));
+    CHECK(conv1d_case(&B, CTTS_DT_BF16, 32, 48, 1, 3, 1, 3, 500, 1));
+    close_backends(&B);
+}
+
+/* ---------------------------------------------------------------- conv_transpose1d */
+
+static int convt_case(backends *B, ctts_dtype dt, int cin, int cout, int groups, int K, int stride,
+                      int Tin, int with_bias) {
+    const int cin_g = cin / groups, cout_g = cout / groups;
+    const int Tout = (Tin - 1) * stride + K;
+    const size_t nw = (size_t)cin * cout_g * K;
+    float *wv = malloc(nw * 4);
+    fill(wv, nw);
+    void *wbuf = make_weights(dt, wv, nw);
+    float *xbuf = malloc(((size_t)cin * Tin + 1) * 4), *x = xbuf + 1;
+    fill(x, (size_t)cin * Tin);
+    float *bias = malloc((size_t)cout * 4);
+    fill(bias, (size_t)cout);
+    const size_t ny = (size_t)cout * Tout;
+    double *ref = calloc(ny, sizeof *ref), *mag = calloc(ny, sizeof *mag);
+    for (int co = 0; co < cout; co++) {
+        const int g = co / cout_g, col = co % cout_g;
+        for (int j = 0; j < Tout; j++) {
+            ref[(size_t)co * Tout + j] = with_bias ? bias[co] : 0;
+            mag[(size_t)co * Tout + j] = with_bias ? fabs(bias[co]) : 0;
+        }
+        for (int cl = 0; cl < cin_g; cl++) {
+            const int ci = g * cin_g + cl;
+            for (int t = 0; t < Tin; t++)
+                for (int k = 0; k < K; k++) {
+                    double p = (double)x[(size_t)ci * Tin + t] * wv[((size_t)ci * cout_g + col) * K + k];
+                    ref[(size_t)co * Tout + t * stride + k] += p;
+                    mag[(size_t)co * Tout + t * stride + k] += fabs(p);
+                }
+        }
+    }
+    ctts_tensor w = {.dtype = dt, .ndim = 3, .shape = {cin, cout_g, K}, .data = wbuf};
+    float *ybuf[N_BE] = {0};
+    int ok = 1;
+    for (int b = 0; b < N_BE && ok; b++) {
+        if (!B->be[b]) continue;
+        ybuf[b] = malloc((ny + 1) * 4);
+        float *y = ybuf[b] + 1;
+        B->be[b]->conv_transpose1d(B->be[b], y, x, &w, with_bias ? bias : NULL, Tin, stride, groups);
+        ok = close_enough(y, ref, mag, ny, "conv_transpose1d", B->label[b]);
+        if (ok && b % 2 == 1 && memcmp(y, ybuf[b - 1] + 1, ny * 4) != 0) {
+            fprintf(stderr, "    conv_transpose1d [%s]: 1 vs 2 threads differ\n", B->label[b]);
+            ok = 0;
+        }
+    }
+    if (!ok)
+        fprintf(stderr, "    case dt=%s cin=%d cout=%d g=%d K=%d s=%d Tin=%d\n",
+                ctts_dtype_name(dt), cin, cout, groups, K, stride, Tin);
+    for (int b = 0; b < N_BE; b++) free(ybuf[b]);
+    free(wv);
+    free(wbuf);
+    free(xbuf);
+    free(bias);
+    free(ref);
+    free(mag);
+    return ok;
+}
+
+static void test_conv_transpose1d(void) {
+    backends B = open_backends();
+    static const int chans[][3] = {{3, 5, 1}, {8, 8, 8}, {6, 9, 3}, {17, 4, 1}};
+    static const int Tins[] = {1, 3, 17, 40};
+    static const ctts_dtype dts[] = {CTTS_DT_F32, CTTS_DT_BF16, CTTS_DT_F16};
+    int n = 0;
+    for (int c = 0; c < 4; c++)
+        for (int stride = 1; stride <= 6; stride++) {
+            const int Ks[] = {1, 2 * stride, 7};
+            for (int ki = 0; ki < 3; ki++)
+                for (int ti = 0; ti < 4; ti++, n++)
+                    CHECK(convt_case(&B, dts[n % 3], chans[c][0], chans[c][1], chans[c][2], Ks[ki],
+                                     stride, Tins[ti], n % 2));
+        }
+    /* Mimi upsample: depthwise, stride 16, kernel 32. */
+    CHECK(convt_case(&B, CTTS_DT_F32, 32, 32, 32, 32, 16, 9, 0));
+    /* Decoder upsampling block: 64 -> 32 channels, stride 4, k 8, long input. */
+    CHECK(convt_case(&B, CTTS_DT_BF16, 64, 32, 1, 8, 4, 120, 1));
+    close_backends(&B);
+}
+
+/* ---------------------------------------------------------------- attention */
+
+static int attention_case(backends *B, int T, int H, int Dh, int q_pos0, int n_kv, int window) {
+    const int q_stride = H * Dh + 3, kv_stride = H * Dh + 1;
+    float *qb = malloc(((size_t)T * q_stride + 1) * 4), *q = qb + 1;
+    float *kb = malloc(((size_t)n_kv * kv_stride + 1) * 4), *k = kb + 1;
+    float *vb = malloc(((size_t)n_kv * kv_stride + 1) * 4), *v = vb + 1;
+    fill(q, (size_t)T * q_stride);
+    for (size_t i = 0; i < (size_t)T * q_stride; i++) q[i] *= 3.0f; /* peaky softmax */
+    fill(k, (size_t)n_kv * kv_stride);
+    fill(v, (size_t)n_kv * kv_stride);
+    const size_t ny = (size_t)T * H * Dh;
+    double *ref = calloc(ny, sizeof *ref), *mag = calloc(ny, sizeof *mag);
+    double *p = malloc((size_t)(n_kv + 1) * sizeof *p);
+    for (int t = 0; t < T; t++)
+        for (int h = 0; h < H; h++) {
+            const int qp = q_pos0 + t;
+            double mx = -1e300, l = 0;
+            for (int j = 0; j < n_kv; j++) {
+                p[j] = -1e300;
+                if (j > qp || (window > 0 && qp - j >= window)) continue;
+                double s = 0;
+                for (int d = 0; d < Dh; d++)
+                    s += (double)q[(size_t)t * q_stride + h * Dh + d] * k[(size_t)j * kv_stride + h * Dh + d];
+                p[j] = s / sqrt((double)Dh);
+                if (p[j] > mx) mx = p[j];
+            }
+            for (int j = 0; j < n_kv; j++) {
+                p[j] = p[j] < -1e299 ? 0 : exp(p[j] - mx);
+                l += p[j];
+            }
+            for (int d = 0; d < Dh; d++) {
+                double s = 0;
+                for (int j = 0; j < n_kv; j++) s += p[j] / l * v[(size_t)j * kv_stride + h * Dh + d];
+                ref[((size_t)t * H + h) * Dh + d] = s;
+                mag[((size_t)t * H + h) * Dh + d] = 10.0; /* softmax weights: rounding of exp */
+            }
+        }
+    float *ybuf[N_BE] = {0};
+    int ok = 1;
+    for (int b = 0; b < N_BE && ok; b++) {
+        if (!B->be[b]) continue;
+        ybuf[b] = malloc((ny + 1) * 4);
+        float *y = ybuf[b] + 1;
+        B->be[b]->attention(B->be[b], y, q, q_stride, k, v, kv_stride, T, n_kv, q_pos0, H, Dh,
+                            window);
+        ok = close_enough(y, ref, mag, ny, "attention", B->label[b]);
+        if (ok && b % 2 == 1 && memcmp(y, ybuf[b - 1] + 1, ny * 4) != 0) {
+            fprintf(stderr, "    attention [%s]: 1 vs 2 threads differ\n", B->label[b]);
+            ok = 0;
+        }
+    }
+    if (!ok)
+        fprintf(stderr, "    case T=%d H=%d Dh=%d q_pos0=%d n_kv=%d window=%d\n", T, H, Dh, q_pos0,
+                n_kv, window);
+    for (int b = 0; b < N_BE; b++) free(ybuf[b]);
+    free(qb);
+    free(kb);
+    free(vb);
+    free(ref);
+    free(mag);
+    free(p);
+    return ok;
+}
+
+static void test_attention(void) {
+    backends B = open_backends();
+    static const int Ts[] = {1, 5, 17};
+    static const int Hs[] = {1, 3, 16};
+    static const int Dhs[] = {1, 8, 31, 64};
+    static const int pos0s[] = {0, 7, 130};
+    for (int ti = 0; ti < 3; ti++)
+        for (int hi = 0; hi < 3; hi++)
+            for (int di = 0; di < 4; di++)
+                for (int pi = 0; pi < 3; pi++)
+                    for (int window = 0; window <= 24; window += 24) {
+                        const int T = Ts[ti], n_kv = pos0s[pi] + T;
+                        CHECK(attention_case(&B, T, Hs[hi], Dhs[di], pos0s[pi], n_kv, window));
+                    }
+    /* Extra keys past the last query are masked; a window of 1 sees only itself. */
+    CHECK(attention_case(&B, 4, 2, 16, 3, 12, 0));
+    CHECK(attention_case(&B, 4, 2, 16, 3, 7, 1));
+    close_backends(&B);
+}
+
+/* ---------------------------------------------------------------- norms */
+
+static void test_norms(void) {
+    backends B = open_backends();
+    static const int Ds[] = {1, 3, 31, 33, 4097};
+    static const int Ts[] = {1, 5};
+    for (int di = 0; di < 5; di++)
+        for (int ti = 0; ti < 2; ti++)
+            for (int affine = 0; affine < 2; affine++) {
+                const int D = Ds[di], T = Ts[ti];
+                const size_t n = (size_t)T * D;
+                float *xb = malloc((n + 1) * 4), *x = xb + 1;
+                float *w = malloc((size_t)D * 4), *bb = malloc((size_t)D * 4);
+                fill(x, n);
+                for (size_t i = 0; i < n; i++) x[i] = x[i] * 2.0f + 5.0f; /* offset mean */
+                fill(w, (size_t)D);
+                fill(bb, (size_t)D);
+                double *ref_ln = malloc(n * sizeof(double)), *ref_sn = malloc(n * sizeof(double));
+                double *mag = malloc(n * sizeof(double));
+                for (int t = 0; t < T; t++) {
+                    const float *xr = x + (size_t)t * D;
+                    double mean = 0, ss = 0;
+                    for (int d = 0; d < D; d++) mean += xr[d];
+                    mean /= D;
+                    for (int d = 0; d < D; d++) ss += (xr[d] - mean) * (xr[d] - mean);
+                    const double inv_ln = 1.0 / sqrt(ss / D + 1e-5);
+                    const double inv_sn = 1.0 / sqrt(ss / (D > 1 ? D - 1 : 1) + 1e-5);
+                    for (int d = 0; d < D; d++) {
+                        const size_t i = (size_t)t * D + d;
+                        double v = (xr[d] - mean) * inv_ln;
+                        ref_ln[i] = affine ? v * w[d] + bb[d] : v;
+                        ref_sn[i] = xr[d] * inv_sn * (affine ? w[d] : 1.0);
+                        mag[i] = 50.0 * (fabs(xr[d]) * inv_ln + 1.0);
+                    }
+                }
+                float *out[N_BE] = {0};
+                for (int b = 0; b < N_BE; b++) {
+                    if (!B.be[b]) continue;
+                    out[b] = malloc((2 * n + 1) * 4);
+                    float *yl = out[b] + 1, *ys = yl + n;
+                    B.be[b]->layer_norm(B.be[b], yl, x, affine ? w : NULL, affine ? bb : NULL, T, D,
+                                        1e-5f);
+                    B.be[b]->std_norm(B.be[b], ys, x, affine ? w : NULL, T, D, 1e-5f);
+                    CHECK(close_enough(yl, ref_ln, mag, n, "layer_norm", B.label[b]));
+                    CHECK(close_enough(ys, ref_sn, mag, n, "std_norm", B.label[b]));
+                    if (b % 2 == 1) CHECK(memcmp(yl, out[b - 1] + 1, 2 * n * 4) == 0);
+                }
+                for (int b = 0; b < N_BE; b++) free(out[b]);
+                free(xb);
+                free(w);
+                free(bb);
+                free(ref_ln);
+                free(ref_sn);
+                free(mag);
+            }
+    close_backends(&B);
+}
+
+/* ---------------------------------------------------------------- elementwise */
+
+static void test_elementwise(void) {
+    backends B = open_backends();
+    static const size_t ns[] = {1, 3, 31, 33, 4097, 70001};
+    for (int ni = 0; ni < 6; ni++) {
+        const size_t n = ns[ni];
+        float *xb = malloc((n + 1) * 4), *x = xb + 1, *bv = malloc(n * 4);
+        fill(x, n);
+        fill(bv, n);
+        for (size_t i = 0; i < n; i++) x[i] *= 4.0f;
+        float *yb = malloc((n + 1) * 4), *y = yb + 1;
+        for (int b = 0; b < N_BE; b++) {
+            ctts_backend *be = B.be[b];
+            if (!be) continue;
+            int bad = 0;
+            be->act(be, y, x, n, CTTS_ACT_GELU_ERF);
+            for (size_t i = 0; i < n && !bad; i++)
+                bad = fabs(y[i] - 0.5 * x[i] * (1 + erf(x[i] / sqrt(2.0)))) > 1e-5;
+            CHECK(!bad);
+            be->act(be, y, x, n, CTTS_ACT_SILU);
+            for (size_t i = 0; i < n && !bad; i++) bad = fabs(y[i] - x[i] / (1 + exp(-x[i]))) > 1e-5;
+            CHECK(!bad);
+            be->act(be, y, x, n, CTTS_ACT_ELU);
+            for (size_t i = 0; i < n && !bad; i++)
+                bad = fabs(y[i] - (x[i] > 0 ? x[i] : expm1(x[i]))) > 1e-6;
+            CHECK(!bad);
+            memcpy(y, x, n * 4);
+            be->act(be, y, y, n, CTTS_ACT_ELU); /* in place */
+            for (size_t i = 0; i < n && !bad; i++)
+                bad = fabs(y[i] - (x[i] > 0 ? x[i] : expm1(x[i]))) > 1e-6;
+            CHECK(!bad);
+            be->add(be, y, x, bv, n);
+            for (size_t i = 0; i < n && !bad; i++) bad = y[i] != x[i] + bv[i];
+            CHECK(!bad);
+        }
+        free(xb);
+        free(bv);
+        free(yb);
+    }
+    close_backends(&B);
+}
+
+static void test_rows_ops(void) {
+    backends B = open_backends();
+    static const int Ds[] = {1, 33, 1024};
+    static const int Ts[] = {1, 17, 40};
+    for (int di = 0; di < 3; di++)
+        for (int ti = 0; ti < 3; ti++) {
+            const int D = Ds[di], T = Ts[ti];
+            const size_t n = (size_t)T * D;
+            float *y0 = malloc(n * 4), *h = malloc(n * 4), *s = malloc((size_t)D * 4);
+            float *sh = malloc((size_t)D * 4), *y = malloc(n * 4);
+            fill(y0, n);
+            fill(h, n);
+            fill(s, (size_t)D);
+            fill(sh, (size_t)D);
+            for (int b = 0; b < N_BE; b++) {
+                ctts_backend *be = B.be[b];
+                if (!be) continue;
+                int bad = 0;
+                memcpy(y, y0, n * 4);
+                be->add_scaled_rows(be, y, h, s, T, D);
+                for (size_t i = 0; i < n && !bad; i++)
+                    bad = fabs(y[i] - (y0[i] + (double)s[i % D] * h[i])) > 1e-6;
+                CHECK(!bad);
+                memcpy(y, y0, n * 4);
+                be->add_scaled_rows(be, y, h, NULL, T, D);
+                for (size_t i = 0; i < n && !bad; i++) bad = y[i] != y0[i] + h[i];
+                CHECK(!bad);
+                memcpy(y, y0, n * 4);
+                be->modulate(be, y, sh, s, T, D);
+                for (size_t i = 0; i < n && !bad; i++)
+                    bad = fabs(y[i] - (y0[i] * (1.0 + s[i % D]) + sh[i % D])) > 1e-6;
+                CHECK(!bad);
+                /* transpose [T, D] -> [D, T] */
+                be->transpose(be, y, y0, T, D);
+                for (int t = 0; t < T && !bad; t++)
+                    for (int d = 0; d < D && !bad; d++) bad = y[(size_t)d * T + t] != y0[(size_t)t * D + d];
+                CHECK(!bad);
+            }
+            free(y0);
+            free(h);
+            free(s);
+            free(sh);
+            free(y);
+        }
+    close_backends(&B);
+}
+
+static void test_rope(void) {
+    backends B = open_backends();
+    const int T = 5, H = 3, Dh = 16, stride = H * Dh + 7, pos0 = 37;
+    const size_t n = (size_t)T * stride;
+    float *x0 = malloc(n * 4), *x = malloc(n * 4);
+    fill(x0, n);
+    for (int b = 0; b < N_BE; b++) {
+        ctts_backend *be = B.be[b];
+        if (!be) continue;
+        memcpy(x, x0, n * 4);
+        be->rope(be, x, T, H, Dh, stride, pos0, 10000.0f);
+        int bad = 0;
+        for (int t = 0; t < T; t++) {
+            for (int h = 0; h < H; h++)
+                for (int i = 0; i < Dh / 2; i++) {
+                    const double f = exp(-log(10000.0) * 2 * i / Dh), a = (pos0 + t) * f;
+                    const float *p0 = x0 + (size_t)t * stride + h * Dh + 2 * i;
+                    const float *p = x + (size_t)t * stride + h * Dh + 2 * i;
+                    const double re = p0[0] * cos(a) - p0[1] * sin(a);
+                    const double im = p0[0] * sin(a) + p0[1] * cos(a);
+                    bad |= fabs(p[0] - re) > 1e-4 || fabs(p[1] - im) > 1e-4;
+                }
+            for (int c = H * Dh; c < stride; c++) /* padding untouched */
+                bad |= x[(size_t)t * stride + c] != x0[(size_t)t * stride + c];
+        }
+        CHECK(!bad);
+    }
+    free(x0);
+    free(x);
+    close_backends(&B);
+}
+
+static void test_memory_and_dtypes(void) {
+    backends B = open_backends();
+    for (int b = 0; b < N_BE; b++) {
+        ctts_backend *be = B.be[b];
+        if (!be) continue;
+        unsigned char *p = be->alloc(be, 1000);
+        REQUIRE(p != NULL);
+        CHECK(((uintptr_t)p & 63) == 0);
+        int nz = 0;
+        for (int i = 0; i < 1000; i++) nz |= p[i];
+        CHECK(nz == 0);
+        const char msg[] = "hello";
+        char back[6];
+        be->upload(be, p, msg, 6);
+        be->sync(be);
+        be->download(be, back, p, 6);
+        CHECK(strcmp(back, "hello") == 0);
+        be->free_buf(be, p);
+        CHECK(be->supports_dtype(be, CTTS_DT_F32));
+        CHECK(be->supports_dtype(be, CTTS_DT_BF16));
+        CHECK(be->supports_dtype(be, CTTS_DT_F16));
+        CHECK(!be->supports_dtype(be, CTTS_DT_I64));
+        CHECK(!be->supports_dtype(be, (ctts_dtype)99));
+    }
+    close_backends(&B);
+}
+
+static void test_isa_cap(void) {
+    cpu_kernels k;
+    cpu_kernels_init(&k, CTTS_ISA_SCALAR);
+    CHECK(k.isa == CTTS_ISA_SCALAR);
+    cpu_kernels_init(&k, CTTS_ISA_AUTO);
+    CHECK(k.isa == cpu_isa_detect());
+    cpu_kernels_init(&k, CTTS_ISA_NEON);
+    CHECK(k.isa == CTTS_ISA_SCALAR || cpu_isa_detect() == CTTS_ISA_NEON);
+}
+
+TEST_MAIN(T(test_linear), T(test_linear_conv1x1_shape), T(test_conv1d), T(test_conv_transpose1d),
+          T(test_attention), T(test_norms), T(test_elementwise), T(test_rows_ops), T(test_rope),
+          T(test_memory_and_dtypes), T(test_isa_cap))

@@ -1,0 +1,149 @@
+/*
+ * Thread pool: every index of [0, n) is visited exactly once for many
+ * (n, min_per_task) pairs and pool sizes, thread ids stay in range, nested
+ * calls from inside a task run serially and correctly, a NULL or 1-thread
+ * pool runs inline, and many back-to-back dispatches (the decoder pattern)
+ * neither lose nor duplicate work.
+ */
+#include <stdatomic.h>
+#include <stdlib.h>
+
+#include "cpu/threadpool.h"
+#include "harness.h"
+
+typedef struct {
+    _Atomic int *hits;
+    int n_threads;
+    _Atomic int bad_range;
+    _Atomic int bad_tid;
+} cover_ctx;
+
+static void cover_task(void *vctx, int begin, int end, int tid) {
+    cover_ctx *c = vctx;
+    if (begin >= end) atomic_store(&c->bad_range, 1);
+    if (tid < 0 || tid >= c->n_threads) atomic_store(&c->bad_tid, 1);
+    for (int i = begin; i < end; i++) atomic_fetch_add(&c->hits[i], 1);
+}
+
+/* Runs one parallel_for and checks every index was hit exactly once. */
+static int covers_once(cpu_threadpool *p, int n, int min_per_task) {
+    _Atomic int *hits = calloc((size_t)(n > 0 ? n : 1), sizeof *hits);
+    cover_ctx c = {.hits = hits, .n_threads = cpu_threadpool_size(p)};
+    cpu_parallel_for(p, n, min_per_task, cover_task, &c);
+    int ok = !atomic_load(&c.bad_range) && !atomic_load(&c.bad_tid);
+    for (int i = 0; i < n; i++) ok &= atomic_load(&hits[i]) == 1;
+    free(hits);
+    return ok;
+}
+
+static void test_cover_exactly_once(void) {
+    static const int sizes[] = {1, 2, 3, 4, 7, 8, 31, 33, 100, 1000, 4097};
+    static const int mins[] = {-3, 0, 1, 2, 3, 5, 16, 1000, 100000};
+    for (int threads = 1; threads <= 4; threads++) {
+        cpu_threadpool *p = cpu_threadpool_new(threads);
+        REQUIRE(p != NULL);
+        CHECK_EQ_INT(cpu_threadpool_size(p), threads);
+        for (int si = 0; si < 11; si++)
+            for (int mi = 0; mi < 9; mi++) CHECK(covers_once(p, sizes[si], mins[mi]));
+        cpu_threadpool_free(p);
+    }
+}
+
+static void test_empty_and_null_pool(void) {
+    cpu_threadpool *p = cpu_threadpool_new(2);
+    REQUIRE(p != NULL);
+    CHECK(covers_once(p, 0, 1)); /* n = 0: fn never called */
+    CHECK(covers_once(p, -5, 1));
+    cpu_threadpool_free(p);
+    CHECK(covers_once(NULL, 17, 1)); /* NULL pool: serial */
+    cpu_threadpool_free(NULL);
+}
+
+static void test_default_size(void) {
+    cpu_threadpool *p = cpu_threadpool_new(0);
+    REQUIRE(p != NULL);
+    CHECK(cpu_threadpool_size(p) >= 1);
+    CHECK(covers_once(p, 999, 1));
+    cpu_threadpool_free(p);
+}
+
+typedef struct {
+    cpu_threadpool *pool;
+    _Atomic int *hits; /* [outer * inner] */
+    int inner;
+    _Atomic int bad;
+} nest_ctx;
+
+typedef struct {
+    nest_ctx *outer;
+    int row;
+} nest_inner_ctx;
+
+static void nest_inner(void *vctx, int begin, int end, int tid) {
+    nest_inner_ctx *c = vctx;
+    if (tid < 0 || tid >= cpu_threadpool_size(c->outer->pool)) atomic_store(&c->outer->bad, 1);
+    for (int i = begin; i < end; i++)
+        atomic_fetch_add(&c->outer->hits[c->row * c->outer->inner + i], 1);
+}
+
+static void nest_outer(void *vctx, int begin, int end, int tid) {
+    (void)tid;
+    nest_ctx *c = vctx;
+    for (int r = begin; r < end; r++) {
+        nest_inner_ctx ic = {.outer = c, .row = r};
+        cpu_parallel_for(c->pool, c->inner, 1, nest_inner, &ic);
+    }
+}
+
+static void test_nested(void) {
+    cpu_threadpool *p = cpu_threadpool_new(2);
+    REQUIRE(p != NULL);
+    const int outer = 9, inner = 13;
+    _Atomic int *hits = calloc((size_t)outer * inner, sizeof *hits);
+    nest_ctx c = {.pool = p, .hits = hits, .inner = inner};
+    cpu_parallel_for(p, outer, 1, nest_outer, &c);
+    int ok = !atomic_load(&c.bad);
+    for (int i = 0; i < outer * inner; i++) ok &= atomic_load(&hits[i]) == 1;
+    CHECK(ok);
+    /* The pool still works normally afterwards. */
+    CHECK(covers_once(p, 100, 1));
+    free(hits);
+    cpu_threadpool_free(p);
+}
+
+typedef struct {
+    _Atomic long sum;
+} sum_ctx;
+
+static void sum_task(void *vctx, int begin, int end, int tid) {
+    (void)tid;
+    sum_ctx *c = vctx;
+    long s = 0;
+    for (int i = begin; i < end; i++) s += i;
+    atomic_fetch_add(&c->sum, s);
+}
+
+static void test_many_dispatches(void) {
+    cpu_threadpool *p = cpu_threadpool_new(2);
+    REQUIRE(p != NULL);
+    int ok = 1;
+    for (int it = 0; it < 20000 && ok; it++) {
+        const int n = 1 + it % 37;
+        sum_ctx c = {0};
+        cpu_parallel_for(p, n, 1, sum_task, &c);
+        ok = atomic_load(&c.sum) == (long)n * (n - 1) / 2;
+    }
+    CHECK(ok);
+    cpu_threadpool_free(p);
+}
+
+static void test_one_thread_pool(void) {
+    cpu_threadpool *p = cpu_threadpool_new(1);
+    REQUIRE(p != NULL);
+    CHECK_EQ_INT(cpu_threadpool_size(p), 1);
+    CHECK(covers_once(p, 1234, 1));
+    cpu_threadpool_free(p);
+}
+
+TEST_MAIN(T(test_cover_exactly_once), T(test_empty_and_null_pool), T(test_default_size),
+          T(test_nested), T(test_many_dispatches), T(test_one_thread_pool))
