@@ -6,11 +6,13 @@
 #   make SANITIZE=1      build with ASan+UBSan into build/asan
 #   make NATIVE=1        add -march=native (never the default)
 #   make DEBUG=1         -O0 -g
+#   make V=1             show the full compiler command lines
 #
 # Sources are picked up by wildcard: any src/**/*.c joins libctts, any
 # tests/**/test_*.c becomes its own test program.
 
 CC      ?= cc
+Q       := $(if $(V),,@)
 BUILD   ?= build
 WERROR  ?= -Werror
 
@@ -51,25 +53,28 @@ all: $(BUILD)/ctts $(BUILD)/libctts.a $(BUILD)/libctts.so $(TEST_BIN) $(BENCH_BI
 
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $(ISA_$(lastword $(subst _, ,$(basename $(notdir $<))))) -c $< -o $@
+	@echo '  CC    $<'
+	$(Q)$(CC) $(CFLAGS) $(ISA_$(lastword $(subst _, ,$(basename $(notdir $<))))) -c $< -o $@
 
 $(BUILD)/libctts.a: $(LIB_OBJ)
 	@rm -f $@
-	ar rcs $@ $^
+	$(Q)ar rcs $@ $^
 
 $(BUILD)/libctts.so: $(LIB_OBJ)
-	$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	$(Q)$(CC) -shared $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/ctts: $(CLI_OBJ) $(BUILD)/libctts.a
-	$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+	@echo '  LD    $@'
+	$(Q)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(BUILD)/tests/%: tests/%.c $(BUILD)/libctts.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libctts.a $(LDFLAGS) $(LDLIBS)
+	@echo '  TEST  $@'
+	$(Q)$(CC) $(CFLAGS) -Itests -o $@ $< $(BUILD)/libctts.a $(LDFLAGS) $(LDLIBS)
 
 $(BUILD)/bench/%: bench/%.c $(BUILD)/libctts.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctts.a $(LDFLAGS) $(LDLIBS)
+	$(Q)$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctts.a $(LDFLAGS) $(LDLIBS)
 
 test: all
 	@BUILD=$(BUILD) bash tests/run.sh

@@ -230,59 +230,59 @@ static void conv1d_avx2(const cpu_conv_args *a, int co0, int co1) {
 
 /* ---- conv_transpose1d, polyphase ---- */
 
-/* Channels co..co+CB-1 (local col..col+CB-1 of one group). For phase p the
- * outputs j = q*stride + p collect taps k = p + m*stride from x[q - m]. */
+/* Largest stride / taps-per-phase the polyphase path keeps on the stack. */
+#define CONVT_MAX_STRIDE 32
+#define CONVT_MAX_TAPS 16
+
+/* Channels co..co+CB-1 (local col..col+CB-1 of one group). Output j = q*S + p
+ * (phase p) collects taps k = p + m*S from x[q - m]. Per chunk of 8 q values
+ * every phase is computed into a stack tile, then written out contiguously.
+ * Lanes whose x index falls outside [0, tin) load zero through a mask, so
+ * edge chunks follow the same summation order as interior ones. */
 ALWAYS_INLINE void convt_block(const cpu_conv_args *a, int co, const int CB, const int kind) {
     const int cin_g = a->cin / a->groups, cout_g = a->cout / a->groups;
     const int g = co / cout_g, col = co % cout_g;
     const int S = a->stride, K = a->k, tin = a->tin, tout = a->tout;
     const float *xg = a->x + (size_t)g * cin_g * tin;
-    float bias[4];
-    for (int j = 0; j < CB; j++) bias[j] = a->bias ? a->bias[co + j] : 0.0f;
-    for (int p = 0; p < S && p < tout; p++) {
-        const int M = p < K ? (K - p + S - 1) / S : 0; /* taps in this phase */
-        const int Q = (tout - 1 - p) / S + 1;          /* outputs in this phase */
-        /* Vector chunks need q0 - (M-1) >= 0 and q0 + 7 <= tin - 1. */
-        const int q_lo = M > 0 ? M - 1 : 0;
-        int q = 0;
-        for (; q < Q; q++) {
-            const int vec = q >= q_lo && q + 8 <= tin && q + 8 <= Q;
-            if (vec) {
-                __m256 acc[4];
-                for (int j = 0; j < CB; j++) acc[j] = _mm256_set1_ps(bias[j]);
-                for (int cl = 0; cl < cin_g; cl++) {
-                    const float *xr = xg + (size_t)cl * tin + q;
-                    const size_t wo = ((size_t)(g * cin_g + cl) * cout_g + col) * K + p;
-                    for (int m = 0; m < M; m++) {
-                        const __m256 xv = _mm256_loadu_ps(xr - m);
-                        for (int j = 0; j < CB; j++)
-                            acc[j] = _mm256_fmadd_ps(
-                                _mm256_set1_ps(load1(a->w, wo + (size_t)j * K + (size_t)m * S, kind)),
-                                xv, acc[j]);
-                    }
+    float tile[4][CONVT_MAX_STRIDE * 8];
+    __m256i masks[CONVT_MAX_TAPS];
+    int full[CONVT_MAX_TAPS];
+    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
+    const __m256i tin_v = _mm256_set1_epi32(tin), minus1 = _mm256_set1_epi32(-1);
+    const int Q = (tout - 1) / S + 1; /* chunks cover phase 0, the longest */
+    for (int q0 = 0; q0 < Q; q0 += 8) {
+        for (int p = 0; p < S; p++) {
+            const int M = p < K ? (K - p + S - 1) / S : 0;
+            for (int m = 0; m < M; m++) {
+                const __m256i idx = _mm256_add_epi32(lane, _mm256_set1_epi32(q0 - m));
+                masks[m] = _mm256_and_si256(_mm256_cmpgt_epi32(idx, minus1),
+                                            _mm256_cmpgt_epi32(tin_v, idx));
+                full[m] = q0 - m >= 0 && q0 - m + 8 <= tin;
+            }
+            __m256 acc[4];
+            for (int j = 0; j < CB; j++)
+                acc[j] = _mm256_set1_ps(a->bias ? a->bias[co + j] : 0.0f);
+            for (int cl = 0; cl < cin_g; cl++) {
+                const float *xr = xg + (size_t)cl * tin + q0;
+                const size_t wo = ((size_t)(g * cin_g + cl) * cout_g + col) * K + p;
+                for (int m = 0; m < M; m++) {
+                    const __m256 xv = full[m] ? _mm256_loadu_ps(xr - m)
+                                              : _mm256_maskload_ps(xr - m, masks[m]);
+                    for (int j = 0; j < CB; j++)
+                        acc[j] = _mm256_fmadd_ps(
+                            _mm256_set1_ps(load1(a->w, wo + (size_t)j * K + (size_t)m * S, kind)),
+                            xv, acc[j]);
                 }
-                for (int j = 0; j < CB; j++) {
-                    float tmp[8];
-                    _mm256_storeu_ps(tmp, acc[j]);
-                    float *yr = a->y + (size_t)(co + j) * tout + p;
-                    for (int i = 0; i < 8; i++) yr[(size_t)(q + i) * S] = tmp[i];
-                }
-                q += 7;
-            } else {
-                for (int j = 0; j < CB; j++) {
-                    float s = bias[j];
-                    for (int cl = 0; cl < cin_g; cl++) {
-                        const float *xr = xg + (size_t)cl * tin;
-                        const size_t wo = ((size_t)(g * cin_g + cl) * cout_g + col + j) * K + p;
-                        for (int m = 0; m < M; m++) {
-                            const int ti = q - m;
-                            if (ti < 0) break;
-                            if (ti >= tin) continue;
-                            s = fmaf(load1(a->w, wo + (size_t)m * S, kind), xr[ti], s);
-                        }
-                    }
-                    a->y[(size_t)(co + j) * tout + (size_t)q * S + p] = s;
-                }
+            }
+            for (int j = 0; j < CB; j++) _mm256_storeu_ps(&tile[j][p * 8], acc[j]);
+        }
+        const int n_q = Q - q0 < 8 ? Q - q0 : 8;
+        for (int j = 0; j < CB; j++) {
+            float *yr = a->y + (size_t)(co + j) * tout;
+            for (int i = 0; i < n_q; i++) {
+                const int base = (q0 + i) * S;
+                const int n_p = tout - base < S ? tout - base : S;
+                for (int p = 0; p < n_p; p++) yr[base + p] = tile[j][p * 8 + i];
             }
         }
     }
@@ -305,6 +305,10 @@ ALWAYS_INLINE void convt_kind(const cpu_conv_args *a, int co0, int co1, const in
 }
 
 static void conv_transpose1d_avx2(const cpu_conv_args *a, int co0, int co1) {
+    if (a->stride > CONVT_MAX_STRIDE || (a->k + a->stride - 1) / a->stride > CONVT_MAX_TAPS) {
+        cpu_conv_transpose1d_ref(a, co0, co1);
+        return;
+    }
     switch (a->wdt) {
     case CTTS_DT_BF16: convt_kind(a, co0, co1, W_BF16); break;
     case CTTS_DT_F16: convt_kind(a, co0, co1, W_F16); break;

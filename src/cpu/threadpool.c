@@ -28,8 +28,8 @@
 #endif
 
 /* Spin iterations before sleeping; a pause is ~10-140 cycles, so roughly
- * 0.1-1 ms of polling, longer than the gap between two ops of a model step. */
-#define SPIN_ITERS (1 << 14)
+ * 20-150 us of polling, longer than the gap between two ops of a model step. */
+#define SPIN_ITERS (1 << 11)
 
 struct cpu_threadpool {
     int n_threads;      /* caller included */

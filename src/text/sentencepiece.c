@@ -880,11 +880,17 @@ static void flush_bytes(sbuf *out, const uint8_t *bytes, size_t n) {
     }
 }
 
-ctts_status spm_decode(const spm_model *m, const int32_t *ids, size_t n, char **out_text,
-                       char *err, size_t err_len) {
+ctts_status spm_decode(const spm_model *m, const int32_t *ids, size_t n, char **out, char *err,
+                       size_t err_len) {
+    return spm_decode_len(m, ids, n, out, NULL, err, err_len);
+}
+
+ctts_status spm_decode_len(const spm_model *m, const int32_t *ids, size_t n, char **out_text,
+                           size_t *out_len, char *err, size_t err_len) {
     if (!m || !out_text || (!ids && n))
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "spm_decode: NULL argument");
     *out_text = NULL;
+    if (out_len) *out_len = 0;
     for (size_t i = 0; i < n; i++)
         if (ids[i] < 0 || ids[i] >= m->n_pieces)
             return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "%s: invalid token id %d at index %zu",
@@ -945,5 +951,6 @@ ctts_status spm_decode(const spm_model *m, const int32_t *ids, size_t n, char **
         return ctts_err(err, err_len, CTTS_E_OOM, "%s: out of memory while decoding", m->name);
     }
     *out_text = out.p;
+    if (out_len) *out_len = out.len;
     return CTTS_OK;
 }

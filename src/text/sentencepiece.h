@@ -65,5 +65,9 @@ ctts_status spm_encode(const spm_model *m, const char *text, size_t len, int32_t
  * An id out of range is CTTS_E_INVALID_ARG. */
 ctts_status spm_decode(const spm_model *m, const int32_t *ids, size_t n, char **out, char *err,
                        size_t err_len);
+/* Same, also giving the byte length (the text holds NUL bytes when the ids
+ * include the <0x00> byte piece). out_len may be NULL. */
+ctts_status spm_decode_len(const spm_model *m, const int32_t *ids, size_t n, char **out,
+                           size_t *out_len, char *err, size_t err_len);
 
 #endif

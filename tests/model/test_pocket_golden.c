@@ -277,6 +277,18 @@ static void test_voice_state_roundtrip(void) {
     }
     st_close(a);
     st_close(b);
+    /* Byte for byte the file the official export_model_state wrote. */
+    FILE *fa = fopen(gpath("voice/voice_22k_state.safetensors"), "rb"), *fb = fopen(out, "rb");
+    REQUIRE(fa && fb);
+    int same = 1, ca, cb;
+    do {
+        ca = fgetc(fa);
+        cb = fgetc(fb);
+        if (ca != cb) same = 0;
+    } while (ca != EOF && cb != EOF);
+    fclose(fa);
+    fclose(fb);
+    CHECK(same);
     remove(out);
     remove(tmpl);
     pocket_voice_free(v);

@@ -112,6 +112,12 @@ ctts_status pocket_model_load(const char *path, const ctts_model_params *p, pock
     if (st == CTTS_OK)
         st = pocket_mimi_bind(&m->cfg.mimi, m->be, pocket_weights_get, m->weights, &m->mimi, err,
                               err_len);
+    if (st != CTTS_OK && m->weights && err && err_len && !strstr(err, ".safetensors")) {
+        /* Binding messages name the tensor; add the file it was looked up in. */
+        char inner[512];
+        snprintf(inner, sizeof inner, "%s", err);
+        snprintf(err, err_len, "%s: %s", pocket_weights_source(m->weights), inner);
+    }
     if (st == CTTS_OK) st = pocket_weights_check_all_used(m->weights, err, err_len);
     if (st != CTTS_OK) {
         pocket_model_free(m);
@@ -319,7 +325,8 @@ ctts_status pocket_voice_save(const pocket_voice *v, const char *path, char *err
         ts[2 * l + 1] = (ctts_tensor){.dtype = CTTS_DT_I64, .ndim = 1, .shape = {1},
                                       .data = &offsets[l], .nbytes = 8, .name = names[2 * l + 1]};
     }
-    if (st == CTTS_OK) st = st_write(path, ts, 2 * L, err, err_len);
+    /* The official export writes no __metadata__ entry. */
+    if (st == CTTS_OK) st = st_write_meta(path, ts, 2 * L, NULL, NULL, 0, err, err_len);
     free(ts);
     free(data);
     free(offsets);
