@@ -1,0 +1,147 @@
+/*
+ * Pocket TTS voices: a voice is the FlowLM KV cache after the voice prompt.
+ * Read from and written to the official voice-state safetensors format
+ * ("transformer.layers.{l}.self_attn/cache" [2, 1, T, H, Dh] with K (RoPE
+ * applied) then V, and ".../offset" int64 [1]; older files carry
+ * ".../current_end" instead of offset, whose length is the offset).
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "io/safetensors.h"
+#include "models/pocket/pocket.h"
+#include "models/pocket/pocket_internal.h"
+
+/* Reads "transformer.layers.{l}.self_attn/{offset,cache,current_end}" entries. */
+ctts_status pocket_voice_load(pocket_model *m, const char *path, pocket_voice **out, char *err,
+                              size_t err_len) {
+    *out = NULL;
+    st_file *f = NULL;
+    ctts_status st = st_open(path, &f, err, err_len);
+    if (st != CTTS_OK) return st;
+    const pocket_flowlm_config *fc = &m->cfg.flow;
+    int H = fc->num_heads, Dh = fc->d_model / fc->num_heads, L = fc->num_layers;
+    int T = -1;
+    const ctts_tensor **caches = calloc((size_t)L, sizeof *caches);
+    if (!caches) {
+        st_close(f);
+        return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    }
+    for (int l = 0; l < L && st == CTTS_OK; l++) {
+        char key[128];
+        snprintf(key, sizeof key, "transformer.layers.%d.self_attn/cache", l);
+        const ctts_tensor *c = st_find(f, key);
+        if (!c) {
+            st = ctts_err(err, err_len, CTTS_E_FORMAT, "%s: missing tensor '%s' (not a voice "
+                          "state for this model?)", path, key);
+            break;
+        }
+        if (c->dtype != CTTS_DT_F32 || c->ndim != 5 || c->shape[0] != 2 || c->shape[1] != 1 ||
+            c->shape[3] != H || c->shape[4] != Dh) {
+            char s[96];
+            st = ctts_err(err, err_len, CTTS_E_FORMAT,
+                          "%s: tensor '%s' must be F32 [2, 1, T, %d, %d], got %s %s", path, key, H,
+                          Dh, ctts_dtype_name(c->dtype), ctts_shape_str(c, s, sizeof s));
+            break;
+        }
+        int64_t off = c->shape[2];
+        snprintf(key, sizeof key, "transformer.layers.%d.self_attn/offset", l);
+        const ctts_tensor *o = st_find(f, key);
+        snprintf(key, sizeof key, "transformer.layers.%d.self_attn/current_end", l);
+        const ctts_tensor *ce = st_find(f, key);
+        if (o) {
+            if (o->dtype != CTTS_DT_I64 || ctts_tensor_numel(o) != 1) {
+                st = ctts_err(err, err_len, CTTS_E_FORMAT, "%s: 'offset' of layer %d must be one "
+                              "I64", path, l);
+                break;
+            }
+            memcpy(&off, o->data, 8);
+        } else if (ce) {
+            off = ce->ndim ? ce->shape[0] : 1;
+        }
+        if (off < 0 || off > c->shape[2] || (T >= 0 && off != T)) {
+            st = ctts_err(err, err_len, CTTS_E_FORMAT, "%s: layer %d offset %lld is out of range "
+                          "or differs between layers", path, l, (long long)off);
+            break;
+        }
+        T = (int)off;
+        caches[l] = c;
+    }
+    pocket_voice *v = NULL;
+    if (st == CTTS_OK && T < 0) st = ctts_err(err, err_len, CTTS_E_FORMAT, "%s: empty voice", path);
+    if (st == CTTS_OK) {
+        v = calloc(1, sizeof *v);
+        if (!v) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    }
+    if (st == CTTS_OK) {
+        v->model = m;
+        st = pocket_flowlm_state_new(m->flowlm, T > 0 ? T : 1, &v->state, err, err_len);
+    }
+    float *k = NULL, *vv = NULL;
+    if (st == CTTS_OK) {
+        size_t row = (size_t)fc->d_model;
+        k = malloc((size_t)(T + 1) * row * sizeof *k);
+        vv = malloc((size_t)(T + 1) * row * sizeof *vv);
+        if (!k || !vv) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        for (int l = 0; l < L && st == CTTS_OK; l++) {
+            /* cache [2, 1, Tc, H, Dh]: K rows then V rows, each row = H*Dh floats. */
+            const char *base = caches[l]->data;
+            size_t plane = (size_t)caches[l]->shape[2] * row * 4;
+            memcpy(k, base, (size_t)T * row * 4);
+            memcpy(vv, base + plane, (size_t)T * row * 4);
+            st = pocket_flowlm_state_set_layer(v->state, l, k, vv, T);
+        }
+        if (st == CTTS_OK) st = pocket_flowlm_state_set_offset(v->state, T);
+    }
+    free(k);
+    free(vv);
+    free(caches);
+    st_close(f);
+    if (st != CTTS_OK) {
+        pocket_voice_free(v);
+        return st;
+    }
+    *out = v;
+    return CTTS_OK;
+}
+
+ctts_status pocket_voice_save(const pocket_voice *v, const char *path, char *err,
+                              size_t err_len) {
+    const pocket_flowlm_config *fc = &v->model->cfg.flow;
+    int L = fc->num_layers, H = fc->num_heads, Dh = fc->d_model / H;
+    int T = pocket_flowlm_state_offset(v->state);
+    size_t plane = (size_t)T * (size_t)fc->d_model;
+    ctts_tensor *ts = calloc((size_t)(2 * L), sizeof *ts);
+    float *data = malloc((size_t)L * 2 * plane * sizeof *data + 4);
+    int64_t *offsets = malloc((size_t)L * sizeof *offsets);
+    char(*names)[96] = malloc((size_t)(2 * L) * sizeof *names);
+    ctts_status st = CTTS_OK;
+    if (!ts || !data || !offsets || !names) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    for (int l = 0; l < L && st == CTTS_OK; l++) {
+        float *kv = data + (size_t)l * 2 * plane;
+        st = pocket_flowlm_state_get_layer(v->state, l, kv, kv + plane);
+        offsets[l] = T;
+        snprintf(names[2 * l], 96, "transformer.layers.%d.self_attn/cache", l);
+        snprintf(names[2 * l + 1], 96, "transformer.layers.%d.self_attn/offset", l);
+        ts[2 * l] = (ctts_tensor){.dtype = CTTS_DT_F32, .ndim = 5, .shape = {2, 1, T, H, Dh},
+                                  .data = kv, .nbytes = 2 * plane * 4, .name = names[2 * l]};
+        ts[2 * l + 1] = (ctts_tensor){.dtype = CTTS_DT_I64, .ndim = 1, .shape = {1},
+                                      .data = &offsets[l], .nbytes = 8, .name = names[2 * l + 1]};
+    }
+    /* The official export writes no __metadata__ entry. */
+    if (st == CTTS_OK) st = st_write_meta(path, ts, 2 * L, NULL, NULL, 0, err, err_len);
+    free(ts);
+    free(data);
+    free(offsets);
+    free(names);
+    return st;
+}
+
+void pocket_voice_free(pocket_voice *v) {
+    if (!v) return;
+    pocket_flowlm_state_free(v->state);
+    free(v);
+}
+
