@@ -17,7 +17,7 @@ BUILD   ?= build
 WERROR  ?= -Werror
 
 ifeq ($(SANITIZE),1)
-  BUILD  := $(BUILD)/asan
+  override BUILD := $(BUILD)/asan
   SANFLAGS := -fsanitize=address,undefined -fno-sanitize-recover=undefined -fno-omit-frame-pointer
 endif
 
