@@ -77,6 +77,7 @@ $(BUILD)/bench/%: bench/%.c $(BUILD)/libctts.a
 	$(Q)$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libctts.a $(LDFLAGS) $(LDLIBS)
 
 test: all
+	@bash scripts/lint_deps.sh
 	@BUILD=$(BUILD) bash tests/run.sh
 
 check:
