@@ -33,7 +33,7 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WER
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -fno-math-errno -fPIC $(WARN) $(SANFLAGS) \
            -Iinclude -Isrc -MMD -MP
 LDFLAGS := $(SANFLAGS)
-LDLIBS  := -lyaml -lm -lpthread
+LDLIBS  := -lyaml -lpcre2-8 -lm -lpthread
 
 # Per-file ISA flags: only the SIMD kernel files get them.
 ISA_avx2 := -mavx2 -mfma -mf16c
