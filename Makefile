@@ -33,10 +33,11 @@ WARN    := -Wall -Wextra -Wshadow -Wstrict-prototypes -Wmissing-prototypes $(WER
 CFLAGS  := -std=c11 -D_GNU_SOURCE $(OPT) -g -fno-math-errno -fPIC $(WARN) $(SANFLAGS) \
            -Iinclude -Isrc -MMD -MP
 LDFLAGS := $(SANFLAGS)
-LDLIBS  := -lyaml -lpcre2-8 -lm -lpthread
+LDLIBS  := -lyaml -lpcre2-8 -lsndfile -lmpg123 -lcurl -lm -lpthread
 
 # Per-file ISA flags: only the SIMD kernel files get them.
-ISA_avx2 := -mavx2 -mfma -mf16c
+ISA_avx2 := -O3 -mavx2 -mfma -mf16c
+ISA_avx512 := -O3 -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -mf16c
 
 rwildcard = $(foreach d,$(wildcard $(1:=/*)),$(call rwildcard,$d,$2) $(filter $(subst *,%,$2),$d))
 

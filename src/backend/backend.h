@@ -19,12 +19,20 @@
 #include <stddef.h>
 
 #include "base/tensor.h"
+#include "ctts.h"
 
 typedef enum {
     CTTS_ACT_GELU_ERF = 0, /* 0.5 x (1 + erf(x / sqrt 2)) */
     CTTS_ACT_SILU,         /* x / (1 + exp(-x)) */
     CTTS_ACT_ELU,          /* x > 0 ? x : exp(x) - 1 (alpha 1) */
 } ctts_act;
+
+/* Elementwise functions of the unary() op (Qwen3-TTS speaker encoder). */
+typedef enum {
+    CTTS_UNARY_RELU = 0, /* max(x, 0) */
+    CTTS_UNARY_TANH,     /* tanh(x) */
+    CTTS_UNARY_SIGMOID,  /* 1 / (1 + exp(-x)) */
+} ctts_unary;
 
 typedef struct ctts_backend ctts_backend;
 
@@ -99,7 +107,72 @@ struct ctts_backend {
 
     /* Releases the backend itself. */
     void (*destroy)(ctts_backend *be);
+
+    /* ---- Qwen3 decoder ops ---- */
+
+    /* RMSNorm over the last dim D of x[T, D]: y = x / sqrt(mean(x^2) + eps) * w
+     * (w [D] or NULL). y may equal x. Per-head q/k norms use T = rows * heads, D = Dh. */
+    void (*rms_norm)(ctts_backend *be, float *y, const float *x, const float *w, int T, int D,
+                     float eps);
+
+    /* Rotary embedding, rotate-half layout (pairs (i, i + Dh/2) inside each head), in place.
+     * Row/head addressing as rope(). inv_freq_i = 1 / theta^(2i/Dh) in float; angle =
+     * (pos0 + t) * inv_freq_i; x_i' = x_i cos - x_{i+Dh/2} sin, x_{i+Dh/2}' = x_{i+Dh/2} cos
+     * + x_i sin (HF rotate_half). Dh must be even. */
+    void (*rope_half)(ctts_backend *be, float *x, int T, int H, int Dh, int row_stride, int pos0,
+                      float theta);
+
+    /* Grouped-query causal attention: as attention() but k/v hold H_kv heads
+     * ([n_kv, H_kv*Dh], row stride kv_stride) and query head h reads KV head
+     * h / (H / H_kv). H must be a multiple of H_kv. out: [T, H*Dh] dense. */
+    void (*attention_gqa)(ctts_backend *be, float *out, const float *q, int q_stride,
+                          const float *k, const float *v, int kv_stride, int T, int n_kv,
+                          int q_pos0, int H, int H_kv, int Dh, int window);
+
+    /* y[i] = a[i] * b[i]; y may equal a or b. */
+    void (*mul)(ctts_backend *be, float *y, const float *a, const float *b, size_t n);
+
+    /* Embedding gather: y[i, :] = float(W[ids[i], :]) for i < n, W->shape = {rows, D}
+     * (F32, BF16, F16, Q8_0 or Q4_0). ids are host memory; the caller checks
+     * 0 <= ids[i] < rows (a row out of range is written as zeros). y: [n, D]. */
+    void (*get_rows)(ctts_backend *be, float *y, const ctts_tensor *w, const int32_t *ids, int n);
+
+    /* ---- Qwen3-TTS codec ops ---- */
+
+    /* SnakeBeta on channel-major x[C, T]: y[c, t] = x + b[c] * sin(a[c] * x)^2, with the
+     * caller's per-channel a = exp(alpha), b = 1 / (exp(beta) + 1e-9). y may equal x. */
+    void (*snake)(ctts_backend *be, float *y, const float *x, const float *a, const float *b,
+                  int C, int T);
+
+    /* y[i] = f(x[i]) for a ctts_unary f; y may equal x. */
+    void (*unary)(ctts_backend *be, float *y, const float *x, size_t n, ctts_unary kind);
+
+    /* Softmax of each row of x[R, C]: exp(x - max) / sum; y may equal x. */
+    void (*softmax_rows)(ctts_backend *be, float *y, const float *x, int R, int C);
+
+    /* y[r, c] = x[r, c] * s[r] (per-channel gain on channel-major data); y may equal x. */
+    void (*scale_rows)(ctts_backend *be, float *y, const float *x, const float *s, int R, int C);
+
+    /* Weighted moments of each row of x[R, C]: mean[r] = sum_c w[r, c] x[r, c] and, when
+     * std is not NULL, std[r] = sqrt(max(sum_c w[r, c] (x[r, c] - mean[r])^2, eps)).
+     * w NULL: the plain mean, sum_c x[r, c] / C (and the variance sum (x - mean)^2 / C).
+     * mean, std: [R]. */
+    void (*row_moments)(ctts_backend *be, float *mean, float *std, const float *x,
+                        const float *w, int R, int C, float eps);
+
+    /* ---- profiling (optional: NULL in backends without it) ---- */
+
+    /* Ops after this call are counted under stage (a ctts_stage) while profiling is on. */
+    void (*profile_stage)(ctts_backend *be, int stage);
+    /* Copies the counters into out (if not NULL), resets them, then turns
+     * profiling on (enable != 0) or off. */
+    void (*profile)(ctts_backend *be, int enable, ctts_profile *out);
 };
+
+/* Marks where the following ops belong for the profiler (no-op without one). */
+static inline void ctts_backend_stage(ctts_backend *be, ctts_stage stage) {
+    if (be && be->profile_stage) be->profile_stage(be, (int)stage);
+}
 
 /* Creates the CPU backend with n_threads workers (<= 0: all online CPUs) and the
  * kernel tier capped at isa (a ctts_cpu_isa value from ctts.h). NULL on failure. */

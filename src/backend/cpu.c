@@ -13,19 +13,68 @@
  * impossible sizes does nothing rather than touch memory out of range.
  */
 #include <math.h>
+#include <stdatomic.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "backend/backend.h"
 #include "cpu/kernels.h"
 #include "cpu/threadpool.h"
 
+/* Bytes of the shared buffer for on-the-fly quantized activations; a call
+ * that finds it taken (another session on another thread) uses a smaller
+ * stack buffer instead. Both cut T into chunks that fit. */
+#define QSCRATCH_BYTES (1 << 20)
+#define QSTACK_BYTES (32 << 10)
+
 typedef struct {
     cpu_kernels k;
     cpu_threadpool *pool;
+    void *qscratch;        /* [QSCRATCH_BYTES] */
+    atomic_int qscratch_busy;
+    /* Profiler (ctts_model_profile): counters of the ops since it was reset. */
+    atomic_int prof_on;
+    int prof_stage;
+    ctts_profile prof;
 } cpu_impl;
 
 static cpu_impl *impl_of(ctts_backend *be) { return (cpu_impl *)be->impl; }
+
+/* ---- profiler ---- */
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec * 1e-6;
+}
+
+/* t0 < 0 when profiling is off. */
+static double prof_begin(ctts_backend *be) {
+    return atomic_load_explicit(&impl_of(be)->prof_on, memory_order_relaxed) ? now_ms() : -1.0;
+}
+
+static void prof_end(ctts_backend *be, double t0, double flops, double bytes) {
+    if (t0 < 0) return;
+    cpu_impl *im = impl_of(be);
+    const int s = im->prof_stage;
+    im->prof.ms[s] += now_ms() - t0;
+    im->prof.flops[s] += flops;
+    im->prof.bytes[s] += bytes;
+    im->prof.ops[s]++;
+}
+
+static void cpu_profile_stage(ctts_backend *be, int stage) {
+    impl_of(be)->prof_stage = stage >= 0 && stage < CTTS_STAGE_COUNT ? stage : CTTS_STAGE_OTHER;
+}
+
+static void cpu_profile(ctts_backend *be, int enable, ctts_profile *out) {
+    cpu_impl *im = impl_of(be);
+    if (out) *out = im->prof;
+    memset(&im->prof, 0, sizeof im->prof);
+    im->prof_stage = CTTS_STAGE_OTHER;
+    atomic_store(&im->prof_on, enable ? 1 : 0);
+}
 
 /* Elementwise ops below this many floats stay on one thread (waking a
  * worker costs more than the work). */
@@ -59,13 +108,16 @@ static void cpu_copy(ctts_backend *be, void *dst, const void *src, size_t nbytes
 static void cpu_sync(ctts_backend *be) { (void)be; }
 
 static int cpu_supports_dtype(ctts_backend *be, ctts_dtype dt) {
-    return (unsigned)dt < CTTS_DT_COUNT && impl_of(be)->k.matmul[dt] != NULL;
+    const cpu_kernels *k = &impl_of(be)->k;
+    return (unsigned)dt < CTTS_DT_COUNT && (k->matmul[dt] != NULL || k->matmul_q[dt] != NULL);
 }
 
 /* ---- linear ---- */
 
 typedef struct {
     cpu_matmul_fn mm;
+    cpu_matmul_q_fn mmq; /* set for block-quantized weights: x is then xq */
+    const void *xq;
     float *y;
     const float *x;
     const char *w;
@@ -79,7 +131,10 @@ static void linear_task(void *vctx, int b0, int b1, int tid) {
     const linear_ctx *c = vctx;
     const int r0 = b0 * LINEAR_ROW_BLOCK;
     const int r1 = b1 * LINEAR_ROW_BLOCK < c->N ? b1 * LINEAR_ROW_BLOCK : c->N;
-    c->mm(c->y + r0, c->N, c->x, c->K, c->w + (size_t)r0 * c->row_bytes, r1 - r0, c->K, c->T);
+    if (c->mmq)
+        c->mmq(c->y + r0, c->N, c->xq, c->w + (size_t)r0 * c->row_bytes, r1 - r0, c->K, c->T);
+    else
+        c->mm(c->y + r0, c->N, c->x, c->K, c->w + (size_t)r0 * c->row_bytes, r1 - r0, c->K, c->T);
     if (c->bias)
         for (int t = 0; t < c->T; t++) {
             float *yr = c->y + (size_t)t * c->N;
@@ -87,7 +142,7 @@ static void linear_task(void *vctx, int b0, int b1, int tid) {
         }
 }
 
-static void cpu_linear(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
+static void linear_run(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
                        const float *bias, int T) {
     cpu_impl *im = impl_of(be);
     if (T <= 0 || w->ndim < 1 || (unsigned)w->dtype >= CTTS_DT_COUNT) return;
@@ -96,15 +151,56 @@ static void cpu_linear(ctts_backend *be, float *y, const float *x, const ctts_te
     if (N <= 0 || numel % N || numel / N > INT32_MAX || N > INT32_MAX) return;
     const int64_t K = numel / N;
     cpu_matmul_fn mm = im->k.matmul[w->dtype];
-    if (!mm) return;
-    linear_ctx c = {.mm = mm, .y = y, .x = x, .w = w->data,
+    cpu_matmul_q_fn mmq = im->k.matmul_q[w->dtype];
+    if (!mm && !mmq) return;
+    linear_ctx c = {.mm = mm, .mmq = mmq, .y = y, .x = x, .w = w->data,
                     .row_bytes = ctts_dtype_row_bytes(w->dtype, K), .bias = bias,
                     .N = (int)N, .K = (int)K, .T = T};
     const int n_blocks = (int)((N + LINEAR_ROW_BLOCK - 1) / LINEAR_ROW_BLOCK);
-    /* At least ~64k multiply-adds per task. */
-    int64_t per_block = (int64_t)LINEAR_ROW_BLOCK * K * T;
-    int min_blocks = (int)(65536 / (per_block > 0 ? per_block : 1));
-    cpu_parallel_for(im->pool, n_blocks, min_blocks, linear_task, &c);
+    if (!mmq) {
+        /* At least ~64k multiply-adds per task. */
+        int64_t per_block = (int64_t)LINEAR_ROW_BLOCK * K * T;
+        int min_blocks = (int)(65536 / (per_block > 0 ? per_block : 1));
+        cpu_parallel_for(im->pool, n_blocks, min_blocks, linear_task, &c);
+        return;
+    }
+    /* Quantized weights: quantize rows of x to Q8_0 (once, on this thread),
+     * then split weight rows across threads, a chunk of x rows at a time. */
+    if (K % 32) return;
+    const size_t xq_row = (size_t)(K / 32) * 34;
+    _Alignas(64) unsigned char stack_buf[QSTACK_BYTES];
+    int expected = 0;
+    const int own = im->qscratch && atomic_compare_exchange_strong(&im->qscratch_busy, &expected, 1);
+    unsigned char *buf = own ? im->qscratch : stack_buf;
+    const size_t cap = own ? QSCRATCH_BYTES : QSTACK_BYTES;
+    if (xq_row > cap) { /* K beyond 30k: not a model we load */
+        if (own) atomic_store(&im->qscratch_busy, 0);
+        return;
+    }
+    const int rows_per_chunk = (int)(cap / xq_row);
+    for (int t0 = 0; t0 < T; t0 += rows_per_chunk) {
+        const int tc = T - t0 < rows_per_chunk ? T - t0 : rows_per_chunk;
+        for (int t = 0; t < tc; t++)
+            im->k.quant_row_q8_0(x + (size_t)(t0 + t) * K, buf + (size_t)t * xq_row, (int)K);
+        linear_ctx cc = c;
+        cc.xq = buf;
+        cc.y = y + (size_t)t0 * N;
+        cc.T = tc;
+        int64_t per_block = (int64_t)LINEAR_ROW_BLOCK * K * tc;
+        int min_blocks = (int)(65536 / (per_block > 0 ? per_block : 1));
+        cpu_parallel_for(im->pool, n_blocks, min_blocks, linear_task, &cc);
+    }
+    if (own) atomic_store(&im->qscratch_busy, 0);
+}
+
+static void cpu_linear(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
+                       const float *bias, int T) {
+    const double t0 = prof_begin(be);
+    linear_run(be, y, x, w, bias, T);
+    if (t0 >= 0 && w->ndim >= 1 && w->shape[0] > 0) {
+        const double N = (double)w->shape[0], K = (double)ctts_tensor_numel(w) / N;
+        prof_end(be, t0, 2.0 * N * K * T, (double)w->nbytes + 4.0 * T * (N + K));
+    }
 }
 
 /* ---- norms ---- */
@@ -132,7 +228,9 @@ static void norm_task(void *vctx, int t0, int t1, int tid) {
 
 static void run_norm(ctts_backend *be, norm_ctx *c, int T) {
     if (T <= 0 || c->D <= 0) return;
+    const double t0 = prof_begin(be);
     cpu_parallel_for(impl_of(be)->pool, T, ELEMWISE_MIN / c->D, norm_task, c);
+    prof_end(be, t0, 0, 8.0 * T * c->D);
 }
 
 static void cpu_layer_norm(ctts_backend *be, float *y, const float *x, const float *w,
@@ -151,6 +249,7 @@ static void cpu_std_norm(ctts_backend *be, float *y, const float *x, const float
 /* ---- elementwise ---- */
 
 typedef struct {
+    const cpu_kernels *k;
     float *y;
     const float *a, *b; /* act: a = x; add: a + b */
     ctts_act kind;
@@ -159,19 +258,7 @@ typedef struct {
 static void act_task(void *vctx, int i0, int i1, int tid) {
     (void)tid;
     const elem_ctx *c = vctx;
-    float *y = c->y;
-    const float *x = c->a;
-    switch (c->kind) {
-    case CTTS_ACT_GELU_ERF:
-        for (int i = i0; i < i1; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
-        break;
-    case CTTS_ACT_SILU:
-        for (int i = i0; i < i1; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
-        break;
-    case CTTS_ACT_ELU:
-        for (int i = i0; i < i1; i++) y[i] = x[i] > 0.0f ? x[i] : expm1f(x[i]);
-        break;
-    }
+    c->k->act(c->y + i0, c->a + i0, i1 - i0, (int)c->kind);
 }
 
 static void add_task(void *vctx, int i0, int i1, int tid) {
@@ -210,7 +297,9 @@ static void run_elem(ctts_backend *be, elem_ctx e, size_t n, cpu_task_fn fn) {
 }
 
 static void cpu_act(ctts_backend *be, float *y, const float *x, size_t n, ctts_act kind) {
-    run_elem(be, (elem_ctx){.y = y, .a = x, .kind = kind}, n, act_task);
+    const double t0 = prof_begin(be);
+    run_elem(be, (elem_ctx){.k = &impl_of(be)->k, .y = y, .a = x, .kind = kind}, n, act_task);
+    prof_end(be, t0, 0, 8.0 * n);
 }
 
 static void cpu_add(ctts_backend *be, float *y, const float *a, const float *b, size_t n) {
@@ -344,12 +433,15 @@ static void cpu_attention(ctts_backend *be, float *out, const float *q, int q_st
                           int q_pos0, int H, int Dh, int window) {
     cpu_impl *im = impl_of(be);
     if (T <= 0 || H <= 0 || Dh <= 0 || n_kv < 0) return;
+    const double t0 = prof_begin(be);
     att_ctx c = {.k = &im->k, .out = out, .q = q, .kk = k, .v = v, .q_stride = q_stride,
                  .kv_stride = kv_stride, .T = T, .n_kv = n_kv, .q_pos0 = q_pos0, .H = H,
                  .Dh = Dh, .window = window, .scale = 1.0f / sqrtf((float)Dh)};
     const int64_t per_item = (int64_t)(n_kv > 0 ? n_kv : 1) * Dh * 2;
     int min_items = (int)(32768 / per_item);
     cpu_parallel_for(im->pool, T * H, min_items, att_task, &c);
+    const double hd = (double)H * Dh;
+    prof_end(be, t0, 4.0 * T * n_kv * hd, 4.0 * (2.0 * n_kv * hd + 2.0 * T * hd));
 }
 
 /* ---- convolutions ---- */
@@ -369,11 +461,18 @@ static int conv_dtype_ok(ctts_dtype dt) {
     return dt == CTTS_DT_F32 || dt == CTTS_DT_BF16 || dt == CTTS_DT_F16;
 }
 
-static void run_conv(ctts_backend *be, conv_ctx *c) {
+static void run_conv(ctts_backend *be, conv_ctx *c, int transposed) {
     const cpu_conv_args *a = &c->a;
-    int64_t macs = (int64_t)a->tout * (a->cin / a->groups) * a->k;
+    const double t0 = prof_begin(be);
+    /* Multiply-adds per output channel. */
+    int64_t macs = transposed ? (int64_t)a->tin * (a->cin / a->groups) * a->k
+                              : (int64_t)a->tout * (a->cin / a->groups) * a->k;
     if (macs < 1) macs = 1;
     cpu_parallel_for(impl_of(be)->pool, a->cout, (int)(32768 / macs), conv_task, c);
+    const double wbytes = (double)a->cout * (a->cin / a->groups) * a->k *
+                          (a->wdt == CTTS_DT_F32 ? 4 : 2);
+    prof_end(be, t0, 2.0 * (double)macs * a->cout,
+             wbytes + 4.0 * ((double)a->cin * a->tin + (double)a->cout * a->tout));
 }
 
 static void cpu_conv1d(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
@@ -391,7 +490,7 @@ static void cpu_conv1d(ctts_backend *be, float *y, const float *x, const ctts_te
                         .tout = (int)((Tin - span) / stride + 1), .k = (int)K, .stride = stride,
                         .dilation = dilation, .groups = groups},
                   .fn = impl_of(be)->k.conv1d};
-    run_conv(be, &c);
+    run_conv(be, &c, 0);
 }
 
 static void cpu_conv_transpose1d(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
@@ -409,7 +508,7 @@ static void cpu_conv_transpose1d(ctts_backend *be, float *y, const float *x, con
                         .tout = (int)tout, .k = (int)K, .stride = stride, .dilation = 1,
                         .groups = groups},
                   .fn = impl_of(be)->k.conv_transpose1d};
-    run_conv(be, &c);
+    run_conv(be, &c, 1);
 }
 
 /* ---- transpose ---- */
@@ -441,12 +540,344 @@ static void cpu_transpose(ctts_backend *be, float *y, const float *x, int R, int
     cpu_parallel_for(impl_of(be)->pool, C, ELEMWISE_MIN / R, transpose_task, &t);
 }
 
+/* ---- Qwen3 decoder ops: rms_norm, rope_half, attention_gqa, mul, get_rows ---- */
+
+typedef struct {
+    const cpu_kernels *k;
+    float *y;
+    const float *x, *w;
+    int D;
+    float eps;
+} rms_ctx;
+
+/* sum(x^2) through the dot kernel, then y = x * r * w (r = 1/sqrt(mean + eps)),
+ * multiplied in that order like the float32 reference. In place is fine: the
+ * row is fully read before it is written. */
+static void rms_task(void *vctx, int t0, int t1, int tid) {
+    (void)tid;
+    const rms_ctx *c = vctx;
+    for (int t = t0; t < t1; t++) {
+        const float *x = c->x + (size_t)t * c->D;
+        float *y = c->y + (size_t)t * c->D;
+        const float ss = c->k->dot(x, x, c->D);
+        const float r = 1.0f / sqrtf(ss / (float)c->D + c->eps);
+        if (c->w)
+            for (int d = 0; d < c->D; d++) y[d] = x[d] * r * c->w[d];
+        else
+            for (int d = 0; d < c->D; d++) y[d] = x[d] * r;
+    }
+}
+
+static void cpu_rms_norm(ctts_backend *be, float *y, const float *x, const float *w, int T, int D,
+                         float eps) {
+    if (T <= 0 || D <= 0) return;
+    rms_ctx c = {.k = &impl_of(be)->k, .y = y, .x = x, .w = w, .D = D, .eps = eps};
+    cpu_parallel_for(impl_of(be)->pool, T, ELEMWISE_MIN / D, rms_task, &c);
+}
+
+static void cpu_rope_half(ctts_backend *be, float *x, int T, int H, int Dh, int row_stride,
+                          int pos0, float theta) {
+    (void)be;
+    if (T <= 0 || H <= 0 || Dh < 2 || Dh % 2) return;
+    const int half = Dh / 2;
+    for (int i = 0; i < half; i++) {
+        /* The float32 expression of HF's default RoPE: 1 / theta^(2i / Dh). */
+        const float inv_freq = 1.0f / powf(theta, (float)(2 * i) / (float)Dh);
+        for (int t = 0; t < T; t++) {
+            const float ang = (float)(pos0 + t) * inv_freq;
+            const float cs = cosf(ang), sn = sinf(ang);
+            float *row = x + (size_t)t * row_stride;
+            for (int h = 0; h < H; h++) {
+                float *p = row + (size_t)h * Dh;
+                const float a = p[i], b = p[i + half];
+                p[i] = a * cs - b * sn;
+                p[i + half] = b * cs + a * sn;
+            }
+        }
+    }
+}
+
+typedef struct {
+    const cpu_kernels *k;
+    float *out;
+    const float *q, *kk, *v;
+    int q_stride, kv_stride, T, n_kv, q_pos0, H, rep, Dh, window;
+    float scale;
+} gqa_ctx;
+
+/* One (query t, head h) item with an online softmax over the visible keys of
+ * KV head h / rep (same scheme as att_item). */
+static void gqa_item(const gqa_ctx *c, int t, int h) {
+    const cpu_kernels *k = c->k;
+    const int Dh = c->Dh, qp = c->q_pos0 + t;
+    const size_t kv_off = (size_t)(h / c->rep) * Dh;
+    const float *q = c->q + (size_t)t * c->q_stride + (size_t)h * Dh;
+    float *o = c->out + ((size_t)t * c->H + h) * Dh;
+    int j_hi = qp < c->n_kv - 1 ? qp : c->n_kv - 1;
+    int j_lo = c->window > 0 ? qp - c->window + 1 : 0;
+    if (j_lo < 0) j_lo = 0;
+    memset(o, 0, (size_t)Dh * sizeof *o);
+    if (j_lo > j_hi) return;
+    float s[ATT_KEY_BLOCK];
+    float m = -INFINITY, l = 0.0f;
+    for (int j0 = j_lo; j0 <= j_hi; j0 += ATT_KEY_BLOCK) {
+        const int nb = j_hi - j0 + 1 < ATT_KEY_BLOCK ? j_hi - j0 + 1 : ATT_KEY_BLOCK;
+        float bmax = -INFINITY;
+        for (int j = 0; j < nb; j++) {
+            s[j] = k->dot(q, c->kk + (size_t)(j0 + j) * c->kv_stride + kv_off, Dh) * c->scale;
+            if (s[j] > bmax) bmax = s[j];
+        }
+        if (bmax > m) {
+            const float f = expf(m - bmax);
+            k->scale(o, f, Dh);
+            l *= f;
+            m = bmax;
+        }
+        for (int j = 0; j < nb; j++) {
+            const float p = expf(s[j] - m);
+            l += p;
+            k->axpy(o, p, c->v + (size_t)(j0 + j) * c->kv_stride + kv_off, Dh);
+        }
+    }
+    k->scale(o, 1.0f / l, Dh);
+}
+
+static void gqa_task(void *vctx, int i0, int i1, int tid) {
+    (void)tid;
+    const gqa_ctx *c = vctx;
+    for (int i = i0; i < i1; i++) gqa_item(c, i / c->H, i % c->H);
+}
+
+static void cpu_attention_gqa(ctts_backend *be, float *out, const float *q, int q_stride,
+                              const float *k, const float *v, int kv_stride, int T, int n_kv,
+                              int q_pos0, int H, int H_kv, int Dh, int window) {
+    cpu_impl *im = impl_of(be);
+    if (T <= 0 || H <= 0 || H_kv <= 0 || H % H_kv || Dh <= 0 || n_kv < 0) return;
+    gqa_ctx c = {.k = &im->k, .out = out, .q = q, .kk = k, .v = v, .q_stride = q_stride,
+                 .kv_stride = kv_stride, .T = T, .n_kv = n_kv, .q_pos0 = q_pos0, .H = H,
+                 .rep = H / H_kv, .Dh = Dh, .window = window,
+                 .scale = 1.0f / sqrtf((float)Dh)};
+    const int64_t per_item = (int64_t)(n_kv > 0 ? n_kv : 1) * Dh * 2;
+    cpu_parallel_for(im->pool, T * H, (int)(32768 / per_item), gqa_task, &c);
+}
+
+static void mul_task(void *vctx, int i0, int i1, int tid) {
+    (void)tid;
+    const elem_ctx *c = vctx;
+    for (int i = i0; i < i1; i++) c->y[i] = c->a[i] * c->b[i];
+}
+
+static void cpu_mul(ctts_backend *be, float *y, const float *a, const float *b, size_t n) {
+    run_elem(be, (elem_ctx){.y = y, .a = a, .b = b}, n, mul_task);
+}
+
+/* One row of D elements of dtype dt to float (ggml block layouts for Q8_0 /
+ * Q4_0: f16 scale, then 32 int8 / 16 bytes of nibbles, low nibbles first). */
+static void row_to_f32(float *y, const void *src, ctts_dtype dt, int64_t D) {
+    const unsigned char *p = src;
+    switch (dt) {
+    case CTTS_DT_F32: memcpy(y, src, (size_t)D * sizeof *y); break;
+    case CTTS_DT_BF16:
+        for (int64_t i = 0; i < D; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            y[i] = ctts_bf16_to_f32(h);
+        }
+        break;
+    case CTTS_DT_F16:
+        for (int64_t i = 0; i < D; i++) {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            y[i] = ctts_f16_to_f32(h);
+        }
+        break;
+    case CTTS_DT_Q8_0:
+        for (int64_t b = 0; b < D / 32; b++, p += 34) {
+            uint16_t h;
+            memcpy(&h, p, 2);
+            const float d = ctts_f16_to_f32(h);
+            for (int j = 0; j < 32; j++) y[b * 32 + j] = d * (float)(int8_t)p[2 + j];
+        }
+        break;
+    case CTTS_DT_Q4_0:
+        for (int64_t b = 0; b < D / 32; b++, p += 18) {
+            uint16_t h;
+            memcpy(&h, p, 2);
+            const float d = ctts_f16_to_f32(h);
+            for (int j = 0; j < 16; j++) {
+                y[b * 32 + j] = d * (float)((p[2 + j] & 0x0F) - 8);
+                y[b * 32 + j + 16] = d * (float)((p[2 + j] >> 4) - 8);
+            }
+        }
+        break;
+    default: memset(y, 0, (size_t)D * sizeof *y); break;
+    }
+}
+
+static void cpu_get_rows(ctts_backend *be, float *y, const ctts_tensor *w, const int32_t *ids,
+                         int n) {
+    (void)be;
+    if (n <= 0 || w->ndim != 2 || w->shape[0] <= 0 || w->shape[1] <= 0) return;
+    const int64_t rows = w->shape[0], D = w->shape[1];
+    const size_t rb = ctts_dtype_row_bytes(w->dtype, D);
+    const int blocks = ctts_dtype_size(w->dtype) == 0;
+    if (rb == 0 || (blocks && D % 32) || (w->dtype != CTTS_DT_F32 && w->dtype != CTTS_DT_BF16 &&
+                                          w->dtype != CTTS_DT_F16 && !blocks))
+        return;
+    for (int i = 0; i < n; i++) {
+        float *yr = y + (size_t)i * (size_t)D;
+        if (ids[i] < 0 || ids[i] >= rows)
+            memset(yr, 0, (size_t)D * sizeof *yr);
+        else
+            row_to_f32(yr, (const char *)w->data + (size_t)ids[i] * rb, w->dtype, D);
+    }
+}
+
+/* ---- Qwen3-TTS codec ops: snake ---- */
+
+typedef struct {
+    float *y;
+    const float *x, *a, *b;
+    int T;
+} snake_ctx;
+
+/* Channels [c0, c1): sin(a x)^2 as a product (torch.pow(s, 2) is s * s). */
+static void snake_task(void *vctx, int c0, int c1, int tid) {
+    (void)tid;
+    const snake_ctx *c = vctx;
+    for (int ch = c0; ch < c1; ch++) {
+        const float a = c->a[ch], b = c->b[ch];
+        const float *x = c->x + (size_t)ch * c->T;
+        float *y = c->y + (size_t)ch * c->T;
+        for (int t = 0; t < c->T; t++) {
+            const float s = sinf(x[t] * a);
+            y[t] = x[t] + b * (s * s);
+        }
+    }
+}
+
+static void cpu_snake(ctts_backend *be, float *y, const float *x, const float *a, const float *b,
+                      int C, int T) {
+    if (C <= 0 || T <= 0) return;
+    snake_ctx c = {.y = y, .x = x, .a = a, .b = b, .T = T};
+    cpu_parallel_for(impl_of(be)->pool, C, 4096 / T, snake_task, &c);
+}
+
+/* ---- Qwen3-TTS speaker encoder ops: unary, softmax_rows, scale_rows, row_moments ---- */
+
+typedef struct {
+    float *y, *y2;
+    const float *x, *s;
+    int C;
+    float eps;
+} rowop_ctx;
+
+static void unary_task(void *vctx, int i0, int i1, int tid) {
+    (void)tid;
+    const elem_ctx *c = vctx;
+    float *y = c->y;
+    const float *x = c->a;
+    switch ((ctts_unary)c->kind) {
+    case CTTS_UNARY_RELU:
+        for (int i = i0; i < i1; i++) y[i] = x[i] > 0.0f ? x[i] : 0.0f;
+        break;
+    case CTTS_UNARY_TANH:
+        for (int i = i0; i < i1; i++) y[i] = tanhf(x[i]);
+        break;
+    case CTTS_UNARY_SIGMOID:
+        for (int i = i0; i < i1; i++) y[i] = 1.0f / (1.0f + expf(-x[i]));
+        break;
+    }
+}
+
+static void cpu_unary(ctts_backend *be, float *y, const float *x, size_t n, ctts_unary kind) {
+    if ((unsigned)kind > CTTS_UNARY_SIGMOID) return;
+    run_elem(be, (elem_ctx){.y = y, .a = x, .kind = (ctts_act)kind}, n, unary_task);
+}
+
+static void softmax_task(void *vctx, int r0, int r1, int tid) {
+    (void)tid;
+    const rowop_ctx *c = vctx;
+    for (int r = r0; r < r1; r++) {
+        const float *x = c->x + (size_t)r * c->C;
+        float *y = c->y + (size_t)r * c->C;
+        float m = -INFINITY, sum = 0.0f;
+        for (int i = 0; i < c->C; i++) m = x[i] > m ? x[i] : m;
+        for (int i = 0; i < c->C; i++) {
+            y[i] = expf(x[i] - m);
+            sum += y[i];
+        }
+        for (int i = 0; i < c->C; i++) y[i] /= sum;
+    }
+}
+
+static void cpu_softmax_rows(ctts_backend *be, float *y, const float *x, int R, int C) {
+    if (R <= 0 || C <= 0) return;
+    rowop_ctx c = {.y = y, .x = x, .C = C};
+    cpu_parallel_for(impl_of(be)->pool, R, ELEMWISE_MIN / C, softmax_task, &c);
+}
+
+static void scale_rows_task(void *vctx, int r0, int r1, int tid) {
+    (void)tid;
+    const rowop_ctx *c = vctx;
+    for (int r = r0; r < r1; r++) {
+        const float g = c->s[r];
+        const float *x = c->x + (size_t)r * c->C;
+        float *y = c->y + (size_t)r * c->C;
+        for (int i = 0; i < c->C; i++) y[i] = x[i] * g;
+    }
+}
+
+static void cpu_scale_rows(ctts_backend *be, float *y, const float *x, const float *s, int R,
+                           int C) {
+    if (R <= 0 || C <= 0) return;
+    rowop_ctx c = {.y = y, .x = x, .s = s, .C = C};
+    cpu_parallel_for(impl_of(be)->pool, R, ELEMWISE_MIN / C, scale_rows_task, &c);
+}
+
+/* Rows [r0, r1): mean into y, std into y2 (when set); weights s, or the plain mean. */
+static void moments_task(void *vctx, int r0, int r1, int tid) {
+    (void)tid;
+    const rowop_ctx *c = vctx;
+    for (int r = r0; r < r1; r++) {
+        const float *x = c->x + (size_t)r * c->C;
+        const float *w = c->s ? c->s + (size_t)r * c->C : NULL;
+        float m = 0.0f;
+        if (w)
+            for (int i = 0; i < c->C; i++) m += w[i] * x[i];
+        else {
+            for (int i = 0; i < c->C; i++) m += x[i];
+            m /= (float)c->C;
+        }
+        c->y[r] = m;
+        if (!c->y2) continue;
+        float v = 0.0f;
+        if (w)
+            for (int i = 0; i < c->C; i++) v += w[i] * ((x[i] - m) * (x[i] - m));
+        else {
+            for (int i = 0; i < c->C; i++) v += (x[i] - m) * (x[i] - m);
+            v /= (float)c->C;
+        }
+        c->y2[r] = sqrtf(v > c->eps ? v : c->eps);
+    }
+}
+
+static void cpu_row_moments(ctts_backend *be, float *mean, float *std, const float *x,
+                            const float *w, int R, int C, float eps) {
+    if (R <= 0 || C <= 0) return;
+    rowop_ctx c = {.y = mean, .y2 = std, .x = x, .s = w, .C = C, .eps = eps};
+    cpu_parallel_for(impl_of(be)->pool, R, ELEMWISE_MIN / C, moments_task, &c);
+}
+
 /* ---- lifetime ---- */
 
 static void cpu_destroy(ctts_backend *be) {
     if (!be) return;
     cpu_impl *im = impl_of(be);
-    if (im) cpu_threadpool_free(im->pool);
+    if (im) {
+        cpu_threadpool_free(im->pool);
+        free(im->qscratch);
+    }
     free(im);
     free(be);
 }
@@ -461,7 +892,10 @@ ctts_backend *ctts_backend_cpu_new(int n_threads, int isa) {
     }
     cpu_kernels_init(&im->k, (ctts_cpu_isa)isa);
     im->pool = cpu_threadpool_new(n_threads);
-    if (!im->pool) {
+    im->qscratch = aligned_alloc(64, QSCRATCH_BYTES);
+    if (!im->pool || !im->qscratch) {
+        cpu_threadpool_free(im->pool);
+        free(im->qscratch);
         free(im);
         free(be);
         return NULL;
@@ -488,6 +922,18 @@ ctts_backend *ctts_backend_cpu_new(int n_threads, int isa) {
         .conv_transpose1d = cpu_conv_transpose1d,
         .transpose = cpu_transpose,
         .destroy = cpu_destroy,
+        .profile_stage = cpu_profile_stage,
+        .profile = cpu_profile,
+        .rms_norm = cpu_rms_norm,
+        .rope_half = cpu_rope_half,
+        .attention_gqa = cpu_attention_gqa,
+        .mul = cpu_mul,
+        .get_rows = cpu_get_rows,
+        .snake = cpu_snake,
+        .unary = cpu_unary,
+        .softmax_rows = cpu_softmax_rows,
+        .scale_rows = cpu_scale_rows,
+        .row_moments = cpu_row_moments,
     };
     return be;
 }

@@ -2,12 +2,16 @@
  * Public API (include/ctts.h): model / voice / session lifecycle, the stream
  * state machine, one-shot synthesis, timings and status strings.
  *
- * The stream is the primitive: begin -> feed_text* -> end_text -> read*.
- * Text is collected until end_text, then the family prepares and chunks it;
- * each read computes one frame (80 ms of audio) and hands it out, keeping
- * what does not fit the caller's buffer for the next read. ctts_synthesize
- * is a loop over the same calls, so both give identical samples.
+ * The stream is the primitive: begin -> feed_text* -> end_text, with reads
+ * allowed any time after begin. The family stream chunks the text as it
+ * arrives (only chunks that later text cannot change) and computes one frame
+ * (80 ms of audio) per read, pipelined with the audio decoder on a worker
+ * thread; a read hands out the frame, keeping what does not fit the caller's
+ * buffer for the next read. ctts_synthesize is a loop over the same calls,
+ * so both give identical samples. Cancel is an atomic flag checked before
+ * every frame.
  */
+#include <math.h>
 #include <stdarg.h>
 #include <stdatomic.h>
 #include <stdio.h>
@@ -16,39 +20,48 @@
 #include <time.h>
 
 #include "ctts.h"
+#include "audio/audio_read.h"
 #include "audio/wav.h"
 #include "base/error.h"
+#include "core/hub.h"
+#include "io/hf.h"
+#include "core/voice_audio.h"
+#include "models/arch.h"
 #include "models/pocket/pocket.h"
 
 #define CTTS_VERSION "0.1.0"
-#define TEXT_MAX (64u << 20) /* bytes of text one stream accepts */
 
 struct ctts_model {
     pocket_model *pocket;
+    const ctts_family *fam; /* a family behind models/arch.h (then pocket is NULL) */
+    void *fam_model;
     ctts_model_info info;
     char config_path[1024];
     double load_ms;
+    ctts_hub_params hub; /* owned copy, for voices fetched later */
+    char language[64];
 };
 
 struct ctts_voice {
     pocket_voice *pocket;
+    const ctts_family *fam;
+    void *fam_voice;
 };
 
-typedef enum { ST_IDLE, ST_TEXT, ST_RUNNING, ST_DONE, ST_FAILED } stream_phase;
+/* Stream phases: IDLE -begin-> TEXT (feed, read) -end_text-> ENDED (read)
+ * -> DONE, or FAILED on an error or cancel. begin restarts from any phase. */
+typedef enum { ST_IDLE, ST_TEXT, ST_ENDED, ST_DONE, ST_FAILED } stream_phase;
 
 struct ctts_session {
     ctts_model *model;
     pocket_stream *stream;
+    void *fam_stream; /* the model's family stream (models/arch.h) */
     stream_phase phase;
-    const ctts_voice *voice;
-    ctts_gen_params params;
-    char *text;
-    size_t text_len, text_cap;
     float *frame; /* last computed frame */
     size_t frame_len, frame_pos;
     atomic_int cancel;
-    double t_begin;
-    int first_audio_seen;
+    double t_begin, t_first; /* stream begin, first samples available */
+    double frame_ms;         /* duration of one frame of audio */
     ctts_timings timings;
     char error[512];
 };
@@ -101,7 +114,30 @@ ctts_model_params ctts_model_default_params(void) {
     p.n_threads = 0;
     p.cpu_isa = CTTS_ISA_AUTO;
     p.weight_type = CTTS_WEIGHTS_KEEP;
+    p.hub = ctts_hub_default_params();
     return p;
+}
+
+/* A model of a family behind models/arch.h. */
+static ctts_status family_model_load(const ctts_family *fam, const char *path,
+                                     const ctts_model_params *p, ctts_model **out, char *err,
+                                     size_t err_len) {
+    double t0 = now_ms();
+    ctts_model *m = calloc(1, sizeof *m);
+    if (!m) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    ctts_status st = fam->model_load(path, p, &m->fam_model, &m->info, err, err_len);
+    if (st != CTTS_OK) {
+        free(m);
+        return st;
+    }
+    m->fam = fam;
+    if (hf_params_dup(&p->hub, &m->hub) != CTTS_OK) {
+        ctts_model_free(m);
+        return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    }
+    m->load_ms = now_ms() - t0;
+    *out = m;
+    return CTTS_OK;
 }
 
 ctts_status ctts_model_load(const char *path, const ctts_model_params *params, ctts_model **out,
@@ -110,9 +146,11 @@ ctts_status ctts_model_load(const char *path, const ctts_model_params *params, c
     *out = NULL;
     if (!path || !*path) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "no model given");
     ctts_model_params p = params ? *params : ctts_model_default_params();
-    if (p.weight_type != CTTS_WEIGHTS_KEEP && p.weight_type != CTTS_WEIGHTS_F32)
-        return ctts_err(err, err_len, CTTS_E_UNSUPPORTED,
-                        "weight conversion at load is not supported yet (use f32)");
+    const ctts_family *fam = ctts_family_detect(path);
+    if (fam) return family_model_load(fam, path, &p, out, err, err_len);
+    if ((unsigned)p.weight_type > CTTS_WEIGHTS_Q4_0)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "unknown weight type %d",
+                        (int)p.weight_type);
     double t0 = now_ms();
     ctts_model *m = calloc(1, sizeof *m);
     if (!m) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
@@ -128,6 +166,13 @@ ctts_status ctts_model_load(const char *path, const ctts_model_params *params, c
     m->info.frame_rate = c->mimi.frame_rate;
     m->info.n_params = pocket_model_n_params(m->pocket);
     m->info.config_path = m->config_path;
+    snprintf(m->language, sizeof m->language, "%s", c->config_path[0] ? "" : c->name);
+    m->info.language = m->language;
+    m->info.voice_cloning = !c->weights_without_voice_cloning;
+    if (hf_params_dup(&p.hub, &m->hub) != CTTS_OK) {
+        ctts_model_free(m);
+        return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    }
     m->load_ms = now_ms() - t0;
     *out = m;
     return CTTS_OK;
@@ -135,7 +180,9 @@ ctts_status ctts_model_load(const char *path, const ctts_model_params *params, c
 
 void ctts_model_free(ctts_model *m) {
     if (!m) return;
+    if (m->fam) m->fam->model_free(m->fam_model);
     pocket_model_free(m->pocket);
+    hf_params_free(&m->hub);
     free(m);
 }
 
@@ -143,6 +190,7 @@ const ctts_model_info *ctts_model_get_info(const ctts_model *m) { return m ? &m-
 
 size_t ctts_model_describe(const ctts_model *m, char *buf, size_t len) {
     if (!m) return 0;
+    if (m->fam) return m->fam->model_describe(m->fam_model, buf, len);
     return pocket_model_describe(m->pocket, buf, len);
 }
 
@@ -152,7 +200,8 @@ ctts_status ctts_tokenize(const ctts_model *m, const char *text, int prepared, i
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "model, text and n_ids are required");
     int32_t *all = NULL;
     size_t n = 0;
-    ctts_status st = pocket_tokenize(m->pocket, text, prepared, &all, &n, err, err_len);
+    ctts_status st = m->fam ? m->fam->tokenize(m->fam_model, text, prepared, &all, &n, err, err_len)
+                            : pocket_tokenize(m->pocket, text, prepared, &all, &n, err, err_len);
     if (st != CTTS_OK) return st;
     if (ids) memcpy(ids, all, (n < cap ? n : cap) * sizeof *ids);
     *n_ids = n;
@@ -162,19 +211,60 @@ ctts_status ctts_tokenize(const ctts_model *m, const char *text, int prepared, i
 
 /* ---- voices ---- */
 
+ctts_voice_params ctts_voice_default_params(void) {
+    ctts_voice_params p;
+    memset(&p, 0, sizeof p);
+    p.cache_dir = NULL;
+    p.max_seconds = 30.0f;
+    return p;
+}
+
 ctts_status ctts_voice_load(ctts_model *m, const char *name_or_path, ctts_voice **out, char *err,
                             size_t err_len) {
+    return ctts_voice_load_ex(m, name_or_path, NULL, out, err, err_len);
+}
+
+ctts_status ctts_voice_load_ex(ctts_model *m, const char *name_or_path,
+                               const ctts_voice_params *params, ctts_voice **out, char *err,
+                               size_t err_len) {
     if (!m || !out) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "model and out are required");
     *out = NULL;
     if (!name_or_path || strcmp(name_or_path, "none") == 0) return CTTS_OK;
+    if (m->fam) {
+        ctts_voice *fv = calloc(1, sizeof *fv);
+        if (!fv) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        ctts_status fst = m->fam->voice_load(m->fam_model, name_or_path, &fv->fam_voice, err,
+                                             err_len);
+        if (fst != CTTS_OK) {
+            free(fv);
+            return fst;
+        }
+        fv->fam = m->fam;
+        *out = fv;
+        return CTTS_OK;
+    }
+    ctts_voice_params vp = params ? *params : ctts_voice_default_params();
+    if (!(vp.max_seconds >= 0 && vp.max_seconds <= AUDIO_MAX_SECONDS))
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "voice max_seconds must be in [0, %g], got %g", AUDIO_MAX_SECONDS,
+                        (double)vp.max_seconds);
+    char resolved[4096]; /* hf:// and catalog names become files of the hub cache */
+    ctts_status rs = core_voice_resolve(&m->hub, m->language, name_or_path, resolved,
+                                        sizeof resolved, err, err_len);
+    if (rs != CTTS_OK) return rs;
+    name_or_path = resolved;
     FILE *f = fopen(name_or_path, "rb");
     if (!f)
         return ctts_err(err, err_len, CTTS_E_NOT_FOUND,
-                        "unknown voice '%s' (not a voice-state .safetensors file)", name_or_path);
+                        "unknown voice '%s' (no such voice-state or audio file)", name_or_path);
     fclose(f);
     ctts_voice *v = calloc(1, sizeof *v);
     if (!v) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
-    ctts_status st = pocket_voice_load(m->pocket, name_or_path, &v->pocket, err, err_len);
+    ctts_status st =
+        voice_path_is_state(name_or_path)
+            ? pocket_voice_load(m->pocket, name_or_path, &v->pocket, err, err_len)
+            : voice_from_audio_file(m->pocket, name_or_path, vp.max_seconds, vp.cache_dir,
+                                    &v->pocket, NULL, err, err_len);
     if (st != CTTS_OK) {
         free(v);
         return st;
@@ -185,20 +275,58 @@ ctts_status ctts_voice_load(ctts_model *m, const char *name_or_path, ctts_voice 
 
 ctts_status ctts_voice_save(const ctts_voice *v, const char *path, char *err, size_t err_len) {
     if (!v || !path) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "voice and path required");
+    if (v->fam) return v->fam->voice_save(v->fam_voice, path, err, err_len);
     return pocket_voice_save(v->pocket, path, err, err_len);
 }
 
 void ctts_voice_free(ctts_voice *v) {
     if (!v) return;
+    if (v->fam) v->fam->voice_free(v->fam_voice);
     pocket_voice_free(v->pocket);
     free(v);
+}
+
+ctts_status ctts_voice_from_pcm(ctts_model *m, const float *pcm, size_t n, int sample_rate,
+                                ctts_voice **out, char *err, size_t err_len) {
+    if (!m || !out || (n && !pcm))
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "model, pcm and out are required");
+    *out = NULL;
+    if (m->fam)
+        return ctts_err(err, err_len, CTTS_E_UNSUPPORTED,
+                        "cloning a voice from audio is not supported for %s models yet",
+                        m->fam->name);
+    if (n == 0) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "voice pcm has no samples");
+    if (sample_rate < AUDIO_MIN_RATE || sample_rate > AUDIO_MAX_RATE)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "voice pcm: sample rate %d Hz is outside %d..%d Hz", sample_rate,
+                        AUDIO_MIN_RATE, AUDIO_MAX_RATE);
+    if ((double)n > AUDIO_MAX_SECONDS * sample_rate)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "voice pcm: %zu samples is longer than %g s", n, AUDIO_MAX_SECONDS);
+    for (size_t i = 0; i < n; i++)
+        if (!isfinite(pcm[i]))
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                            "voice pcm: sample %zu is not a finite number", i);
+    ctts_voice *v = calloc(1, sizeof *v);
+    if (!v) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    ctts_status st = pocket_voice_from_pcm(m->pocket, pcm, n, sample_rate, &v->pocket, err,
+                                           err_len);
+    if (st != CTTS_OK) {
+        free(v);
+        return st;
+    }
+    *out = v;
+    return CTTS_OK;
 }
 
 /* ---- sessions ---- */
 
 ctts_gen_params ctts_gen_default_params(const ctts_model *m) {
-    (void)m;
-    return pocket_default_gen_params();
+    if (m && m->fam) return m->fam->default_gen_params(m->fam_model);
+    ctts_gen_params p = pocket_default_gen_params();
+    p.top_p = 1.0f; /* the Qwen3-TTS fields at their neutral values */
+    p.repetition_penalty = 1.0f;
+    return p;
 }
 
 static ctts_status session_fail(ctts_session *s, ctts_status st) {
@@ -222,40 +350,72 @@ ctts_status ctts_session_new(ctts_model *m, ctts_session **out) {
     ctts_session *s = calloc(1, sizeof *s);
     if (!s) return CTTS_E_OOM;
     s->model = m;
-    s->frame = malloc((size_t)pocket_frame_size(m->pocket) * sizeof(float));
+    int fs = m->fam ? (int)m->fam->max_step_samples(m->fam_model) : pocket_frame_size(m->pocket);
+    s->frame = malloc((size_t)fs * sizeof(float));
+    s->frame_ms = fs * 1000.0 / m->info.sample_rate;
     char err[256];
-    ctts_status st = s->frame ? pocket_stream_new(m->pocket, &s->stream, err, sizeof err)
-                              : CTTS_E_OOM;
+    ctts_status st = !s->frame ? CTTS_E_OOM
+                     : m->fam  ? m->fam->stream_new(m->fam_model, &s->fam_stream, err, sizeof err)
+                               : pocket_stream_new(m->pocket, &s->stream, err, sizeof err);
     if (st != CTTS_OK) {
         free(s->frame);
         free(s);
         return st;
     }
     atomic_init(&s->cancel, 0);
+    if (s->stream) pocket_stream_set_cancel(s->stream, &s->cancel);
     *out = s;
     return CTTS_OK;
 }
 
 void ctts_session_free(ctts_session *s) {
     if (!s) return;
+    if (s->model->fam) s->model->fam->stream_free(s->fam_stream);
     pocket_stream_free(s->stream);
-    free(s->text);
     free(s->frame);
     free(s);
+}
+
+/* Stage times from the family stream into the public struct. */
+static void update_timings(ctts_session *s) {
+    ctts_timings *t = &s->timings;
+    if (s->model->fam) {
+        s->model->fam->stream_times(s->fam_stream, t);
+        t->total_ms = now_ms() - s->t_begin;
+        double fam_audio_ms = t->samples * 1000.0 / s->model->info.sample_rate;
+        t->rtf = fam_audio_ms > 0 ? t->total_ms / fam_audio_ms : 0;
+        return;
+    }
+    pocket_stream_timing pt;
+    pocket_stream_get_timing(s->stream, &pt);
+    t->prepare_ms = pt.prepare_ms;
+    t->prefill_ms = pt.prefill_ms;
+    t->flowlm_ms = pt.flowlm_ms;
+    t->mimi_ms = pt.mimi_ms;
+    t->first_text_ms = pt.first_text_ms;
+    t->first_prefill_ms = pt.first_prefill_ms;
+    t->first_mimi_ms = pt.first_mimi_ms;
+    t->total_ms = now_ms() - s->t_begin;
+    double audio_ms = t->samples * 1000.0 / s->model->info.sample_rate;
+    t->rtf = audio_ms > 0 ? t->total_ms / audio_ms : 0;
 }
 
 ctts_status ctts_stream_begin(ctts_session *s, const ctts_voice *v, const ctts_gen_params *p) {
     if (!s) return CTTS_E_INVALID_ARG;
     s->error[0] = 0;
-    s->params = p ? *p : ctts_gen_default_params(s->model);
-    s->voice = v;
-    s->text_len = 0;
+    ctts_gen_params gp = p ? *p : ctts_gen_default_params(s->model);
     s->frame_len = s->frame_pos = 0;
     atomic_store(&s->cancel, 0);
     memset(&s->timings, 0, sizeof s->timings);
     s->timings.load_ms = s->model->load_ms;
-    s->first_audio_seen = 0;
+    s->t_first = 0;
     s->t_begin = now_ms();
+    ctts_status st =
+        s->model->fam
+            ? s->model->fam->stream_begin(s->fam_stream, v ? v->fam_voice : NULL, &gp, s->error,
+                                          sizeof s->error)
+            : pocket_stream_begin(s->stream, v ? v->pocket : NULL, &gp, s->error, sizeof s->error);
+    if (st != CTTS_OK) return session_fail(s, st);
     s->phase = ST_TEXT;
     return CTTS_OK;
 }
@@ -263,42 +423,43 @@ ctts_status ctts_stream_begin(ctts_session *s, const ctts_voice *v, const ctts_g
 ctts_status ctts_stream_feed_text(ctts_session *s, const char *utf8) {
     if (!s || !utf8) return CTTS_E_INVALID_ARG;
     if (s->phase != ST_TEXT)
-        return session_err(s, CTTS_E_STATE, "feed_text needs ctts_stream_begin first");
-    size_t n = strlen(utf8);
-    if (s->text_len + n > TEXT_MAX)
-        return session_fail(s, session_err(s, CTTS_E_INVALID_ARG, "text longer than %u bytes",
-                                           TEXT_MAX));
-    if (s->text_len + n + 1 > s->text_cap) {
-        size_t cap = (s->text_len + n + 1) * 2;
-        char *t = realloc(s->text, cap);
-        if (!t) return session_fail(s, session_err(s, CTTS_E_OOM, "out of memory"));
-        s->text = t;
-        s->text_cap = cap;
-    }
-    memcpy(s->text + s->text_len, utf8, n);
-    s->text_len += n;
-    s->text[s->text_len] = 0;
-    return CTTS_OK;
+        return session_err(s, CTTS_E_STATE, s->phase == ST_IDLE
+                                                ? "feed_text needs ctts_stream_begin first"
+                                                : "feed_text after end_text (begin a new stream)");
+    ctts_status st =
+        s->model->fam
+            ? s->model->fam->stream_feed(s->fam_stream, utf8, strlen(utf8), s->error, sizeof s->error)
+            : pocket_stream_feed(s->stream, utf8, strlen(utf8), s->error, sizeof s->error);
+    return st == CTTS_OK ? CTTS_OK : session_fail(s, st);
 }
 
 ctts_status ctts_stream_end_text(ctts_session *s) {
     if (!s) return CTTS_E_INVALID_ARG;
     if (s->phase != ST_TEXT)
-        return session_err(s, CTTS_E_STATE, "end_text needs ctts_stream_begin first");
-    const char *text = s->text ? s->text : "";
-    ctts_status st = pocket_stream_start(s->stream, s->voice ? s->voice->pocket : NULL,
-                                         &s->params, text, s->error, sizeof s->error);
+        return session_err(s, CTTS_E_STATE, s->phase == ST_IDLE
+                                                ? "end_text needs ctts_stream_begin first"
+                                                : "end_text given twice (begin a new stream)");
+    ctts_status st = s->model->fam
+                         ? s->model->fam->stream_end(s->fam_stream, s->error, sizeof s->error)
+                         : pocket_stream_end(s->stream, s->error, sizeof s->error);
     if (st != CTTS_OK) return session_fail(s, st);
-    s->phase = ST_RUNNING;
+    s->phase = ST_ENDED;
     return CTTS_OK;
 }
 
-static void finish_timings(ctts_session *s) {
+/* A new frame is available now: first audio and playback lead. */
+static void frame_arrived(ctts_session *s) {
     ctts_timings *t = &s->timings;
-    pocket_stream_times(s->stream, &t->prepare_ms, &t->prefill_ms, &t->flowlm_ms, &t->mimi_ms);
-    t->total_ms = now_ms() - s->t_begin;
-    double audio_ms = t->samples * 1000.0 / s->model->info.sample_rate;
-    t->rtf = audio_ms > 0 ? t->total_ms / audio_ms : 0;
+    double now = now_ms();
+    if (t->frames == 0) {
+        s->t_first = now;
+        t->first_audio_ms = now - s->t_begin;
+    } else {
+        double lead = s->t_first + (double)t->frames * s->frame_ms - now;
+        if (t->frames == 1 || lead < t->min_lead_ms) t->min_lead_ms = lead;
+    }
+    t->frames++;
+    if (t->frames == 1) update_timings(s);
 }
 
 ctts_status ctts_stream_read(ctts_session *s, float *pcm, size_t cap, size_t *n_out) {
@@ -306,29 +467,31 @@ ctts_status ctts_stream_read(ctts_session *s, float *pcm, size_t cap, size_t *n_
     *n_out = 0;
     if (s->phase == ST_DONE) return CTTS_DONE;
     if (s->phase == ST_FAILED) return CTTS_E_STATE;
-    if (s->phase != ST_RUNNING)
-        return session_err(s, CTTS_E_STATE, "read needs begin and end_text first");
+    if (s->phase == ST_IDLE) return session_err(s, CTTS_E_STATE, "read needs ctts_stream_begin first");
     if (atomic_load(&s->cancel)) {
-        s->phase = ST_FAILED;
-        return session_err(s, CTTS_E_CANCELLED, "cancelled");
+        update_timings(s);
+        return session_fail(s, session_err(s, CTTS_E_CANCELLED, "cancelled"));
     }
     if (cap == 0) return session_err(s, CTTS_E_INVALID_ARG, "read buffer has no room");
     if (s->frame_pos == s->frame_len) {
         size_t n = 0;
-        ctts_status st = pocket_stream_step(s->stream, s->frame, &n, s->error, sizeof s->error);
+        ctts_status st =
+            s->model->fam
+                ? s->model->fam->stream_step(s->fam_stream, s->frame, &n, s->error, sizeof s->error)
+                : pocket_stream_step(s->stream, s->frame, &n, s->error, sizeof s->error);
         if (st == CTTS_DONE) {
             s->phase = ST_DONE;
-            finish_timings(s);
+            update_timings(s);
             return CTTS_DONE;
         }
-        if (st != CTTS_OK) return session_fail(s, st);
+        if (st != CTTS_OK) {
+            update_timings(s);
+            return session_fail(s, st);
+        }
+        if (n == 0) return CTTS_OK; /* before end_text: waiting for more text */
         s->frame_len = n;
         s->frame_pos = 0;
-        s->timings.frames++;
-        if (!s->first_audio_seen) {
-            s->first_audio_seen = 1;
-            s->timings.first_audio_ms = now_ms() - s->t_begin;
-        }
+        frame_arrived(s);
     }
     size_t k = s->frame_len - s->frame_pos;
     if (k > cap) k = cap;
@@ -358,7 +521,7 @@ ctts_status ctts_synthesize(ctts_session *s, const char *text, const ctts_voice 
             size_t ncap = cap ? cap * 2 : 1 << 16;
             float *nb = realloc(buf, ncap * sizeof *nb);
             if (!nb) {
-                st = session_err(s, CTTS_E_OOM, "out of memory");
+                st = session_fail(s, session_err(s, CTTS_E_OOM, "out of memory"));
                 break;
             }
             buf = nb;
@@ -383,9 +546,49 @@ const char *ctts_session_error(const ctts_session *s) { return s ? s->error : "n
 
 const ctts_timings *ctts_session_timings(const ctts_session *s) { return s ? &s->timings : NULL; }
 
+ctts_status ctts_model_profile(ctts_model *m, int enable, ctts_profile *out) {
+    if (!m) return CTTS_E_INVALID_ARG;
+    ctts_backend *be = m->pocket ? pocket_model_backend(m->pocket) : NULL;
+    if (!be || !be->profile) {
+        if (out) memset(out, 0, sizeof *out);
+        return CTTS_E_UNSUPPORTED;
+    }
+    be->profile(be, enable, out);
+    return CTTS_OK;
+}
+
+const char *ctts_stage_name(ctts_stage st) {
+    static const char *names[CTTS_STAGE_COUNT] = {"other", "prefill", "flowlm", "flow_head",
+                                                  "mimi_transformer", "seanet", "encoder"};
+    return (unsigned)st < CTTS_STAGE_COUNT ? names[st] : "?";
+}
+
 /* ---- audio ---- */
 
 ctts_status ctts_wav_write(const char *path, const float *pcm, size_t n, int sample_rate,
                            ctts_wav_format fmt, char *err, size_t err_len) {
     return wav_write(path, pcm, n, sample_rate, (int)fmt, err, err_len);
+}
+
+/* The public writer is the internal one under another name. */
+ctts_status ctts_wav_writer_open(const char *path, int sample_rate, ctts_wav_format fmt,
+                                 ctts_wav_writer **out, char *err, size_t err_len) {
+    if (!out) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "out is NULL");
+    *out = NULL;
+    if (!path) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "no WAV path given");
+    wav_writer *w = NULL;
+    ctts_status st = wav_writer_open(path, sample_rate, (int)fmt, &w, err, err_len);
+    *out = (ctts_wav_writer *)w;
+    return st;
+}
+
+ctts_status ctts_wav_writer_append(ctts_wav_writer *w, const float *pcm, size_t n, char *err,
+                                   size_t err_len) {
+    if (!w || (n && !pcm)) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "bad WAV append");
+    return wav_writer_append((wav_writer *)w, pcm, n, err, err_len);
+}
+
+ctts_status ctts_wav_writer_close(ctts_wav_writer *w, char *err, size_t err_len) {
+    if (!w) return CTTS_OK;
+    return wav_writer_close((wav_writer *)w, err, err_len);
 }

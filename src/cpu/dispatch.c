@@ -1,8 +1,9 @@
 /*
  * Host probe and kernel-table selection.
  *
- * x86-64: cpuid for AVX2/FMA/F16C and XGETBV for the OS having enabled the
- * YMM state (a CPU flag alone is not enough: the OS must save the registers).
+ * x86-64: cpuid for AVX2/FMA/F16C (and AVX-512 F/BW/VL) and XGETBV for the OS
+ * having enabled the YMM (and ZMM / opmask) state (a CPU flag alone is not
+ * enough: the OS must save the registers).
  * The table starts from the scalar reference and each tier up to the cap
  * overrides what it implements. The only file that knows which ISAs exist.
  * Keeps no state: every call probes again (cpuid costs microseconds).
@@ -27,7 +28,9 @@ ctts_cpu_isa cpu_isa_detect(void) {
     if ((read_xcr0() & 0x6) != 0x6) return CTTS_ISA_SCALAR; /* XMM + YMM state enabled */
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return CTTS_ISA_SCALAR;
     if (!((b >> 5) & 1)) return CTTS_ISA_SCALAR; /* AVX2 */
-    /* AVX-512 kernels do not exist yet: AVX2 is the top tier. */
+    /* AVX-512 F (b16), BW (b30), VL (b31), and the OS saving opmask + ZMM state (XCR0 5-7). */
+    const int avx512 = ((b >> 16) & 1) && ((b >> 30) & 1) && ((b >> 31) & 1);
+    if (avx512 && (read_xcr0() & 0xE0) == 0xE0) return CTTS_ISA_AVX512;
     return CTTS_ISA_AVX2;
 }
 #else
@@ -39,7 +42,10 @@ void cpu_kernels_init(cpu_kernels *k, ctts_cpu_isa cap) {
     const ctts_cpu_isa host = cpu_isa_detect();
     if (cap == CTTS_ISA_SCALAR) return;
     /* AUTO or any cap at or above AVX2 on x86 allows AVX2 (NEON caps do not). */
+    const int x86_host = host == CTTS_ISA_AVX2 || host == CTTS_ISA_AVX512;
     const int allow_avx2 =
         cap == CTTS_ISA_AUTO || cap == CTTS_ISA_AVX2 || cap == CTTS_ISA_AVX512;
-    if (allow_avx2 && host == CTTS_ISA_AVX2) cpu_kernels_init_avx2(k);
+    const int allow_avx512 = cap == CTTS_ISA_AUTO || cap == CTTS_ISA_AVX512;
+    if (allow_avx512 && host == CTTS_ISA_AVX512 && cpu_kernels_init_avx512(k)) return;
+    if (allow_avx2 && x86_host) cpu_kernels_init_avx2(k);
 }

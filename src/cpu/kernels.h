@@ -8,7 +8,8 @@
  *
  * kernels_ref.c holds the scalar reference of every entry (always built; the
  * fallback and the test oracle). kernels_avx2.c overrides entries when the
- * host has AVX2+FMA+F16C. dispatch.c probes the host and fills a table capped
+ * host has AVX2+FMA+F16C, kernels_avx512.c the compute-bound ones again when
+ * it has AVX-512 F/BW/VL. dispatch.c probes the host and fills a table capped
  * at a ctts_cpu_isa. Nothing here allocates, locks or knows about models.
  */
 #ifndef CTTS_CPU_KERNELS_H
@@ -25,6 +26,16 @@
  * Block-quantized dtypes need K % 32 == 0. */
 typedef void (*cpu_matmul_fn)(float *y, int ldy, const float *x, int ldx, const void *w, int R,
                               int K, int T);
+
+/* Block-quantized weights (Q8_0, Q4_0; src/quant/quant.h): y[t*ldy + r] =
+ * dot(W[r], xq[t]) for r < R, t < T, where xq holds T rows of K/32 Q8_0
+ * blocks (activations quantized on the fly by quant_row_q8_0), row after row.
+ * K % 32 == 0. */
+typedef void (*cpu_matmul_q_fn)(float *y, int ldy, const void *xq, const void *w, int R, int K,
+                                int T);
+
+/* Activation kinds of cpu_kernels.act (same values as ctts_act in backend.h). */
+enum { CPU_ACT_GELU_ERF = 0, CPU_ACT_SILU = 1, CPU_ACT_ELU = 2 };
 
 /* One convolution (either direction). Shapes follow backend.h:
  *  conv1d:           x [cin, tin], W {cout, cin/groups, k}, y [cout, tout],
@@ -47,6 +58,10 @@ typedef struct cpu_kernels {
 
     /* Indexed by ctts_dtype; NULL where the dtype is not supported. */
     cpu_matmul_fn matmul[CTTS_DT_COUNT];
+    /* Indexed by ctts_dtype; set for Q8_0 and Q4_0 only. */
+    cpu_matmul_q_fn matmul_q[CTTS_DT_COUNT];
+    /* x [k] -> k/32 block_q8_0 (k % 32 == 0): the activation side of matmul_q. */
+    void (*quant_row_q8_0)(const float *x, void *y, int k);
 
     /* Convolutions for output channels [co0, co1) (bias included). */
     void (*conv1d)(const cpu_conv_args *a, int co0, int co1);
@@ -56,6 +71,9 @@ typedef struct cpu_kernels {
     float (*dot)(const float *a, const float *b, int n); /* sum a[i] b[i] */
     void (*axpy)(float *y, float a, const float *x, int n); /* y += a x */
     void (*scale)(float *y, float a, int n);                /* y *= a */
+    /* y[i] = act(x[i]) for i < n (CPU_ACT_*); y may equal x. SIMD tiers use
+     * polynomial exp / erf within a few ulp of libm. */
+    void (*act)(float *y, const float *x, int n, int kind);
 
     /* One row of D: LayerNorm (biased variance; w, b may be NULL) and the
      * Pocket std-norm (unbiased variance, x not centred). */
@@ -75,6 +93,16 @@ void cpu_kernels_init(cpu_kernels *k, ctts_cpu_isa cap);
  * overrides some and returns 0 when built without x86-64 support. */
 void cpu_kernels_init_ref(cpu_kernels *k);
 int cpu_kernels_init_avx2(cpu_kernels *k);
+int cpu_kernels_init_avx512(cpu_kernels *k);
+
+/* The AVX2 matmuls, which the AVX-512 tier reuses for T = 1 (only callable
+ * when init_avx2 succeeded). */
+void cpu_matmul_f32_avx2(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                         int T);
+void cpu_matmul_bf16_avx2(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                          int T);
+void cpu_matmul_f16_avx2(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                         int T);
 
 /* The reference convolutions, also the fallback of SIMD tiers for shapes
  * they have no fast path for. */

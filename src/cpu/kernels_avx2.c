@@ -1,20 +1,24 @@
 /*
  * AVX2 + FMA + F16C kernels (this file alone is built with -mavx2 -mfma -mf16c).
  *
- * matmul: register tiles of 4 weight rows x 3 activation rows, so each
- * weight vector loaded (and widened from BF16/F16) serves 3 rows of x and
- * each x vector serves 4 weight rows; T = 1 (GEMV) runs 4x1 tiles and is
- * bound by memory bandwidth. conv1d (stride 1): tiles of 4 output channels x
- * 16 time steps, a direct loop over input channels and taps (no im2col).
- * conv_transpose1d: polyphase, each output phase is a small stride-1
- * correlation over the taps of that phase, 4 channels x 8 steps per tile.
+ * matmul (F32/BF16/F16 weights): register tiles of 4 weight rows x 3
+ * activation rows, so each weight vector loaded (and widened) serves 3 rows
+ * of x and each x vector serves 4 weight rows; T = 1 (GEMV, bound by memory
+ * bandwidth) streams one weight row at a time. matmul_q (Q8_0/Q4_0 weights): 4 rows per
+ * tile, int8 x int8 products summed in int16/int32 (maddubs + madd, the
+ * weight's sign moved onto the activation), scaled per block into float.
+ * conv1d: tiles of 4-6 output channels x 16-24 time steps, a direct loop
+ * over input channels and taps (no im2col); strided convs gather x.
+ * conv_transpose1d: a GEMM Z[t, (co, k)] = sum_ci x[ci, t] W[ci, co, k] whose
+ * weight rows are contiguous, 4 time rows x 24 columns per register tile,
+ * then an overlap-add of Z into y in time order (col2im).
+ * act: exp / erf by range reduction and minimax polynomials.
  *
  * Every output element is accumulated the same way whatever tile computed
- * it (one 8-lane accumulator over K in order, a fixed horizontal sum, then a
- * scalar fused tail; conv lanes are independent sums in tap order), so
- * results do not depend on where a thread range starts. Versus the scalar
- * reference the order differs: |diff| stays below ~1e-6 of sum |terms|.
- * Cases without a fast path (strided conv1d) use the reference.
+ * it (lanes are independent sums in a fixed order; scalar tails use fmaf in
+ * the same order), so results do not depend on where a thread range starts.
+ * Versus the scalar reference the order differs: |diff| stays below ~1e-6
+ * of sum |terms|.
  */
 #include "cpu/kernels.h"
 
@@ -22,6 +26,8 @@
 #include <immintrin.h>
 #include <math.h>
 #include <string.h>
+
+#include "quant/quant.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -98,9 +104,31 @@ ALWAYS_INLINE void mm_tile(float *y, int ldy, const float *x, int ldx, const voi
         }
 }
 
+/* GEMV row: one weight row streamed front to back with 4 accumulators
+ * (a single sequential stream per thread is what the hardware prefetcher
+ * follows best; 4-row tiles ran at half the bandwidth on 4 KiB rows). */
+ALWAYS_INLINE float gemv_row(const float *x, const void *w, int K, const int kind) {
+    __m256 a0 = _mm256_setzero_ps(), a1 = a0, a2 = a0, a3 = a0;
+    int k = 0;
+    for (; k + 32 <= K; k += 32) {
+        a0 = _mm256_fmadd_ps(load8(w, k, kind), _mm256_loadu_ps(x + k), a0);
+        a1 = _mm256_fmadd_ps(load8(w, k + 8, kind), _mm256_loadu_ps(x + k + 8), a1);
+        a2 = _mm256_fmadd_ps(load8(w, k + 16, kind), _mm256_loadu_ps(x + k + 16), a2);
+        a3 = _mm256_fmadd_ps(load8(w, k + 24, kind), _mm256_loadu_ps(x + k + 24), a3);
+    }
+    for (; k + 8 <= K; k += 8) a0 = _mm256_fmadd_ps(load8(w, k, kind), _mm256_loadu_ps(x + k), a0);
+    float s = hsum(_mm256_add_ps(_mm256_add_ps(a0, a1), _mm256_add_ps(a2, a3)));
+    for (; k < K; k++) s = fmaf(x[k], load1(w, k, kind), s);
+    return s;
+}
+
 ALWAYS_INLINE void mm_rows(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
                            int T, const int kind) {
     const size_t es = kind == W_F32 ? 4 : 2;
+    if (T == 1) {
+        for (int r = 0; r < R; r++) y[r] = gemv_row(x, (const char *)w + (size_t)r * K * es, K, kind);
+        return;
+    }
     int r = 0;
     for (; r + 4 <= R; r += 4) {
         const void *wr = (const char *)w + (size_t)r * K * es;
@@ -126,186 +154,349 @@ ALWAYS_INLINE void mm_rows(float *y, int ldy, const float *x, int ldx, const voi
 
 /* Rows of W are walked in blocks of 4 for every T-tile; for large T the
  * 4 x K weight block stays in L1/L2 while all activation rows pass over it. */
-static void matmul_f32(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
-                       int T) {
+void cpu_matmul_f32_avx2(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                         int T) {
     mm_rows(y, ldy, x, ldx, w, R, K, T, W_F32);
 }
-static void matmul_bf16(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
-                        int T) {
+void cpu_matmul_bf16_avx2(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                          int T) {
     mm_rows(y, ldy, x, ldx, w, R, K, T, W_BF16);
 }
-static void matmul_f16(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
-                       int T) {
+void cpu_matmul_f16_avx2(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                         int T) {
     mm_rows(y, ldy, x, ldx, w, R, K, T, W_F16);
 }
 
-/* ---- conv1d, stride 1 ---- */
+/* ---- quantized matmul (Q8_0 / Q4_0 weights x Q8_0 activations) ---- */
 
-/* Output channels co..co+CB-1 (one group), all time steps. Lanes = time. */
-ALWAYS_INLINE void conv_block(const cpu_conv_args *a, int co, const int CB, const int kind) {
-    const int cin_g = a->cin / a->groups, cout_g = a->cout / a->groups;
-    const int K = a->k, dil = a->dilation, tout = a->tout;
-    const float *xg = a->x + (size_t)(co / cout_g) * cin_g * a->tin;
-    const size_t wrow = (size_t)cin_g * K; /* weights per output channel */
-    float bias[4];
-    for (int j = 0; j < CB; j++) bias[j] = a->bias ? a->bias[co + j] : 0.0f;
-    int t = 0;
-    for (; t + 16 <= tout; t += 16) {
-        __m256 acc[4][2];
-        for (int j = 0; j < CB; j++) acc[j][0] = acc[j][1] = _mm256_set1_ps(bias[j]);
-        for (int cl = 0; cl < cin_g; cl++) {
-            const float *xr = xg + (size_t)cl * a->tin + t;
-            const size_t wo = (size_t)co * wrow + (size_t)cl * K;
-            for (int k = 0; k < K; k++) {
-                const __m256 x0 = _mm256_loadu_ps(xr + (size_t)k * dil);
-                const __m256 x1 = _mm256_loadu_ps(xr + (size_t)k * dil + 8);
-                for (int j = 0; j < CB; j++) {
-                    const __m256 wv = _mm256_set1_ps(load1(a->w, wo + j * wrow + k, kind));
-                    acc[j][0] = _mm256_fmadd_ps(wv, x0, acc[j][0]);
-                    acc[j][1] = _mm256_fmadd_ps(wv, x1, acc[j][1]);
-                }
-            }
-        }
-        for (int j = 0; j < CB; j++) {
-            float *yr = a->y + (size_t)(co + j) * tout + t;
-            _mm256_storeu_ps(yr, acc[j][0]);
-            _mm256_storeu_ps(yr + 8, acc[j][1]);
-        }
-    }
-    for (; t + 8 <= tout; t += 8) {
-        __m256 acc[4];
-        for (int j = 0; j < CB; j++) acc[j] = _mm256_set1_ps(bias[j]);
-        for (int cl = 0; cl < cin_g; cl++) {
-            const float *xr = xg + (size_t)cl * a->tin + t;
-            const size_t wo = (size_t)co * wrow + (size_t)cl * K;
-            for (int k = 0; k < K; k++) {
-                const __m256 x0 = _mm256_loadu_ps(xr + (size_t)k * dil);
-                for (int j = 0; j < CB; j++)
-                    acc[j] = _mm256_fmadd_ps(_mm256_set1_ps(load1(a->w, wo + j * wrow + k, kind)),
-                                             x0, acc[j]);
-            }
-        }
-        for (int j = 0; j < CB; j++) _mm256_storeu_ps(a->y + (size_t)(co + j) * tout + t, acc[j]);
-    }
-    for (; t < tout; t++)
-        for (int j = 0; j < CB; j++) {
-            float s = bias[j];
-            for (int cl = 0; cl < cin_g; cl++) {
-                const float *xr = xg + (size_t)cl * a->tin + t;
-                const size_t wo = (size_t)(co + j) * wrow + (size_t)cl * K;
-                for (int k = 0; k < K; k++) s = fmaf(load1(a->w, wo + k, kind), xr[(size_t)k * dil], s);
-            }
-            a->y[(size_t)(co + j) * tout + t] = s;
-        }
+/* 8 int32 sums of 4 products each of signed bytes w and x, as floats.
+ * maddubs needs an unsigned operand: |w| and x carrying w's sign. */
+ALWAYS_INLINE __m256 mul_sum_i8(__m256i w, __m256i x) {
+    const __m256i aw = _mm256_sign_epi8(w, w), sx = _mm256_sign_epi8(x, w);
+    const __m256i p16 = _mm256_maddubs_epi16(aw, sx);
+    return _mm256_cvtepi32_ps(_mm256_madd_epi16(p16, _mm256_set1_epi16(1)));
 }
 
-ALWAYS_INLINE void conv1d_kind(const cpu_conv_args *a, int co0, int co1, const int kind) {
+/* The 32 signed values of a Q4_0 block (nibble - 8), in value order. */
+ALWAYS_INLINE __m256i q4_values(const uint8_t *qs) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i v = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+    return _mm256_sub_epi8(_mm256_and_si256(v, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+}
+
+/* RB weight rows against one activation row; per row one 8-lane accumulator
+ * over blocks in order, then the fixed horizontal sum. */
+ALWAYS_INLINE void mmq_tile(float *y, const block_q8_0 *x, const void *w, size_t row_bytes, int nb,
+                            const int RB, const int q4) {
+    __m256 acc[4];
+    for (int r = 0; r < RB; r++) acc[r] = _mm256_setzero_ps();
+    for (int b = 0; b < nb; b++) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        const float dx = _cvtsh_ss(x[b].d);
+        for (int r = 0; r < RB; r++) {
+            const char *wr = (const char *)w + (size_t)r * row_bytes;
+            __m256i wv;
+            float dw;
+            if (q4) {
+                const block_q4_0 *blk = (const block_q4_0 *)wr + b;
+                wv = q4_values(blk->qs);
+                dw = _cvtsh_ss(blk->d);
+            } else {
+                const block_q8_0 *blk = (const block_q8_0 *)wr + b;
+                wv = _mm256_loadu_si256((const __m256i *)blk->qs);
+                dw = _cvtsh_ss(blk->d);
+            }
+            acc[r] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx), mul_sum_i8(wv, xv), acc[r]);
+        }
+    }
+    for (int r = 0; r < RB; r++) y[r] = hsum(acc[r]);
+}
+
+/* GEMV row: one weight row streamed front to back, two accumulators
+ * (even / odd blocks). */
+ALWAYS_INLINE float mmq_row(const block_q8_0 *x, const void *w, int nb, const int q4) {
+    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
+    for (int b = 0; b < nb; b++) {
+        const __m256i xv = _mm256_loadu_si256((const __m256i *)x[b].qs);
+        __m256i wv;
+        float dw;
+        if (q4) {
+            const block_q4_0 *blk = (const block_q4_0 *)w + b;
+            wv = q4_values(blk->qs);
+            dw = _cvtsh_ss(blk->d);
+        } else {
+            const block_q8_0 *blk = (const block_q8_0 *)w + b;
+            wv = _mm256_loadu_si256((const __m256i *)blk->qs);
+            dw = _cvtsh_ss(blk->d);
+        }
+        acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(x[b].d)), mul_sum_i8(wv, xv),
+                                     acc[b & 1]);
+    }
+    return hsum(_mm256_add_ps(acc[0], acc[1]));
+}
+
+ALWAYS_INLINE void mmq_rows(float *y, int ldy, const void *xq, const void *w, int R, int K, int T,
+                            const int q4) {
+    const int nb = K / QK;
+    const size_t row_bytes = (size_t)nb * (q4 ? sizeof(block_q4_0) : sizeof(block_q8_0));
+    const block_q8_0 *x = xq;
+    if (T == 1) {
+        for (int r = 0; r < R; r++) y[r] = mmq_row(x, (const char *)w + (size_t)r * row_bytes, nb, q4);
+        return;
+    }
+    int r = 0;
+    for (; r + 4 <= R; r += 4)
+        for (int t = 0; t < T; t++)
+            mmq_tile(y + (size_t)t * ldy + r, x + (size_t)t * nb,
+                     (const char *)w + (size_t)r * row_bytes, row_bytes, nb, 4, q4);
+    for (; r < R; r++)
+        for (int t = 0; t < T; t++)
+            mmq_tile(y + (size_t)t * ldy + r, x + (size_t)t * nb,
+                     (const char *)w + (size_t)r * row_bytes, row_bytes, nb, 1, q4);
+}
+
+static void matmul_q8_0(float *y, int ldy, const void *xq, const void *w, int R, int K, int T) {
+    mmq_rows(y, ldy, xq, w, R, K, T, 0);
+}
+static void matmul_q4_0(float *y, int ldy, const void *xq, const void *w, int R, int K, int T) {
+    mmq_rows(y, ldy, xq, w, R, K, T, 1);
+}
+
+/* Q8_0 activations: d = max|x| / 127, q = round-to-nearest(x / d). */
+static void quant_row_q8_0_avx2(const float *x, void *vy, int k) {
+    block_q8_0 *y = vy;
+    const __m256 sign = _mm256_set1_ps(-0.0f);
+    for (int b = 0; b < k / QK; b++) {
+        const float *xb = x + (size_t)b * QK;
+        __m256 v[4];
+        __m256 m = _mm256_setzero_ps();
+        for (int i = 0; i < 4; i++) {
+            v[i] = _mm256_loadu_ps(xb + 8 * i);
+            m = _mm256_max_ps(m, _mm256_andnot_ps(sign, v[i]));
+        }
+        __m128 m4 = _mm_max_ps(_mm256_castps256_ps128(m), _mm256_extractf128_ps(m, 1));
+        m4 = _mm_max_ps(m4, _mm_movehl_ps(m4, m4));
+        m4 = _mm_max_ss(m4, _mm_movehdup_ps(m4));
+        const float amax = _mm_cvtss_f32(m4);
+        const float d = amax / 127.0f;
+        const __m256 id = _mm256_set1_ps(d != 0.0f ? 1.0f / d : 0.0f);
+        y[b].d = ctts_f32_to_f16(d);
+        __m256i q[4];
+        for (int i = 0; i < 4; i++)
+            q[i] = _mm256_cvtps_epi32(
+                _mm256_round_ps(_mm256_mul_ps(v[i], id), _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC));
+        /* Pack 32 int32 -> 32 int8, then undo the lane interleave of packs. */
+        const __m256i p01 = _mm256_packs_epi32(q[0], q[1]), p23 = _mm256_packs_epi32(q[2], q[3]);
+        const __m256i p = _mm256_packs_epi16(p01, p23);
+        const __m256i perm = _mm256_permutevar8x32_epi32(p, _mm256_setr_epi32(0, 4, 1, 5, 2, 6, 3, 7));
+        _mm256_storeu_si256((__m256i *)y[b].qs, perm);
+    }
+}
+
+/* ---- conv1d ---- */
+
+/* Output channels co..co+CB-1 (one group) x time steps t..t+8*TV-1. Lanes
+ * are time steps; each lane sums bias + taps in (input channel, tap) order.
+ * stride > 1 gathers x (encoder only: not the hot path). */
+ALWAYS_INLINE void conv_tile(const cpu_conv_args *a, int co, int t, const int CB, const int TV,
+                             const int strided, const int kind) {
+    const int cin_g = a->cin / a->groups, cout_g = a->cout / a->groups;
+    const int K = a->k, dil = a->dilation, S = a->stride;
+    const float *xg = a->x + (size_t)(co / cout_g) * cin_g * a->tin + (size_t)t * S;
+    const size_t wrow = (size_t)cin_g * K; /* weights per output channel */
+    const __m256i gidx = _mm256_mullo_epi32(_mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7),
+                                            _mm256_set1_epi32(S));
+    __m256 acc[6][3];
+    for (int j = 0; j < CB; j++)
+        for (int v = 0; v < TV; v++) acc[j][v] = _mm256_set1_ps(a->bias ? a->bias[co + j] : 0.0f);
+    for (int cl = 0; cl < cin_g; cl++) {
+        const float *xr = xg + (size_t)cl * a->tin;
+        const size_t wo = (size_t)co * wrow + (size_t)cl * K;
+        for (int k = 0; k < K; k++) {
+            __m256 xv[3];
+            for (int v = 0; v < TV; v++)
+                xv[v] = strided ? _mm256_i32gather_ps(xr + (size_t)k * dil + (size_t)8 * v * S, gidx, 4)
+                                : _mm256_loadu_ps(xr + (size_t)k * dil + 8 * v);
+            for (int j = 0; j < CB; j++) {
+                const __m256 wv = _mm256_set1_ps(load1(a->w, wo + j * wrow + k, kind));
+                for (int v = 0; v < TV; v++) acc[j][v] = _mm256_fmadd_ps(wv, xv[v], acc[j][v]);
+            }
+        }
+    }
+    for (int j = 0; j < CB; j++)
+        for (int v = 0; v < TV; v++)
+            _mm256_storeu_ps(a->y + (size_t)(co + j) * a->tout + t + 8 * v, acc[j][v]);
+}
+
+/* One output (channel co, time t) the way a tile lane computes it. */
+ALWAYS_INLINE void conv_one(const cpu_conv_args *a, int co, int t, const int kind) {
+    const int cin_g = a->cin / a->groups, cout_g = a->cout / a->groups;
+    const float *xg = a->x + (size_t)(co / cout_g) * cin_g * a->tin + (size_t)t * a->stride;
+    const size_t wrow = (size_t)cin_g * a->k;
+    float s = a->bias ? a->bias[co] : 0.0f;
+    for (int cl = 0; cl < cin_g; cl++) {
+        const float *xr = xg + (size_t)cl * a->tin;
+        const size_t wo = (size_t)co * wrow + (size_t)cl * a->k;
+        for (int k = 0; k < a->k; k++) s = fmaf(load1(a->w, wo + k, kind), xr[(size_t)k * a->dilation], s);
+    }
+    a->y[(size_t)co * a->tout + t] = s;
+}
+
+/* All time steps of channels co..co+CB-1: 24-step tiles (4 channels) when the
+ * output is long, 16-step tiles (6 channels) when it is short. */
+ALWAYS_INLINE void conv_channels(const cpu_conv_args *a, int co, const int CB, const int strided,
+                                 const int kind) {
+    int t = 0;
+    if (CB == 4 || CB == 1)
+        for (; t + 24 <= a->tout; t += 24) conv_tile(a, co, t, CB, 3, strided, kind);
+    for (; t + 16 <= a->tout; t += 16) conv_tile(a, co, t, CB, 2, strided, kind);
+    for (; t + 8 <= a->tout; t += 8) conv_tile(a, co, t, CB, 1, strided, kind);
+    for (; t < a->tout; t++)
+        for (int j = 0; j < CB; j++) conv_one(a, co + j, t, kind);
+}
+
+ALWAYS_INLINE void conv1d_kind(const cpu_conv_args *a, int co0, int co1, const int strided,
+                               const int kind) {
     const int cout_g = a->cout / a->groups;
+    const int CB = a->tout >= 24 ? 4 : 6;
     int co = co0;
     while (co < co1) {
-        /* A 4-channel block must stay inside one group. */
+        /* A channel block must stay inside one group. */
         const int group_end = (co / cout_g + 1) * cout_g;
         const int lim = group_end < co1 ? group_end : co1;
-        if (co + 4 <= lim) {
-            conv_block(a, co, 4, kind);
+        if (CB == 4 && co + 4 <= lim) {
+            conv_channels(a, co, 4, strided, kind);
             co += 4;
+        } else if (CB == 6 && co + 6 <= lim) {
+            conv_channels(a, co, 6, strided, kind);
+            co += 6;
         } else {
-            conv_block(a, co, 1, kind);
+            conv_channels(a, co, 1, strided, kind);
             co += 1;
         }
     }
 }
 
 static void conv1d_avx2(const cpu_conv_args *a, int co0, int co1) {
-    if (a->stride != 1) {
-        cpu_conv1d_ref(a, co0, co1);
-        return;
-    }
+    const int strided = a->stride != 1;
     switch (a->wdt) {
-    case CTTS_DT_BF16: conv1d_kind(a, co0, co1, W_BF16); break;
-    case CTTS_DT_F16: conv1d_kind(a, co0, co1, W_F16); break;
-    default: conv1d_kind(a, co0, co1, W_F32); break;
+    case CTTS_DT_BF16:
+        if (strided) conv1d_kind(a, co0, co1, 1, W_BF16);
+        else conv1d_kind(a, co0, co1, 0, W_BF16);
+        break;
+    case CTTS_DT_F16:
+        if (strided) conv1d_kind(a, co0, co1, 1, W_F16);
+        else conv1d_kind(a, co0, co1, 0, W_F16);
+        break;
+    default:
+        if (strided) conv1d_kind(a, co0, co1, 1, W_F32);
+        else conv1d_kind(a, co0, co1, 0, W_F32);
+        break;
     }
 }
 
-/* ---- conv_transpose1d, polyphase ---- */
+/* ---- conv_transpose1d: packed GEMM + overlap-add ---- */
 
-/* Largest stride / taps-per-phase the polyphase path keeps on the stack. */
-#define CONVT_MAX_STRIDE 32
-#define CONVT_MAX_TAPS 16
+/* Z[t, n] = sum_ci x[ci, t] W[ci, n] over n = (co, k) columns of one group,
+ * then y[co, t*S + k] += Z[t, (co, k)] in time order. The weight panel of a
+ * chunk of whole channels (<= CONVT_COLS columns) and CONVT_CIB input
+ * channels is first copied (widened to float, zero-padded to 8 columns) into
+ * a contiguous stack buffer, so the inner loop streams it linearly instead of
+ * touching one page per input channel. A Z element is one FMA chain over ci
+ * in order (kept in Z between ci blocks), and a channel's columns never span
+ * two chunks, so results do not depend on the thread split. */
+#define CONVT_COLS 48
+#define CONVT_CIB 128
+#define CONVT_TG 32
+#define CONVT_TB 4
 
-/* Channels co..co+CB-1 (local col..col+CB-1 of one group). Output j = q*S + p
- * (phase p) collects taps k = p + m*S from x[q - m]. Per chunk of 8 q values
- * every phase is computed into a stack tile, then written out contiguously.
- * Lanes whose x index falls outside [0, tin) load zero through a mask, so
- * edge chunks follow the same summation order as interior ones. */
-ALWAYS_INLINE void convt_block(const cpu_conv_args *a, int co, const int CB, const int kind) {
-    const int cin_g = a->cin / a->groups, cout_g = a->cout / a->groups;
-    const int g = co / cout_g, col = co % cout_g;
-    const int S = a->stride, K = a->k, tin = a->tin, tout = a->tout;
-    const float *xg = a->x + (size_t)g * cin_g * tin;
-    float tile[4][CONVT_MAX_STRIDE * 8];
-    __m256i masks[CONVT_MAX_TAPS];
-    int full[CONVT_MAX_TAPS];
-    const __m256i lane = _mm256_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7);
-    const __m256i tin_v = _mm256_set1_epi32(tin), minus1 = _mm256_set1_epi32(-1);
-    const int Q = (tout - 1) / S + 1; /* chunks cover phase 0, the longest */
-    for (int q0 = 0; q0 < Q; q0 += 8) {
-        for (int p = 0; p < S; p++) {
-            const int M = p < K ? (K - p + S - 1) / S : 0;
-            for (int m = 0; m < M; m++) {
-                const __m256i idx = _mm256_add_epi32(lane, _mm256_set1_epi32(q0 - m));
-                masks[m] = _mm256_and_si256(_mm256_cmpgt_epi32(idx, minus1),
-                                            _mm256_cmpgt_epi32(tin_v, idx));
-                full[m] = q0 - m >= 0 && q0 - m + 8 <= tin;
-            }
-            __m256 acc[4];
-            for (int j = 0; j < CB; j++)
-                acc[j] = _mm256_set1_ps(a->bias ? a->bias[co + j] : 0.0f);
-            for (int cl = 0; cl < cin_g; cl++) {
-                const float *xr = xg + (size_t)cl * tin + q0;
-                const size_t wo = ((size_t)(g * cin_g + cl) * cout_g + col) * K + p;
-                for (int m = 0; m < M; m++) {
-                    const __m256 xv = full[m] ? _mm256_loadu_ps(xr - m)
-                                              : _mm256_maskload_ps(xr - m, masks[m]);
-                    for (int j = 0; j < CB; j++)
-                        acc[j] = _mm256_fmadd_ps(
-                            _mm256_set1_ps(load1(a->w, wo + (size_t)j * K + (size_t)m * S, kind)),
-                            xv, acc[j]);
-                }
-            }
-            for (int j = 0; j < CB; j++) _mm256_storeu_ps(&tile[j][p * 8], acc[j]);
-        }
-        const int n_q = Q - q0 < 8 ? Q - q0 : 8;
-        for (int j = 0; j < CB; j++) {
-            float *yr = a->y + (size_t)(co + j) * tout;
-            for (int i = 0; i < n_q; i++) {
-                const int base = (q0 + i) * S;
-                const int n_p = tout - base < S ? tout - base : S;
-                for (int p = 0; p < n_p; p++) yr[base + p] = tile[j][p * 8 + i];
-            }
+/* z rows i < TB (row stride CONVT_COLS), columns [0, 8*NV): over panel rows. */
+ALWAYS_INLINE void convt_tile(float *z, const float *p, int ncib, const float *xr, int tin,
+                              int first, const int TB, const int NV) {
+    __m256 acc[CONVT_TB][3];
+    for (int i = 0; i < TB; i++)
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = first ? _mm256_setzero_ps() : _mm256_loadu_ps(z + i * CONVT_COLS + 8 * v);
+    for (int c = 0; c < ncib; c++) {
+        const float *pr = p + (size_t)c * CONVT_COLS;
+        const float *xc = xr + (size_t)c * tin;
+        __m256 wv[3];
+        for (int v = 0; v < NV; v++) wv[v] = _mm256_loadu_ps(pr + 8 * v);
+        for (int i = 0; i < TB; i++) {
+            const __m256 xb = _mm256_broadcast_ss(xc + i);
+            for (int v = 0; v < NV; v++) acc[i][v] = _mm256_fmadd_ps(xb, wv[v], acc[i][v]);
         }
     }
+    for (int i = 0; i < TB; i++)
+        for (int v = 0; v < NV; v++) _mm256_storeu_ps(z + i * CONVT_COLS + 8 * v, acc[i][v]);
+}
+
+ALWAYS_INLINE void convt_rows(float *z, const float *p, int ncib, const float *xr, int tin,
+                              int first, int nvec, const int TB) {
+    int v = 0;
+    for (; v + 3 <= nvec; v += 3) convt_tile(z + 8 * v, p + 8 * v, ncib, xr, tin, first, TB, 3);
+    if (nvec - v == 2) convt_tile(z + 8 * v, p + 8 * v, ncib, xr, tin, first, TB, 2);
+    else if (nvec - v == 1) convt_tile(z + 8 * v, p + 8 * v, ncib, xr, tin, first, TB, 1);
 }
 
 ALWAYS_INLINE void convt_kind(const cpu_conv_args *a, int co0, int co1, const int kind) {
-    const int cout_g = a->cout / a->groups;
-    int co = co0;
-    while (co < co1) {
-        const int group_end = (co / cout_g + 1) * cout_g;
-        const int lim = group_end < co1 ? group_end : co1;
-        if (co + 4 <= lim) {
-            convt_block(a, co, 4, kind);
-            co += 4;
-        } else {
-            convt_block(a, co, 1, kind);
-            co += 1;
+    const int cin_g = a->cin / a->groups, cout_g = a->cout / a->groups;
+    const int S = a->stride, K = a->k, tin = a->tin, tout = a->tout;
+    const size_t ldw = (size_t)cout_g * K;
+    const int per_chunk = CONVT_COLS / K; /* >= 1: the caller checks K <= CONVT_COLS */
+    float panel[CONVT_CIB * CONVT_COLS];
+    float z[CONVT_TG * CONVT_COLS];
+    for (int co = co0; co < co1; co++) {
+        float *yr = a->y + (size_t)co * tout;
+        const float b = a->bias ? a->bias[co] : 0.0f;
+        for (int j = 0; j < tout; j++) yr[j] = b;
+    }
+    for (int cs = co0; cs < co1;) {
+        const int g = cs / cout_g, group_end = (g + 1) * cout_g;
+        int ce = cs + per_chunk;
+        if (ce > co1) ce = co1;
+        if (ce > group_end) ce = group_end;
+        const size_t n0 = (size_t)(cs - g * cout_g) * K;
+        const int nlen = (ce - cs) * K, nvec = (nlen + 7) / 8;
+        for (int tg = 0; tg < tin; tg += CONVT_TG) {
+            const int tgn = tin - tg < CONVT_TG ? tin - tg : CONVT_TG;
+            for (int c0 = 0; c0 < cin_g; c0 += CONVT_CIB) {
+                const int ncib = cin_g - c0 < CONVT_CIB ? cin_g - c0 : CONVT_CIB;
+                for (int c = 0; c < ncib; c++) {
+                    const size_t wo = (size_t)(g * cin_g + c0 + c) * ldw + n0;
+                    float *pr = panel + (size_t)c * CONVT_COLS;
+                    for (int j = 0; j < nlen; j++) pr[j] = load1(a->w, wo + j, kind);
+                    for (int j = nlen; j < nvec * 8; j++) pr[j] = 0.0f;
+                }
+                const float *xr = a->x + (size_t)(g * cin_g + c0) * tin + tg;
+                int i = 0;
+                for (; i + CONVT_TB <= tgn; i += CONVT_TB)
+                    convt_rows(z + i * CONVT_COLS, panel, ncib, xr + i, tin, c0 == 0, nvec, 4);
+                switch (tgn - i) {
+                case 3: convt_rows(z + i * CONVT_COLS, panel, ncib, xr + i, tin, c0 == 0, nvec, 3); break;
+                case 2: convt_rows(z + i * CONVT_COLS, panel, ncib, xr + i, tin, c0 == 0, nvec, 2); break;
+                case 1: convt_rows(z + i * CONVT_COLS, panel, ncib, xr + i, tin, c0 == 0, nvec, 1); break;
+                default: break;
+                }
+            }
+            /* Overlap-add, time rows in order. */
+            for (int i = 0; i < tgn; i++)
+                for (int co = cs; co < ce; co++) {
+                    float *yt = a->y + (size_t)co * tout + (size_t)(tg + i) * S;
+                    const float *zr = z + (size_t)i * CONVT_COLS + (size_t)(co - cs) * K;
+                    int k = 0;
+                    for (; k + 8 <= K; k += 8)
+                        _mm256_storeu_ps(yt + k, _mm256_add_ps(_mm256_loadu_ps(yt + k),
+                                                               _mm256_loadu_ps(zr + k)));
+                    for (; k < K; k++) yt[k] += zr[k];
+                }
         }
+        cs = ce;
     }
 }
 
 static void conv_transpose1d_avx2(const cpu_conv_args *a, int co0, int co1) {
-    if (a->stride > CONVT_MAX_STRIDE || (a->k + a->stride - 1) / a->stride > CONVT_MAX_TAPS) {
+    if (a->k > CONVT_COLS) {
         cpu_conv_transpose1d_ref(a, co0, co1);
         return;
     }
@@ -349,17 +540,108 @@ static void scale_avx2(float *y, float a, int n) {
     for (; i < n; i++) y[i] *= a;
 }
 
+/* ---- activations ---- */
+
+/* e^x: x = n ln2 + r (two-part ln2), e^r by a degree-6 polynomial (Cephes
+ * expf coefficients, ~1 ulp), scaled by 2^n built in the exponent bits.
+ * Inputs are clamped to the finite range (e^-88 ~ 0 within FTZ). */
+ALWAYS_INLINE __m256 exp8(__m256 x) {
+    x = _mm256_min_ps(_mm256_max_ps(x, _mm256_set1_ps(-87.3f)), _mm256_set1_ps(88.3f));
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.44269504088896341f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(0.693359375f), x);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-2.12194440e-4f), r);
+    __m256 p = _mm256_set1_ps(1.9875691500e-4f);
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.3981999507e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(8.3334519073e-3f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(4.1665795894e-2f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(1.6666665459e-1f));
+    p = _mm256_fmadd_ps(p, r, _mm256_set1_ps(5.0000001201e-1f));
+    p = _mm256_fmadd_ps(p, _mm256_mul_ps(r, r), _mm256_add_ps(r, _mm256_set1_ps(1.0f)));
+    const __m256i e = _mm256_slli_epi32(_mm256_add_epi32(_mm256_cvtps_epi32(n), _mm256_set1_epi32(127)), 23);
+    return _mm256_mul_ps(p, _mm256_castsi256_ps(e));
+}
+
+/* e^x - 1 for x <= 0 (ELU): a Taylor polynomial near 0 keeps the relative
+ * accuracy that e^x - 1 loses there. */
+ALWAYS_INLINE __m256 expm1_8(__m256 x) {
+    const __m256 big = _mm256_sub_ps(exp8(x), _mm256_set1_ps(1.0f));
+    /* x (1 + x/2 (1 + x/3 (1 + x/4 (1 + x/5 (1 + x/6 (1 + x/7)))))) for |x| < 0.25 */
+    __m256 p = _mm256_fmadd_ps(x, _mm256_set1_ps(1.0f / 7), _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.0f / 6)), p, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.0f / 5)), p, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.0f / 4)), p, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(x, _mm256_set1_ps(1.0f / 3)), p, _mm256_set1_ps(1.0f));
+    p = _mm256_fmadd_ps(_mm256_mul_ps(x, _mm256_set1_ps(0.5f)), p, _mm256_set1_ps(1.0f));
+    const __m256 small = _mm256_mul_ps(x, p);
+    const __m256 is_small = _mm256_cmp_ps(x, _mm256_set1_ps(-0.25f), _CMP_GT_OQ);
+    return _mm256_blendv_ps(big, small, is_small);
+}
+
+/* erf(x), Abramowitz & Stegun 7.1.26 (|error| < 1.5e-7), odd extension. */
+ALWAYS_INLINE __m256 erf8(__m256 x) {
+    const __m256 sign = _mm256_and_ps(x, _mm256_set1_ps(-0.0f));
+    const __m256 ax = _mm256_andnot_ps(_mm256_set1_ps(-0.0f), x);
+    const __m256 t = _mm256_div_ps(_mm256_set1_ps(1.0f),
+                                   _mm256_fmadd_ps(ax, _mm256_set1_ps(0.3275911f), _mm256_set1_ps(1.0f)));
+    __m256 p = _mm256_set1_ps(1.061405429f);
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-1.453152027f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(1.421413741f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(-0.284496736f));
+    p = _mm256_fmadd_ps(p, t, _mm256_set1_ps(0.254829592f));
+    p = _mm256_mul_ps(p, t);
+    const __m256 e = exp8(_mm256_mul_ps(_mm256_sub_ps(_mm256_setzero_ps(), ax), ax));
+    const __m256 r = _mm256_fnmadd_ps(p, e, _mm256_set1_ps(1.0f));
+    return _mm256_or_ps(r, sign);
+}
+
+ALWAYS_INLINE __m256 act8(__m256 x, const int kind) {
+    if (kind == CPU_ACT_GELU_ERF) {
+        const __m256 e = erf8(_mm256_mul_ps(x, _mm256_set1_ps(0.70710678118654752f)));
+        return _mm256_mul_ps(_mm256_mul_ps(_mm256_set1_ps(0.5f), x),
+                             _mm256_add_ps(_mm256_set1_ps(1.0f), e));
+    }
+    if (kind == CPU_ACT_SILU)
+        return _mm256_div_ps(x, _mm256_add_ps(_mm256_set1_ps(1.0f),
+                                              exp8(_mm256_sub_ps(_mm256_setzero_ps(), x))));
+    const __m256 neg = expm1_8(_mm256_min_ps(x, _mm256_setzero_ps()));
+    return _mm256_blendv_ps(neg, x, _mm256_cmp_ps(x, _mm256_setzero_ps(), _CMP_GT_OQ));
+}
+
+ALWAYS_INLINE void act_kind(float *y, const float *x, int n, const int kind) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8) _mm256_storeu_ps(y + i, act8(_mm256_loadu_ps(x + i), kind));
+    if (i < n) { /* tail through a padded vector: same math as full lanes */
+        float buf[8] = {0};
+        memcpy(buf, x + i, (size_t)(n - i) * sizeof *buf);
+        _mm256_storeu_ps(buf, act8(_mm256_loadu_ps(buf), kind));
+        memcpy(y + i, buf, (size_t)(n - i) * sizeof *buf);
+    }
+}
+
+static void act_avx2(float *y, const float *x, int n, int kind) {
+    switch (kind) {
+    case CPU_ACT_GELU_ERF: act_kind(y, x, n, CPU_ACT_GELU_ERF); break;
+    case CPU_ACT_SILU: act_kind(y, x, n, CPU_ACT_SILU); break;
+    default: act_kind(y, x, n, CPU_ACT_ELU); break;
+    }
+}
+
 int cpu_kernels_init_avx2(cpu_kernels *k) {
     k->isa = CTTS_ISA_AVX2;
     k->name = "avx2";
-    k->matmul[CTTS_DT_F32] = matmul_f32;
-    k->matmul[CTTS_DT_BF16] = matmul_bf16;
-    k->matmul[CTTS_DT_F16] = matmul_f16;
+    k->matmul[CTTS_DT_F32] = cpu_matmul_f32_avx2;
+    k->matmul[CTTS_DT_BF16] = cpu_matmul_bf16_avx2;
+    k->matmul[CTTS_DT_F16] = cpu_matmul_f16_avx2;
+    k->matmul_q[CTTS_DT_Q8_0] = matmul_q8_0;
+    k->matmul_q[CTTS_DT_Q4_0] = matmul_q4_0;
+    k->quant_row_q8_0 = quant_row_q8_0_avx2;
     k->conv1d = conv1d_avx2;
     k->conv_transpose1d = conv_transpose1d_avx2;
     k->dot = dot_avx2;
     k->axpy = axpy_avx2;
     k->scale = scale_avx2;
+    k->act = act_avx2;
     return 1;
 }
 
@@ -368,6 +650,19 @@ int cpu_kernels_init_avx2(cpu_kernels *k) {
 int cpu_kernels_init_avx2(cpu_kernels *k) {
     (void)k;
     return 0;
+}
+
+void cpu_matmul_f32_avx2(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                         int T) {
+    (void)y, (void)ldy, (void)x, (void)ldx, (void)w, (void)R, (void)K, (void)T;
+}
+void cpu_matmul_bf16_avx2(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                          int T) {
+    (void)y, (void)ldy, (void)x, (void)ldx, (void)w, (void)R, (void)K, (void)T;
+}
+void cpu_matmul_f16_avx2(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                         int T) {
+    (void)y, (void)ldy, (void)x, (void)ldx, (void)w, (void)R, (void)K, (void)T;
 }
 
 #endif

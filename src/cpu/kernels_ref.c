@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "cpu/kernels.h"
+#include "quant/quant.h"
 
 /* Element i of a weight array of dtype dt (F32, BF16 or F16) as float. */
 static inline float wload(const void *w, ctts_dtype dt, size_t i) {
@@ -58,6 +59,24 @@ static void matmul_f16(float *y, int ldy, const float *x, int ldx, const void *w
             y[(size_t)t * ldy + r] = acc;
         }
 }
+
+static void matmul_q8_0(float *y, int ldy, const void *xq, const void *w, int R, int K, int T) {
+    const size_t nb = (size_t)K / QK;
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < R; r++)
+            y[(size_t)t * ldy + r] = dot_q8_0_q8_0_ref((const block_q8_0 *)w + (size_t)r * nb,
+                                                       (const block_q8_0 *)xq + (size_t)t * nb, K);
+}
+
+static void matmul_q4_0(float *y, int ldy, const void *xq, const void *w, int R, int K, int T) {
+    const size_t nb = (size_t)K / QK;
+    for (int t = 0; t < T; t++)
+        for (int r = 0; r < R; r++)
+            y[(size_t)t * ldy + r] = dot_q4_0_q8_0_ref((const block_q4_0 *)w + (size_t)r * nb,
+                                                       (const block_q8_0 *)xq + (size_t)t * nb, K);
+}
+
+static void quant_row_q8_0(const float *x, void *y, int k) { quant_row_q8_0_ref(x, y, k); }
 
 void cpu_conv1d_ref(const cpu_conv_args *a, int co0, int co1) {
     const int cin_g = a->cin / a->groups, cout_g = a->cout / a->groups;
@@ -110,6 +129,20 @@ static void scale_ref(float *y, float a, int n) {
     for (int i = 0; i < n; i++) y[i] *= a;
 }
 
+static void act_ref(float *y, const float *x, int n, int kind) {
+    switch (kind) {
+    case CPU_ACT_GELU_ERF:
+        for (int i = 0; i < n; i++) y[i] = 0.5f * x[i] * (1.0f + erff(x[i] * 0.70710678118654752f));
+        break;
+    case CPU_ACT_SILU:
+        for (int i = 0; i < n; i++) y[i] = x[i] / (1.0f + expf(-x[i]));
+        break;
+    default:
+        for (int i = 0; i < n; i++) y[i] = x[i] > 0.0f ? x[i] : expm1f(x[i]);
+        break;
+    }
+}
+
 /* Two passes (mean, then squared deviations): robust when |mean| >> std. */
 static void layer_norm_row_ref(float *y, const float *x, const float *w, const float *b, int D,
                                float eps) {
@@ -145,11 +178,15 @@ void cpu_kernels_init_ref(cpu_kernels *k) {
     k->matmul[CTTS_DT_F32] = matmul_f32;
     k->matmul[CTTS_DT_BF16] = matmul_bf16;
     k->matmul[CTTS_DT_F16] = matmul_f16;
+    k->matmul_q[CTTS_DT_Q8_0] = matmul_q8_0;
+    k->matmul_q[CTTS_DT_Q4_0] = matmul_q4_0;
+    k->quant_row_q8_0 = quant_row_q8_0;
     k->conv1d = cpu_conv1d_ref;
     k->conv_transpose1d = cpu_conv_transpose1d_ref;
     k->dot = dot_ref;
     k->axpy = axpy_ref;
     k->scale = scale_ref;
+    k->act = act_ref;
     k->layer_norm_row = layer_norm_row_ref;
     k->std_norm_row = std_norm_row_ref;
 }

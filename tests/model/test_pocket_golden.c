@@ -126,6 +126,29 @@ static void test_golden_cases(void) {
     json_free(man);
 }
 
+/* The same parity with the kernel tier capped below the host's best (scalar
+ * reference, AVX2 on an AVX-512 host): every tier's kernels meet the goldens. */
+static void test_golden_cases_every_isa(void) {
+    char err[512];
+    json_value *man = json_parse_file(gpath("manifest.json"), err, sizeof err);
+    REQUIRE(man);
+    static const ctts_cpu_isa caps[] = {CTTS_ISA_SCALAR, CTTS_ISA_AVX2};
+    for (int c = 0; c < 2; c++) {
+        ctts_model_params mp = ctts_model_default_params();
+        mp.n_threads = 2;
+        mp.cpu_isa = caps[c];
+        pocket_model *m = NULL;
+        if (pocket_model_load(gpath("model/config.yaml"), &mp, &m, err, sizeof err) != CTTS_OK) {
+            TEST_FAIL_AT("load (isa cap %d): %s", (int)caps[c], err);
+            break;
+        }
+        const json_value *cases = json_get(man, "cases");
+        for (size_t i = 0; i < cases->length; i++) run_case(json_at(cases, i), m);
+        pocket_model_free(m);
+    }
+    json_free(man);
+}
+
 /* Same text, same seed, temperature > 0: identical audio for two runs and for 1 vs 2 threads. */
 static void test_deterministic_threads_and_seed(void) {
     char err[512];
@@ -231,5 +254,5 @@ static void test_voice_state_roundtrip(void) {
     pocket_model_free(m);
 }
 
-TEST_MAIN(T(test_golden_cases), T(test_deterministic_threads_and_seed),
+TEST_MAIN(T(test_golden_cases), T(test_golden_cases_every_isa), T(test_deterministic_threads_and_seed),
           T(test_split_layout_same_audio), T(test_voice_state_roundtrip))

@@ -1,7 +1,7 @@
 /*
  * CPU backend ops against naive double-precision references written here.
  *
- * Every op runs on each ISA tier the host supports (scalar, avx2) with 1 and
+ * Every op runs on each ISA tier the host supports (scalar, avx2, avx512) with 1 and
  * 2 threads, over awkward sizes and misaligned pointers (offset by one
  * float), with F32/BF16/F16 weights. Checks: |y - ref| within a bound
  * relative to the sum of |terms| (different summation orders are fine), and
@@ -20,21 +20,26 @@
 #define REL_TOL 2e-5
 #define ABS_TOL 1e-6
 
-enum { N_BE = 4 };
+enum { N_BE = 6 };
 
 typedef struct {
     ctts_backend *be[N_BE]; /* [isa * 2 + (threads - 1)]; NULL if the tier is missing */
     const char *label[N_BE];
 } backends;
 
+/* Every tier the host runs and this build has (a tier whose kernel table
+ * comes back with a lower isa is missing), with 1 and 2 threads. */
 static backends open_backends(void) {
     backends b;
     memset(&b, 0, sizeof b);
-    static const char *labels[N_BE] = {"scalar/1", "scalar/2", "avx2/1", "avx2/2"};
-    const int have_avx2 = cpu_isa_detect() == CTTS_ISA_AVX2;
+    static const char *labels[N_BE] = {"scalar/1", "scalar/2", "avx2/1",
+                                       "avx2/2",   "avx512/1", "avx512/2"};
+    static const ctts_cpu_isa isas[3] = {CTTS_ISA_SCALAR, CTTS_ISA_AVX2, CTTS_ISA_AVX512};
     for (int i = 0; i < N_BE; i++) {
-        const int isa = i < 2 ? CTTS_ISA_SCALAR : CTTS_ISA_AVX2;
-        if (isa == CTTS_ISA_AVX2 && !have_avx2) continue;
+        const ctts_cpu_isa isa = isas[i / 2];
+        cpu_kernels k;
+        cpu_kernels_init(&k, isa);
+        if (k.isa != isa) continue;
         b.be[i] = ctts_backend_cpu_new(i % 2 + 1, isa);
         b.label[i] = labels[i];
     }

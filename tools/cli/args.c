@@ -12,6 +12,12 @@ enum {
     OPT_CLAMP, OPT_EOS, OPT_FAE, OPT_MAX_FRAMES, OPT_SEED, OPT_THREADS, OPT_WAV_FORMAT,
     OPT_PREPARED, OPT_CONFIG, OPT_OUT, OPT_TOKENIZER, OPT_ISA, OPT_VERBOSE, OPT_QUIET,
     OPT_MAX_TOKENS, OPT_HELP, OPT_WEIGHTS,
+    OPT_OFFLINE,
+    OPT_AUDIO, OPT_NO_VOICE_CACHE,
+    OPT_SPEAKER, OPT_LANGUAGE, OPT_TOP_K, OPT_TOP_P, OPT_REP_PENALTY, OPT_MAX_NEW_TOKENS,
+    OPT_TEXT_MODE,
+    OPT_FORMAT, OPT_MEASURE_FIRST, OPT_PIPELINE,
+    OPT_JSON, OPT_RUNS, OPT_PROFILE, OPT_TYPE,
 };
 
 static const struct option long_opts[] = {
@@ -39,10 +45,28 @@ static const struct option long_opts[] = {
     {"verbose", no_argument, 0, OPT_VERBOSE},
     {"quiet", no_argument, 0, OPT_QUIET},
     {"help", no_argument, 0, OPT_HELP},
+    {"offline", no_argument, 0, OPT_OFFLINE},
+    {"audio", required_argument, 0, OPT_AUDIO},
+    {"no-voice-cache", no_argument, 0, OPT_NO_VOICE_CACHE},
+    {"speaker", required_argument, 0, OPT_SPEAKER},
+    {"language", required_argument, 0, OPT_LANGUAGE},
+    {"top-k", required_argument, 0, OPT_TOP_K},
+    {"top-p", required_argument, 0, OPT_TOP_P},
+    {"repetition-penalty", required_argument, 0, OPT_REP_PENALTY},
+    {"max-new-tokens", required_argument, 0, OPT_MAX_NEW_TOKENS},
+    {"text-mode", required_argument, 0, OPT_TEXT_MODE},
+    {"format", required_argument, 0, OPT_FORMAT},
+    {"measure-first-chunk", no_argument, 0, OPT_MEASURE_FIRST},
+    {"pipeline", required_argument, 0, OPT_PIPELINE},
+    {"json", no_argument, 0, OPT_JSON},
+    {"runs", required_argument, 0, OPT_RUNS},
+    {"profile", no_argument, 0, OPT_PROFILE},
+    {"type", required_argument, 0, OPT_TYPE},
     {0, 0, 0, 0},
 };
 
 int cli_fail(const char *fmt, const char *a) {
+    cli_progress_end();
     fprintf(stderr, "ctts: error: ");
     fprintf(stderr, fmt, a);
     fprintf(stderr, "\n");
@@ -64,18 +88,44 @@ void cli_usage(FILE *f) {
             "  tokenize   print the token ids of a text\n"
             "  info       print a model's config, parameter count and tensors\n"
             "  dev make-random-model   write a random-weight model in the official layout\n"
+            "  pull MODEL [--voice V|all|none]   download a model (and voices) into the hub cache\n"
+            "  models     list the hub cache (repos, revisions, sizes) and the built-in models\n"
+            "  export-voice  clone a voice from --audio FILE into --output voice.safetensors\n"
+            "  stream     speak text as it is generated: raw PCM to stdout (pipe into aplay\n"
+            "             -f S16_LE -r 24000 -c 1) or --output F.wav written progressively;\n"
+            "             --text-file - reads stdin as it arrives; --format s16|f32 (s16);\n"
+            "             --measure-first-chunk prints first_chunk_ms on stderr;\n"
+            "             --pipeline on|off|auto (auto: audio decoded on a second thread)\n"
+            "  bench      speed: short / medium / long text at --max-frames N (40) frames per\n"
+            "             chunk, EOS off; --runs N (3) --json --profile (per-stage GFLOP/s)\n"
             "common options:\n"
             "  --model M            YAML config, directory with config.yaml, or built-in name\n"
             "  --text T | --text-file F|-   input text\n"
-            "  --voice V            voice state .safetensors, or 'none' (default none)\n"
+            "  --voice V            voice state .safetensors, an audio file to clone\n"
+            "                       (wav/flac/ogg/mp3...), or 'none' (default none)\n"
+            "  --audio F            (export-voice) audio file to clone; the first 30 s are used\n"
+            "  --no-voice-cache     do not read or write cloned voices in\n"
+            "                       $XDG_CACHE_HOME/ctts/voices (default ~/.cache/ctts/voices)\n"
             "  --output F.wav       output file\n"
             "  --wav-format s16|f32 (default s16)\n"
             "  --temperature F (0.7)  --lsd-steps N (1)  --noise-clamp F (none)\n"
             "  --eos-threshold F (-4.0)  --frames-after-eos N (auto)  --max-frames N (auto)\n"
             "  --max-tokens N (50, tokens per text chunk)  --seed N (0)\n"
             "  --threads N (all CPUs)  --isa auto|scalar|avx2|avx512|neon\n"
+            "  --weights f32|bf16|q8_0|q4_0   convert linear weights at load (default: as stored)\n"
+            "Qwen3-TTS models (a Hugging Face folder with config.json):\n"
+            "  --speaker NAME (required for CustomVoice: ryan, vivian, ...)\n"
+            "  --language auto|english|chinese|... (auto)\n"
+            "  --temperature F (0.9; 0 = greedy)  --top-k N (50)  --top-p F (1.0)\n"
+            "  --repetition-penalty F (1.05)  --max-new-tokens N (8192)  --seed N (0)\n"
+            "  --text-mode auto|streaming|non-streaming (auto: the model's default)\n"
             "  --prepared           (tokenize) apply the official text preparation first\n"
-            "  --verbose / --quiet\n");
+            "  --verbose / --quiet\n"
+            "  --offline            never use the network (also HF_HUB_OFFLINE=1)\n"
+            "Hugging Face hub (hf:// paths, built-in models, catalog voices like 'alba'):\n"
+            "  cache HF_HUB_CACHE, else HF_HOME/hub, else ~/.cache/huggingface/hub (shared\n"
+            "  with Python); HF_ENDPOINT, HF_TOKEN (or HF_HOME/token) for gated repos.\n"
+            "  generate without --model uses 'english' and its default voice 'alba'.\n");
 }
 
 static int parse_int(const char *s, long lo, long hi, int *out) {
@@ -113,6 +163,38 @@ int cli_parse_args(int argc, char **argv, cli_args *a) {
         case OPT_PREPARED: a->prepared = 1; break;
         case OPT_VERBOSE: a->verbose = 1; break;
         case OPT_QUIET: a->quiet = 1; break;
+        case OPT_OFFLINE: a->mp.hub.offline = 1; break;
+        case OPT_AUDIO: a->audio = optarg; break;
+        case OPT_NO_VOICE_CACHE: a->no_voice_cache = 1; break;
+        case OPT_SPEAKER: a->speaker = optarg; break;
+        case OPT_LANGUAGE: a->language = optarg; break;
+        case OPT_TOP_K:
+            if (parse_int(optarg, 0, 1000000, &a->top_k))
+                return cli_usage_error("--top-k needs an integer >= 0 (0 = off), got '%s'", optarg);
+            a->gp_set_top_k = 1;
+            break;
+        case OPT_TOP_P:
+            if (parse_float(optarg, &a->top_p) || !(a->top_p > 0 && a->top_p <= 1))
+                return cli_usage_error("--top-p needs a number in (0, 1], got '%s'", optarg);
+            a->gp_set_top_p = 1;
+            break;
+        case OPT_REP_PENALTY:
+            if (parse_float(optarg, &a->rep_penalty) || !(a->rep_penalty > 0))
+                return cli_usage_error("--repetition-penalty needs a number > 0, got '%s'", optarg);
+            a->gp_set_rep = 1;
+            break;
+        case OPT_MAX_NEW_TOKENS:
+            if (parse_int(optarg, 1, 10000000, &a->max_new_tokens))
+                return cli_usage_error("--max-new-tokens needs an integer >= 1, got '%s'", optarg);
+            a->gp_set_max_new = 1;
+            break;
+        case OPT_TEXT_MODE:
+            if (!strcmp(optarg, "auto")) a->text_mode = CTTS_TEXT_MODE_AUTO;
+            else if (!strcmp(optarg, "streaming")) a->text_mode = CTTS_TEXT_MODE_STREAMING;
+            else if (!strcmp(optarg, "non-streaming")) a->text_mode = CTTS_TEXT_MODE_NON_STREAMING;
+            else return cli_usage_error("--text-mode must be auto, streaming or non-streaming, got '%s'", optarg);
+            a->gp_set_text_mode = 1;
+            break;
         case OPT_HELP: cli_usage(stdout); exit(0);
         case OPT_TEMP:
             if (parse_float(optarg, &a->temp) || a->temp < 0)
@@ -182,6 +264,26 @@ int cli_parse_args(int argc, char **argv, cli_args *a) {
             else if (!strcmp(optarg, "f32")) a->wav_f32 = 1;
             else return cli_usage_error("--wav-format must be s16 or f32, got '%s'", optarg);
             break;
+        case OPT_FORMAT:
+            if (!strcmp(optarg, "s16")) a->wav_f32 = 0;
+            else if (!strcmp(optarg, "f32")) a->wav_f32 = 1;
+            else return cli_usage_error("--format must be s16 or f32, got '%s'", optarg);
+            break;
+        case OPT_MEASURE_FIRST: a->measure_first = 1; break;
+        case OPT_JSON: a->json = 1; break;
+        case OPT_PROFILE: a->profile = 1; break;
+        case OPT_RUNS:
+            if (parse_int(optarg, 1, 1000, &a->runs))
+                return cli_usage_error("--runs needs an integer in [1, 1000], got '%s'", optarg);
+            break;
+        case OPT_TYPE: a->qtype = optarg; break;
+        case OPT_PIPELINE:
+            if (!strcmp(optarg, "on")) a->pipeline = 1;
+            else if (!strcmp(optarg, "off")) a->pipeline = 0;
+            else if (!strcmp(optarg, "auto")) a->pipeline = -1;
+            else return cli_usage_error("--pipeline must be on, off or auto, got '%s'", optarg);
+            a->gp_set_pipeline = 1;
+            break;
         case ':': return cli_usage_error("option '%s' needs a value", argv[optind - 1]);
         default: return cli_usage_error("unknown option '%s'", argv[optind - 1]);
         }
@@ -225,6 +327,14 @@ void cli_apply_gen_args(const cli_args *a, ctts_gen_params *gp) {
     if (a->gp_set_max) gp->max_frames = a->max_frames;
     if (a->gp_set_seed) gp->seed = a->seed;
     if (a->gp_set_max_tokens) gp->max_tokens_per_chunk = a->max_tokens;
+    if (a->speaker) gp->speaker = a->speaker;
+    if (a->language) gp->language = a->language;
+    if (a->gp_set_top_k) gp->top_k = a->top_k;
+    if (a->gp_set_top_p) gp->top_p = a->top_p;
+    if (a->gp_set_rep) gp->repetition_penalty = a->rep_penalty;
+    if (a->gp_set_max_new) gp->max_new_tokens = a->max_new_tokens;
+    if (a->gp_set_text_mode) gp->text_mode = (ctts_text_mode)a->text_mode;
+    if (a->gp_set_pipeline) gp->pipeline = a->pipeline;
 }
 
 int cli_load_model(const cli_args *a, ctts_model **m) {

@@ -19,6 +19,20 @@ typedef struct {
     float temp, clamp, eos;
     int lsd, fae, max_frames, max_tokens;
     unsigned long long seed;
+    char hub_cache[1024], hub_token[1024]; /* storage behind mp.hub (cmd_hf.c) */
+    const char *audio; /* export-voice --audio */
+    int no_voice_cache; /* --no-voice-cache */
+    /* Qwen3-TTS options (--speaker --language --top-k --top-p --repetition-penalty
+     * --max-new-tokens --text-mode) */
+    const char *speaker, *language;
+    int top_k, max_new_tokens, text_mode;
+    float top_p, rep_penalty;
+    int gp_set_top_k, gp_set_top_p, gp_set_rep, gp_set_max_new, gp_set_text_mode;
+    /* stream: --measure-first-chunk, --pipeline on|off|auto */
+    int measure_first, pipeline, gp_set_pipeline;
+    /* bench: --json --runs N --profile; quantize: --type q8_0|q4_0 */
+    int json, runs, profile;
+    const char *qtype;
 } cli_args;
 
 
@@ -43,5 +57,22 @@ int cmd_generate(cli_args *a);
 int cmd_tokenize(cli_args *a);
 int cmd_info(cli_args *a);
 int cmd_dev(int argc, char **argv, cli_args *a);
+/* Fills a->mp.hub from HF_HUB_CACHE / HF_HOME / XDG_CACHE_HOME / HOME,
+ * HF_ENDPOINT, HF_TOKEN or the token file, HF_HUB_OFFLINE; a progress bar on
+ * a terminal (cmd_hf.c). */
+void cli_hub_setup(cli_args *a);
+/* Ends a progress bar line left open by a failed download (before an error). */
+void cli_progress_end(void);
+int cmd_pull(int argc, char **argv, cli_args *a);
+int cmd_models(cli_args *a);
+int cmd_export_voice(cli_args *a);
+int cmd_stream(cli_args *a);
+/* ctts bench: speed over short / medium / long texts at a fixed frame count (cmd_bench.c). */
+int cmd_bench(cli_args *a);
+/* Loads --voice (state file, audio file or "none") with the voice cache
+ * ($XDG_CACHE_HOME/ctts/voices unless --no-voice-cache); max_seconds as in
+ * ctts_voice_params. 0 or an exit code (message printed). */
+int cli_load_voice(const cli_args *a, ctts_model *m, const char *voice, float max_seconds,
+                   ctts_voice **v);
 
 #endif

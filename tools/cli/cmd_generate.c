@@ -17,11 +17,12 @@ int cmd_generate(cli_args *a) {
     float *pcm = NULL;
     size_t n = 0;
     char err[1024];
+    if (!a->model) a->model = "english"; /* the official default language */
     if ((rc = cli_load_model(a, &m))) goto done;
-    if (ctts_voice_load(m, a->voice, &v, err, sizeof err) != CTTS_OK) {
-        rc = cli_fail("%s", err);
-        goto done;
-    }
+    /* No --voice: the language's default voice for a built-in model, else none. */
+    const char *voice = a->voice ? a->voice : ctts_model_default_voice(m);
+    /* The official generate clones from the whole clip (no 30 s cut). */
+    if ((rc = cli_load_voice(a, m, voice, 0.0f, &v))) goto done;
     if (ctts_session_new(m, &s) != CTTS_OK) {
         rc = cli_fail("%s", "cannot create a session (out of memory?)");
         goto done;

@@ -81,7 +81,8 @@ struct pocket_flowlm {
 };
 
 struct pocket_flowlm_state {
-    ctts_backend *be;
+    ctts_backend *be;   /* owns the buffers (the model's backend) */
+    ctts_backend *exec; /* runs the ops (be unless set_exec chose another) */
     int n_layers, d_model, ldim, flow_dim;
     int capacity, offset;
     nn_kv_cache *kv; /* [n_layers] */
@@ -327,6 +328,7 @@ ctts_status pocket_flowlm_state_new(const pocket_flowlm *m, int capacity,
     if (!s) return ctts_err(err, err_len, CTTS_E_OOM, "flow_lm state: out of memory");
     ctts_backend *be = m->be;
     s->be = be;
+    s->exec = be;
     s->n_layers = m->cfg.num_layers;
     s->d_model = D;
     s->ldim = L;
@@ -403,8 +405,8 @@ ctts_status pocket_flowlm_state_copy(pocket_flowlm_state *dst, const pocket_flow
     if (n > 0) {
         /* The backend has no plain copy op; a transpose of one row is a copy. */
         for (int l = 0; l < src->n_layers; l++) {
-            dst->be->transpose(dst->be, dst->kv[l].k, src->kv[l].k, 1, n);
-            dst->be->transpose(dst->be, dst->kv[l].v, src->kv[l].v, 1, n);
+            dst->exec->transpose(dst->exec, dst->kv[l].k, src->kv[l].k, 1, n);
+            dst->exec->transpose(dst->exec, dst->kv[l].v, src->kv[l].v, 1, n);
         }
     }
     set_offset(dst, src->offset);
@@ -433,6 +435,10 @@ ctts_status pocket_flowlm_state_get_layer(const pocket_flowlm_state *s, int laye
     return CTTS_OK;
 }
 
+void pocket_flowlm_state_set_exec(pocket_flowlm_state *s, ctts_backend *exec) {
+    if (s) s->exec = exec ? exec : s->be;
+}
+
 ctts_status pocket_flowlm_state_set_offset(pocket_flowlm_state *s, int offset) {
     if (!s || offset < 0 || offset > s->capacity) return CTTS_E_INVALID_ARG;
     set_offset(s, offset);
@@ -452,7 +458,7 @@ static ctts_status check_pair(const pocket_flowlm *m, const pocket_flowlm_state 
 /* Runs T <= PREFILL_BLOCK rows already in s->x through every layer. */
 static ctts_status run_layers(pocket_flowlm *m, pocket_flowlm_state *s, int T) {
     for (int l = 0; l < m->cfg.num_layers; l++) {
-        ctts_status st = nn_transformer_layer_forward(m->be, &m->tcfg, &m->layers[l], &s->kv[l],
+        ctts_status st = nn_transformer_layer_forward(s->exec, &m->tcfg, &m->layers[l], &s->kv[l],
                                                       s->x, T, s->offset, s->tf_scratch);
         if (st != CTTS_OK) return st;
     }
@@ -465,8 +471,9 @@ ctts_status pocket_flowlm_prefill(pocket_flowlm *m, pocket_flowlm_state *s, cons
     ctts_status st = check_pair(m, s);
     if (st != CTTS_OK) return st;
     if (T < 0 || (T > 0 && !x) || T > s->capacity - s->offset) return CTTS_E_INVALID_ARG;
-    ctts_backend *be = m->be;
+    ctts_backend *be = s->exec;
     const int D = m->cfg.d_model;
+    ctts_backend_stage(be, CTTS_STAGE_PREFILL);
     for (int r0 = 0; r0 < T; r0 += PREFILL_BLOCK) {
         int n = T - r0 < PREFILL_BLOCK ? T - r0 : PREFILL_BLOCK;
         size_t bytes = (size_t)n * (size_t)D * sizeof(float);
@@ -531,7 +538,7 @@ ctts_status pocket_flowlm_text_rows(const pocket_flowlm *m, const int32_t *ids, 
 /* One time embedder at time tau into out [C], scaled by 1/2 (half alpha). */
 static void time_embed(pocket_flowlm *m, pocket_flowlm_state *s, const time_embedder *te,
                        float tau, float *out) {
-    ctts_backend *be = m->be;
+    ctts_backend *be = s->exec;
     const int C = m->cfg.flow_dim;
     /* [cos(tau f), sin(tau f)], cos first; the product is rounded to float as in the reference. */
     for (int k = 0; k < TIME_HALF; k++) {
@@ -549,7 +556,7 @@ static void time_embed(pocket_flowlm *m, pocket_flowlm_state *s, const time_embe
 /* v(c, s, t, x): the flow direction for the sample in s->xt, written to s->v.
  * s->cond must hold cond_embed(c). */
 static void flow_velocity(pocket_flowlm *m, pocket_flowlm_state *st, float s_time, float t_time) {
-    ctts_backend *be = m->be;
+    ctts_backend *be = st->exec;
     const int C = m->cfg.flow_dim;
     time_embed(m, st, &m->temb[0], s_time, st->te[0]);
     time_embed(m, st, &m->temb[1], t_time, st->te[1]);
@@ -574,34 +581,20 @@ static void flow_velocity(pocket_flowlm *m, pocket_flowlm_state *st, float s_tim
     be->linear(be, st->v, st->hx, m->final_w, (const float *)m->final_b->data, 1);
 }
 
-ctts_status pocket_flowlm_step(pocket_flowlm *m, pocket_flowlm_state *s, const float *prev_latent,
-                               int lsd_steps, float temperature, float noise_clamp, ctts_rng *rng,
-                               float *latent_out, float *eos_logit, float *hidden_out) {
-    ctts_status st = check_pair(m, s);
-    if (st != CTTS_OK) return st;
-    if (lsd_steps < 1 || !(temperature >= 0.0f) || isinf(temperature) || !latent_out ||
-        !eos_logit || (temperature > 0.0f && !rng))
-        return CTTS_E_INVALID_ARG;
-    if (s->offset >= s->capacity) return CTTS_E_INVALID_ARG;
-    ctts_backend *be = m->be;
+/* Output norm, EOS logit and flow head on the transformer output row `row`
+ * (in s->x): the second half of a step. */
+static ctts_status step_head(pocket_flowlm *m, pocket_flowlm_state *s, const float *row,
+                             int lsd_steps, float temperature, float noise_clamp, ctts_rng *rng,
+                             float *latent_out, float *eos_logit, float *hidden_out) {
+    ctts_backend *be = s->exec;
     const int D = m->cfg.d_model, L = m->cfg.ldim;
     const size_t lbytes = (size_t)L * sizeof(float);
-
-    /* Transformer over one row. The first step's input is all-NaN in the
-     * reference, replaced elementwise by bos_emb: i.e. bos_emb itself. */
-    const float *in = (const float *)m->bos_emb->data;
-    if (prev_latent) {
-        be->upload(be, s->lat, prev_latent, lbytes);
-        in = s->lat;
-    }
-    be->linear(be, s->x, in, m->input_linear, NULL, 1);
-    st = run_layers(m, s, 1);
-    if (st != CTTS_OK) return st;
-    be->layer_norm(be, s->hid, s->x, (const float *)m->out_norm_w->data,
+    be->layer_norm(be, s->hid, row, (const float *)m->out_norm_w->data,
                    (const float *)m->out_norm_b->data, 1, D, OUT_NORM_EPS);
     be->linear(be, s->eos, s->hid, m->out_eos_w, (const float *)m->out_eos_b->data, 1);
 
     /* Flow head: condition once, then LSD from the noise. */
+    ctts_backend_stage(be, CTTS_STAGE_FLOW_HEAD);
     be->linear(be, s->cond, s->hid, m->cond_w, (const float *)m->cond_b->data, 1);
     float std = sqrtf(temperature);
     for (int i = 0; i < L; i++) {
@@ -627,6 +620,73 @@ ctts_status pocket_flowlm_step(pocket_flowlm *m, pocket_flowlm_state *s, const f
     be->download(be, eos_logit, s->eos, sizeof(float));
     if (hidden_out) be->download(be, hidden_out, s->hid, (size_t)D * sizeof(float));
     return CTTS_OK;
+}
+
+static ctts_status check_step_args(int lsd_steps, float temperature, const ctts_rng *rng,
+                                   const float *latent_out, const float *eos_logit) {
+    if (lsd_steps < 1 || !(temperature >= 0.0f) || isinf(temperature) || !latent_out ||
+        !eos_logit || (temperature > 0.0f && !rng))
+        return CTTS_E_INVALID_ARG;
+    return CTTS_OK;
+}
+
+ctts_status pocket_flowlm_step(pocket_flowlm *m, pocket_flowlm_state *s, const float *prev_latent,
+                               int lsd_steps, float temperature, float noise_clamp, ctts_rng *rng,
+                               float *latent_out, float *eos_logit, float *hidden_out) {
+    ctts_status st = check_pair(m, s);
+    if (st == CTTS_OK) st = check_step_args(lsd_steps, temperature, rng, latent_out, eos_logit);
+    if (st != CTTS_OK) return st;
+    if (s->offset >= s->capacity) return CTTS_E_INVALID_ARG;
+    ctts_backend *be = s->exec;
+    const size_t lbytes = (size_t)m->cfg.ldim * sizeof(float);
+
+    /* Transformer over one row. The first step's input is all-NaN in the
+     * reference, replaced elementwise by bos_emb: i.e. bos_emb itself. */
+    const float *in = (const float *)m->bos_emb->data;
+    ctts_backend_stage(be, CTTS_STAGE_FLOWLM);
+    if (prev_latent) {
+        be->upload(be, s->lat, prev_latent, lbytes);
+        in = s->lat;
+    }
+    be->linear(be, s->x, in, m->input_linear, NULL, 1);
+    st = run_layers(m, s, 1);
+    if (st != CTTS_OK) return st;
+    return step_head(m, s, s->x, lsd_steps, temperature, noise_clamp, rng, latent_out, eos_logit,
+                     hidden_out);
+}
+
+ctts_status pocket_flowlm_prefill_step(pocket_flowlm *m, pocket_flowlm_state *s, const float *x,
+                                       int T, int lsd_steps, float temperature,
+                                       float noise_clamp, ctts_rng *rng, float *latent_out,
+                                       float *eos_logit) {
+    ctts_status st = check_pair(m, s);
+    if (st == CTTS_OK) st = check_step_args(lsd_steps, temperature, rng, latent_out, eos_logit);
+    if (st != CTTS_OK) return st;
+    if (T < 1 || !x || T + 1 > s->capacity - s->offset) return CTTS_E_INVALID_ARG;
+    const int D = m->cfg.d_model;
+    /* the last block of the prefill, with room for the BOS row after it */
+    int n_last = T % PREFILL_BLOCK;
+    if (n_last == 0) n_last = PREFILL_BLOCK;
+    if (n_last == PREFILL_BLOCK) { /* no room: prefill, then a plain first step */
+        st = pocket_flowlm_prefill(m, s, x, T, NULL);
+        if (st != CTTS_OK) return st;
+        return pocket_flowlm_step(m, s, NULL, lsd_steps, temperature, noise_clamp, rng,
+                                  latent_out, eos_logit, NULL);
+    }
+    if (T > n_last) {
+        st = pocket_flowlm_prefill(m, s, x, T - n_last, NULL);
+        if (st != CTTS_OK) return st;
+    }
+    ctts_backend *be = s->exec;
+    ctts_backend_stage(be, CTTS_STAGE_FLOWLM);
+    be->upload(be, s->x, x + (size_t)(T - n_last) * (size_t)D,
+               (size_t)n_last * (size_t)D * sizeof(float));
+    float *bos_row = s->x + (size_t)n_last * (size_t)D;
+    be->linear(be, bos_row, (const float *)m->bos_emb->data, m->input_linear, NULL, 1);
+    st = run_layers(m, s, n_last + 1);
+    if (st != CTTS_OK) return st;
+    return step_head(m, s, bos_row, lsd_steps, temperature, noise_clamp, rng, latent_out,
+                     eos_logit, NULL);
 }
 
 void pocket_flowlm_denorm(const pocket_flowlm *m, const float *latent, float *out) {

@@ -57,6 +57,11 @@ ctts_status pocket_flowlm_state_set_layer(pocket_flowlm_state *s, int layer, con
 ctts_status pocket_flowlm_state_get_layer(const pocket_flowlm_state *s, int layer, float *k,
                                           float *v);
 ctts_status pocket_flowlm_state_set_offset(pocket_flowlm_state *s, int offset);
+/* Runs prefill and step on s with backend exec instead of the model's (NULL =
+ * the model's again), e.g. a one-thread CPU backend while another thread
+ * decodes audio. exec must share the model backend's memory and kernels (a
+ * CPU backend with the same ISA cap), so results are bit-identical. */
+void pocket_flowlm_state_set_exec(pocket_flowlm_state *s, ctts_backend *exec);
 
 /* Runs T rows x [T, d_model] (host) through the transformer at positions
  * offset.., appending them to the cache. hidden_out [T, d_model] (host,
@@ -82,6 +87,16 @@ ctts_status pocket_flowlm_text_rows(const pocket_flowlm *m, const int32_t *ids, 
 ctts_status pocket_flowlm_step(pocket_flowlm *m, pocket_flowlm_state *s, const float *prev_latent,
                                int lsd_steps, float temperature, float noise_clamp, ctts_rng *rng,
                                float *latent_out, float *eos_logit, float *hidden_out);
+
+/* pocket_flowlm_prefill(x, T) followed by the first step (prev_latent NULL)
+ * with the BOS row run in the same transformer pass as the last prefill
+ * rows: one pass over the weights fewer before the first latent. Values match
+ * the two calls to rounding (the BOS row goes through a T-row matmul).
+ * Needs capacity for T + 1 rows. Allocates nothing. */
+ctts_status pocket_flowlm_prefill_step(pocket_flowlm *m, pocket_flowlm_state *s, const float *x,
+                                       int T, int lsd_steps, float temperature,
+                                       float noise_clamp, ctts_rng *rng, float *latent_out,
+                                       float *eos_logit);
 
 /* De-normalises a latent for the decoder: out = latent * emb_std + emb_mean (ldim floats). */
 void pocket_flowlm_denorm(const pocket_flowlm *m, const float *latent, float *out);

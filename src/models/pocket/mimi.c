@@ -494,7 +494,8 @@ static ctts_status tstack_forward(tstack *ts, ctts_backend *be, float *x, int T)
 
 struct pocket_mimi_dec {
     const pocket_mimi *m;
-    ctts_backend *be;
+    ctts_backend *be;   /* owns the buffers (the model's backend) */
+    ctts_backend *exec; /* runs the ops (be unless set_exec chose another) */
     float *lat;   /* [quantizer_dimension] */
     float *quant; /* [outer_dim, 1] */
     float *up;    /* [D, S] upsample output, later the transformer output back in [C, T] */
@@ -519,6 +520,7 @@ ctts_status pocket_mimi_dec_new(const pocket_mimi *m, pocket_mimi_dec **out, cha
     const int S = m->S, D = c->dimension, rep = c->pad_mode_replicate;
     d->m = m;
     d->be = be;
+    d->exec = be;
     ctts_status st = CTTS_E_OOM;
     d->lat = alloc_f(be, (size_t)c->quantizer_dimension);
     d->quant = alloc_f(be, (size_t)c->outer_dim);
@@ -576,6 +578,10 @@ void pocket_mimi_dec_reset(pocket_mimi_dec *d) {
     }
 }
 
+void pocket_mimi_dec_set_exec(pocket_mimi_dec *d, ctts_backend *exec) {
+    if (d) d->exec = exec ? exec : d->be;
+}
+
 void pocket_mimi_dec_free(pocket_mimi_dec *d) {
     if (!d) return;
     ctts_backend *be = d->be;
@@ -600,7 +606,7 @@ void pocket_mimi_dec_free(pocket_mimi_dec *d) {
 /* SEANet decoder over x [D, T] -> y [1, T * hop]. */
 static ctts_status seanet_decode(pocket_mimi_dec *d, float *y, const float *x, int T) {
     const pocket_mimi_config *c = &d->m->cfg;
-    ctts_backend *be = d->be;
+    ctts_backend *be = d->exec;
     seanet_scratch *s = &d->s;
     int ch = d->m->c_top;
     ctts_status st = nn_conv1d_stream_forward(&d->conv_in, be, s->h, x, T);
@@ -626,11 +632,12 @@ ctts_status pocket_mimi_decode_frame(pocket_mimi_dec *d, const float *latent, fl
     if (!d || !latent || !pcm) return CTTS_E_INVALID_ARG;
     const pocket_mimi *m = d->m;
     const pocket_mimi_config *c = &m->cfg;
-    ctts_backend *be = d->be;
+    ctts_backend *be = d->exec;
     const int S = m->S, D = c->dimension;
     const size_t sd_bytes = (size_t)S * (size_t)D * sizeof(float);
     if (d->tr.pos > (int64_t)INT_MAX - S) return CTTS_E_STATE;
 
+    ctts_backend_stage(be, CTTS_STAGE_MIMI_TRANSFORMER);
     be->upload(be, d->lat, latent, (size_t)c->quantizer_dimension * sizeof(float));
     be->linear(be, d->quant, d->lat, m->quant_proj, NULL, 1);
     if (tap_quant) be->download(be, tap_quant, d->quant, (size_t)c->outer_dim * sizeof(float));
@@ -645,6 +652,7 @@ ctts_status pocket_mimi_decode_frame(pocket_mimi_dec *d, const float *latent, fl
     if (tap_transformer) be->download(be, tap_transformer, d->tx, sd_bytes);
     be->transpose(be, d->up, d->tx, S, D);
 
+    ctts_backend_stage(be, CTTS_STAGE_SEANET);
     st = seanet_decode(d, d->pcm, d->up, S);
     if (st != CTTS_OK) return st;
     be->download(be, pcm, d->pcm, (size_t)c->frame_size * sizeof(float));
@@ -794,6 +802,7 @@ ctts_status pocket_mimi_encode(const pocket_mimi *m, const float *pcm, size_t n,
         memset(host_x + avail, 0, (nf * fs - avail) * sizeof(float));
         be->upload(be, e.x, host_x, nf * fs * sizeof(float));
         const int T200 = (int)(nf * S);
+        ctts_backend_stage(be, CTTS_STAGE_ENCODER);
         st = seanet_encode(&e, e.emb, e.x, (int)(nf * fs));
         if (st != CTTS_OK) {
             ctts_err(err, err_len, st, "mimi encode: SEANet encoder failed at frame %zu", f0);

@@ -59,6 +59,10 @@ ctts_status pocket_mimi_dec_new(const pocket_mimi *m, pocket_mimi_dec **out, cha
 /* Fresh state: zero conv states, empty cache, position 0. */
 void pocket_mimi_dec_reset(pocket_mimi_dec *d);
 void pocket_mimi_dec_free(pocket_mimi_dec *d);
+/* Runs the decoder's ops on backend exec instead of the model's (NULL = the
+ * model's again), e.g. a one-thread CPU backend on a worker thread. exec must
+ * share the model backend's memory and kernels (same ISA cap). */
+void pocket_mimi_dec_set_exec(pocket_mimi_dec *d, ctts_backend *exec);
 
 /* Decodes one latent (quantizer_dimension floats, host memory, already
  * de-normalised) into frame_size samples (host memory). Optional taps (NULL

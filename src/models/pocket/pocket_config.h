@@ -69,6 +69,7 @@ typedef struct {
     char tokenizer_path[POCKET_PATH_MAX];
     char weights_path_without_voice_cloning[POCKET_PATH_MAX];
     char config_path[POCKET_PATH_MAX]; /* "" for built-in */
+    int weights_without_voice_cloning; /* set by pocket_config_fetch when it fell back */
     char name[64];                     /* built-in name or file stem */
 } pocket_config;
 

@@ -15,6 +15,8 @@
 struct pocket_model {
     pocket_config cfg;
     ctts_backend *be;
+    int cpu_isa;   /* ISA cap be was made with (streams make one-thread twins of it) */
+    int n_threads; /* threads of be (resolved: >= 1) */
     pocket_weights *weights;
     spm_model *spm;
     pocket_flowlm *flowlm;

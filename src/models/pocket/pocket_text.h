@@ -40,4 +40,23 @@ ctts_status pocket_split_chunks(const spm_model *sp, const char *text,
                                 int *n_chunks, char *err, size_t err_len);
 void pocket_free_chunks(char **chunks, int n);
 
+/* Incremental chunking for text that is still arriving. text[0..len) is the
+ * text so far (need not end on a character boundary); *chunks gets the
+ * leading chunks that pocket_split_chunks gives for EVERY text starting with
+ * it (the same strings, in order): only words followed by a space count, and
+ * a chunk is returned once the segment after it is complete or cannot fit.
+ * *headroom (may be NULL) gets how many tokens the last, still growing
+ * sentence may gain before the result can change without new punctuation
+ * (INT_MAX: no limit), or -1 if this tokenizer's boundary pieces do not allow
+ * incremental chunking (then no chunk is returned before the end).
+ * Valid only when pocket_text_can_stream(sp). Errors as pocket_split_chunks,
+ * except that a text without a complete word gives 0 chunks. */
+ctts_status pocket_split_chunks_open(const spm_model *sp, const char *text, size_t len,
+                                     const pocket_text_options *o, int max_tokens,
+                                     char ***chunks, int *n_chunks, int *headroom, char *err,
+                                     size_t err_len);
+/* Whether sp keeps token boundaries at spaces (no piece has U+2581 after its
+ * first byte, and a lone U+2581 piece exists), which incremental chunking needs. */
+int pocket_text_can_stream(const spm_model *sp);
+
 #endif

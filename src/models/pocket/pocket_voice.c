@@ -4,12 +4,21 @@
  * ("transformer.layers.{l}.self_attn/cache" [2, 1, T, H, Dh] with K (RoPE
  * applied) then V, and ".../offset" int64 [1]; older files carry
  * ".../current_end" instead of offset, whose length is the offset).
+ *
+ * Cloning (the official get_state_for_audio_prompt, POCKET_NOTES.md section 7):
+ * mono pcm -> resample_poly to the Mimi rate (no-op at 24 kHz) -> Mimi encoder
+ * latents [T, 32] -> speaker projection, bos_before_voice first -> FlowLM
+ * prefill of those T + 1 rows into a fresh state of exactly that capacity.
+ * Reading files, truncation and caching are the caller's (core/voice_audio.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
+#include "audio/resample.h"
 #include "base/error.h"
+#include "base/sha256.h"
 #include "io/safetensors.h"
 #include "models/pocket/pocket.h"
 #include "models/pocket/pocket_internal.h"
@@ -145,3 +154,89 @@ void pocket_voice_free(pocket_voice *v) {
     free(v);
 }
 
+
+ctts_status pocket_voice_from_pcm(pocket_model *m, const float *pcm, size_t n, int sample_rate,
+                                  pocket_voice **out, char *err, size_t err_len) {
+    *out = NULL;
+    if (!m || (n && !pcm))
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "voice from pcm: bad arguments");
+    if (n == 0) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "voice prompt has no samples");
+    if (sample_rate < 1)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "voice prompt: bad sample rate %d",
+                        sample_rate);
+    const int rate = m->cfg.mimi.sample_rate;
+    float *x = NULL;
+    size_t nx = 0;
+    ctts_status st = CTTS_OK;
+    if (sample_rate != rate) st = resample_rate(pcm, n, sample_rate, rate, &x, &nx, err, err_len);
+    float *lat = NULL, *rows = NULL;
+    int T = 0, n_rows = 0;
+    if (st == CTTS_OK)
+        st = pocket_mimi_encode(m->mimi, x ? x : pcm, x ? nx : n, &lat, &T, NULL, NULL, err,
+                                err_len);
+    free(x);
+    const size_t D = (size_t)m->cfg.flow.d_model;
+    if (st == CTTS_OK) {
+        rows = malloc(((size_t)T + 1) * D * sizeof *rows);
+        if (!rows) st = ctts_err(err, err_len, CTTS_E_OOM, "voice prompt: out of memory");
+    }
+    if (st == CTTS_OK) {
+        st = pocket_flowlm_voice_rows(m->flowlm, lat, T, rows, &n_rows);
+        if (st != CTTS_OK) st = ctts_err(err, err_len, st, "voice prompt: speaker projection failed");
+    }
+    free(lat);
+    pocket_voice *v = NULL;
+    if (st == CTTS_OK) {
+        v = calloc(1, sizeof *v);
+        if (!v) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    }
+    if (st == CTTS_OK) {
+        v->model = m;
+        st = pocket_flowlm_state_new(m->flowlm, n_rows, &v->state, err, err_len);
+    }
+    if (st == CTTS_OK) {
+        st = pocket_flowlm_prefill(m->flowlm, v->state, rows, n_rows, NULL);
+        if (st != CTTS_OK) st = ctts_err(err, err_len, st, "voice prompt: FlowLM prefill failed");
+    }
+    free(rows);
+    if (st != CTTS_OK) {
+        pocket_voice_free(v);
+        return st;
+    }
+    *out = v;
+    return CTTS_OK;
+}
+
+int pocket_voice_length(const pocket_voice *v) {
+    return v ? pocket_flowlm_state_offset(v->state) : 0;
+}
+
+static void hash_file_stat(ctts_sha256 *h, const char *path) {
+    struct stat sb;
+    long long f[3] = {-1, -1, -1};
+    if (path[0] && stat(path, &sb) == 0) {
+        f[0] = (long long)sb.st_size;
+        f[1] = (long long)sb.st_mtim.tv_sec;
+        f[2] = (long long)sb.st_mtim.tv_nsec;
+    }
+    ctts_sha256_update(h, path, strlen(path) + 1);
+    ctts_sha256_update(h, f, sizeof f);
+}
+
+ctts_status pocket_model_identity(const pocket_model *m, unsigned char id[32]) {
+    size_t need = pocket_model_describe(m, NULL, 0) + 1;
+    char *desc = malloc(need);
+    if (!desc) return CTTS_E_OOM;
+    pocket_model_describe(m, desc, need);
+    ctts_sha256 h;
+    ctts_sha256_init(&h);
+    ctts_sha256_update(&h, "ctts-pocket-voice-v1", 20);
+    ctts_sha256_update(&h, desc, strlen(desc));
+    free(desc);
+    const pocket_config *c = &m->cfg;
+    hash_file_stat(&h, c->weights_path);
+    hash_file_stat(&h, c->flow_lm_weights_path);
+    hash_file_stat(&h, c->mimi_weights_path);
+    ctts_sha256_final(&h, id);
+    return CTTS_OK;
+}

@@ -11,6 +11,7 @@
 
 #include "base/error.h"
 #include "io/safetensors.h"
+#include "quant/convert.h"
 
 typedef struct {
     char *name;    /* canonical name, owned */
@@ -175,8 +176,8 @@ static ctts_status add_mimi_split(pocket_weights *w, const st_file *f, char *err
 static ctts_status open_file(const char *path, st_file **out, char *err, size_t err_len) {
     if (strncmp(path, "hf://", 5) == 0)
         return ctts_err(err, err_len, CTTS_E_NOT_FOUND,
-                        "weights '%s' are not downloaded (Hugging Face download is not "
-                        "available in this build; pass a local config)", path);
+                        "weights '%s' are not downloaded (pocket_config_fetch was not run)",
+                        path);
     return st_open(path, out, err, err_len);
 }
 
@@ -261,3 +262,55 @@ int64_t pocket_weights_n_params(const pocket_weights *w) {
 }
 
 const char *pocket_weights_source(const pocket_weights *w) { return w->source; }
+
+/* ---- conversion at load (ctts_model_params.weight_type) ---- */
+
+/* The dtype a tensor is stored in for a requested dtype `to` (t->dtype =
+ * left as stored). Not converted: non-matrix tensors (norms, biases, conv
+ * kernels: the convolutions take float weights), the text embedding table
+ * (rows are read, not multiplied) and input_linear (the latent fed back each
+ * frame: quantizing its 32-wide rows makes the autoregressive loop drift).
+ * For the block types the flow head stays as stored and, for Q4_0, attention is
+ * Q8_0: the latent-cosine measurements behind these choices are in
+ * docs/BENCHMARKS.md. */
+static ctts_dtype target_dtype(const ctts_tensor *t, ctts_dtype to) {
+    const char *n = t->name ? t->name : "";
+    if (t->ndim != 2 || strcmp(n, "flow_lm.conditioner.embed.weight") == 0 ||
+        strstr(n, "input_linear"))
+        return t->dtype;
+    if (to == CTTS_DT_Q8_0 || to == CTTS_DT_Q4_0) {
+        if (strstr(n, "flow_net.")) return t->dtype;
+        if (to == CTTS_DT_Q4_0 && strstr(n, ".self_attn.")) return CTTS_DT_Q8_0;
+    }
+    return to;
+}
+
+ctts_status pocket_weights_convert(pocket_weights *w, ctts_weight_type wt, int n_threads,
+                                   char *err, size_t err_len) {
+    if (wt == CTTS_WEIGHTS_KEEP) return CTTS_OK;
+    const ctts_dtype want = quant_weight_dtype(wt);
+    if (want == CTTS_DT_COUNT)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "unknown weight type %d", (int)wt);
+    for (int i = 0; i < w->n; i++) {
+        entry *e = &w->e[i];
+        ctts_dtype to = target_dtype(&e->t, want);
+        if (e->t.dtype == to) continue;
+        if (!quant_can_convert(&e->t, to)) {
+            /* Block types need rows of 32: such a matrix falls back to BF16 / as stored. */
+            if (ctts_dtype_size(to) != 0) continue;
+            to = CTTS_DT_BF16;
+            if (e->t.dtype == to || !quant_can_convert(&e->t, to)) continue;
+        }
+        void *data;
+        size_t bytes;
+        ctts_status st = quant_convert(&e->t, to, n_threads, &data, &bytes, err, err_len);
+        if (st != CTTS_OK) return st;
+        if (!e->owned) quant_release_pages(e->t.data, e->t.nbytes); /* mapped file pages */
+        free(e->owned);
+        e->owned = data;
+        e->t.data = data;
+        e->t.nbytes = bytes;
+        e->t.dtype = to;
+    }
+    return CTTS_OK;
+}

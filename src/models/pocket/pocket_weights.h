@@ -32,6 +32,13 @@ ctts_status pocket_weights_check_all_used(const pocket_weights *w, char *err, si
 int pocket_weights_count(const pocket_weights *w);
 const ctts_tensor *pocket_weights_at(const pocket_weights *w, int i);
 int64_t pocket_weights_n_params(const pocket_weights *w);
+/* Converts the linear (2-D matrix) weights to the dtype wt asks for (F32,
+ * BF16, Q8_0, Q4_0; KEEP does nothing), on up to n_threads threads, before
+ * binding. Kept as stored: the text embedding table and non-matrix tensors
+ * (see pocket_weights.c). Converted tensors own their data; the mapped pages
+ * of the originals are released. Errors: CTTS_E_OOM, CTTS_E_INVALID_ARG. */
+ctts_status pocket_weights_convert(pocket_weights *w, ctts_weight_type wt, int n_threads,
+                                   char *err, size_t err_len);
 /* Files the weights came from ("a.safetensors" or "a + b"). */
 const char *pocket_weights_source(const pocket_weights *w);
 

@@ -1,0 +1,586 @@
+/*
+ * AVX-512 (F + BW + VL) kernels for the compute-bound ops; this file alone is
+ * built with -mavx512f -mavx512bw -mavx512vl -mfma -mf16c. Everything else
+ * (GEMV, quantized matmul, activations, vector primitives) stays AVX2: those
+ * are bound by memory or are small; on hosts with AVX512-VNNI the Q8_0 /
+ * Q4_0 matmuls use vpdpbusd.
+ *
+ * matmul for T > 1 (prefill, the Mimi transformer): tiles of 4 weight rows x
+ * 6 activation rows over 16-wide K slices (24 accumulators of the 32 zmm),
+ * the K tail through a zero-filling mask. conv1d: tiles of CB output
+ * channels x TV*16 time steps (CB x TV = 12 or 24), time tails through masks.
+ * conv_transpose1d: the packed-panel GEMM of kernels_avx2.c with 16-wide
+ * vectors and 8 time rows per tile.
+ *
+ * As in the AVX2 file, every output is one fixed-order chain (a lane, or a
+ * lane sum in a fixed reduction order) whatever tile or thread computed it.
+ */
+#include "cpu/kernels.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <string.h>
+
+#include "quant/quant.h"
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+enum { W_F32, W_BF16, W_F16 };
+
+ALWAYS_INLINE __m512 load16(const void *w, size_t i, const int kind) {
+    if (kind == W_F32) return _mm512_loadu_ps((const float *)w + i);
+    const __m256i h = _mm256_loadu_si256((const __m256i *)((const uint16_t *)w + i));
+    if (kind == W_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+/* Lanes beyond the mask read as zero (nothing is touched there). */
+ALWAYS_INLINE __m512 load16_mask(const void *w, size_t i, __mmask16 m, const int kind) {
+    if (kind == W_F32) return _mm512_maskz_loadu_ps(m, (const float *)w + i);
+    const __m256i h = _mm256_maskz_loadu_epi16(m, (const uint16_t *)w + i);
+    if (kind == W_BF16) return _mm512_castsi512_ps(_mm512_slli_epi32(_mm512_cvtepu16_epi32(h), 16));
+    return _mm512_cvtph_ps(h);
+}
+
+ALWAYS_INLINE float load1(const void *w, size_t i, const int kind) {
+    if (kind == W_F32) return ((const float *)w)[i];
+    const uint16_t h = ((const uint16_t *)w)[i];
+    if (kind == W_BF16) {
+        const uint32_t u = (uint32_t)h << 16;
+        float f;
+        memcpy(&f, &u, 4);
+        return f;
+    }
+    return _cvtsh_ss(h);
+}
+
+/* ---- matmul, T > 1 ---- */
+
+/* y[t*ldy + r] for r < RB, t < TB. */
+ALWAYS_INLINE void mm_tile(float *y, int ldy, const float *x, int ldx, const void *w, size_t ldw,
+                           int K, const int RB, const int TB, const int kind) {
+    __m512 acc[4][6];
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) acc[r][t] = _mm512_setzero_ps();
+    int k = 0;
+    for (; k + 16 <= K; k += 16) {
+        __m512 xv[6];
+        for (int t = 0; t < TB; t++) xv[t] = _mm512_loadu_ps(x + (size_t)t * ldx + k);
+        for (int r = 0; r < RB; r++) {
+            const __m512 wv = load16(w, (size_t)r * ldw + k, kind);
+            for (int t = 0; t < TB; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+        }
+    }
+    if (k < K) {
+        const __mmask16 m = (__mmask16)((1u << (K - k)) - 1);
+        __m512 xv[6];
+        for (int t = 0; t < TB; t++) xv[t] = _mm512_maskz_loadu_ps(m, x + (size_t)t * ldx + k);
+        for (int r = 0; r < RB; r++) {
+            const __m512 wv = load16_mask(w, (size_t)r * ldw + k, m, kind);
+            for (int t = 0; t < TB; t++) acc[r][t] = _mm512_fmadd_ps(wv, xv[t], acc[r][t]);
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) y[(size_t)t * ldy + r] = _mm512_reduce_add_ps(acc[r][t]);
+}
+
+ALWAYS_INLINE void mm_rows(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                           int T, const int kind) {
+    const size_t es = kind == W_F32 ? 4 : 2;
+#define MM_T_TAIL(RB)                                                                          \
+    do {                                                                                       \
+        int t = 0;                                                                             \
+        for (; t + 6 <= T; t += 6) mm_tile(yr + (size_t)t * ldy, ldy, x + (size_t)t * ldx, ldx, wr, K, K, RB, 6, kind); \
+        switch (T - t) {                                                                       \
+        case 5: mm_tile(yr + (size_t)t * ldy, ldy, x + (size_t)t * ldx, ldx, wr, K, K, RB, 5, kind); break; \
+        case 4: mm_tile(yr + (size_t)t * ldy, ldy, x + (size_t)t * ldx, ldx, wr, K, K, RB, 4, kind); break; \
+        case 3: mm_tile(yr + (size_t)t * ldy, ldy, x + (size_t)t * ldx, ldx, wr, K, K, RB, 3, kind); break; \
+        case 2: mm_tile(yr + (size_t)t * ldy, ldy, x + (size_t)t * ldx, ldx, wr, K, K, RB, 2, kind); break; \
+        case 1: mm_tile(yr + (size_t)t * ldy, ldy, x + (size_t)t * ldx, ldx, wr, K, K, RB, 1, kind); break; \
+        default: break;                                                                        \
+        }                                                                                      \
+    } while (0)
+    int r = 0;
+    for (; r + 4 <= R; r += 4) {
+        const void *wr = (const char *)w + (size_t)r * K * es;
+        float *yr = y + r;
+        MM_T_TAIL(4);
+    }
+    for (; r < R; r++) {
+        const void *wr = (const char *)w + (size_t)r * K * es;
+        float *yr = y + r;
+        MM_T_TAIL(1);
+    }
+#undef MM_T_TAIL
+}
+
+/* T = 1 keeps the AVX2 GEMV (memory-bound; a single stream per thread). */
+static void matmul_f32(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                       int T) {
+    if (T == 1) cpu_matmul_f32_avx2(y, ldy, x, ldx, w, R, K, T);
+    else mm_rows(y, ldy, x, ldx, w, R, K, T, W_F32);
+}
+static void matmul_bf16(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                        int T) {
+    if (T == 1) cpu_matmul_bf16_avx2(y, ldy, x, ldx, w, R, K, T);
+    else mm_rows(y, ldy, x, ldx, w, R, K, T, W_BF16);
+}
+static void matmul_f16(float *y, int ldy, const float *x, int ldx, const void *w, int R, int K,
+                       int T) {
+    if (T == 1) cpu_matmul_f16_avx2(y, ldy, x, ldx, w, R, K, T);
+    else mm_rows(y, ldy, x, ldx, w, R, K, T, W_F16);
+}
+
+/* ---- conv1d ---- */
+
+/* Channels co..co+CB-1 x time t..t+16*TV-1 (the last vector masked by m). */
+ALWAYS_INLINE void conv_tile(const cpu_conv_args *a, int co, int t, __mmask16 m, const int CB,
+                             const int TV, const int strided, const int kind) {
+    const int cin_g = a->cin / a->groups, cout_g = a->cout / a->groups;
+    const int K = a->k, dil = a->dilation, S = a->stride;
+    const float *xg = a->x + (size_t)(co / cout_g) * cin_g * a->tin + (size_t)t * S;
+    const size_t wrow = (size_t)cin_g * K;
+    const __m512i gidx = _mm512_mullo_epi32(
+        _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15), _mm512_set1_epi32(S));
+    __m512 acc[24];
+    for (int j = 0; j < CB; j++)
+        for (int v = 0; v < TV; v++)
+            acc[j * TV + v] = _mm512_set1_ps(a->bias ? a->bias[co + j] : 0.0f);
+    for (int cl = 0; cl < cin_g; cl++) {
+        const float *xr = xg + (size_t)cl * a->tin;
+        const size_t wo = (size_t)co * wrow + (size_t)cl * K;
+        for (int k = 0; k < K; k++) {
+            __m512 xv[4];
+            for (int v = 0; v < TV; v++) {
+                const __mmask16 mv = v == TV - 1 ? m : (__mmask16)0xFFFF;
+                const float *p = xr + (size_t)k * dil + (size_t)16 * v * (strided ? S : 1);
+                xv[v] = strided ? _mm512_mask_i32gather_ps(_mm512_setzero_ps(), mv, gidx, p, 4)
+                                : _mm512_maskz_loadu_ps(mv, p);
+            }
+            for (int j = 0; j < CB; j++) {
+                const __m512 wv = _mm512_set1_ps(load1(a->w, wo + j * wrow + k, kind));
+                for (int v = 0; v < TV; v++)
+                    acc[j * TV + v] = _mm512_fmadd_ps(wv, xv[v], acc[j * TV + v]);
+            }
+        }
+    }
+    for (int j = 0; j < CB; j++)
+        for (int v = 0; v < TV; v++)
+            _mm512_mask_storeu_ps(a->y + (size_t)(co + j) * a->tout + t + 16 * v,
+                                  v == TV - 1 ? m : (__mmask16)0xFFFF, acc[j * TV + v]);
+}
+
+/* All time steps of channels co..co+CB-1 (CB x TV = 24 accumulators). */
+ALWAYS_INLINE void conv_channels(const cpu_conv_args *a, int co, const int CB, const int TV,
+                                 const int strided, const int kind) {
+    const int span = 16 * TV;
+    int t = 0;
+    for (; t + span <= a->tout; t += span) conv_tile(a, co, t, 0xFFFF, CB, TV, strided, kind);
+    for (; t < a->tout; t += 16) {
+        const int n = a->tout - t < 16 ? a->tout - t : 16;
+        conv_tile(a, co, t, (__mmask16)((1u << n) - 1), CB, 1, strided, kind);
+    }
+}
+
+ALWAYS_INLINE void conv1d_kind(const cpu_conv_args *a, int co0, int co1, const int strided,
+                               const int kind) {
+    const int cout_g = a->cout / a->groups;
+    /* Short outputs: more channels per 16-step vector; long ones: 4 vectors.
+     * Leftover channels (fewer than a block) run one by one with the same
+     * time tiling. */
+    const int wide = a->tout >= 64, mid = a->tout >= 32;
+    const int CB = wide ? 6 : 12;
+    int co = co0;
+    while (co < co1) {
+        const int group_end = (co / cout_g + 1) * cout_g;
+        const int lim = group_end < co1 ? group_end : co1;
+        if (co + CB <= lim) {
+            if (wide) conv_channels(a, co, 6, 4, strided, kind);
+            else if (mid) conv_channels(a, co, 12, 2, strided, kind);
+            else conv_channels(a, co, 12, 1, strided, kind);
+            co += CB;
+        } else {
+            if (wide) conv_channels(a, co, 1, 4, strided, kind);
+            else if (mid) conv_channels(a, co, 1, 2, strided, kind);
+            else conv_channels(a, co, 1, 1, strided, kind);
+            co += 1;
+        }
+    }
+}
+
+static void conv1d_avx512(const cpu_conv_args *a, int co0, int co1) {
+    const int strided = a->stride != 1;
+    switch (a->wdt) {
+    case CTTS_DT_BF16:
+        if (strided) conv1d_kind(a, co0, co1, 1, W_BF16);
+        else conv1d_kind(a, co0, co1, 0, W_BF16);
+        break;
+    case CTTS_DT_F16:
+        if (strided) conv1d_kind(a, co0, co1, 1, W_F16);
+        else conv1d_kind(a, co0, co1, 0, W_F16);
+        break;
+    default:
+        if (strided) conv1d_kind(a, co0, co1, 1, W_F32);
+        else conv1d_kind(a, co0, co1, 0, W_F32);
+        break;
+    }
+}
+
+/* ---- conv_transpose1d: packed GEMM + overlap-add (see kernels_avx2.c) ---- */
+
+#define CONVT_COLS 48
+#define CONVT_CIB 128
+#define CONVT_TG 32
+#define CONVT_TB 8
+
+ALWAYS_INLINE void convt_tile(float *z, const float *p, int ncib, const float *xr, int tin,
+                              int first, const int TB, const int NV) {
+    __m512 acc[CONVT_TB][3];
+    for (int i = 0; i < TB; i++)
+        for (int v = 0; v < NV; v++)
+            acc[i][v] = first ? _mm512_setzero_ps() : _mm512_loadu_ps(z + i * CONVT_COLS + 16 * v);
+    for (int c = 0; c < ncib; c++) {
+        const float *pr = p + (size_t)c * CONVT_COLS;
+        const float *xc = xr + (size_t)c * tin;
+        __m512 wv[3];
+        for (int v = 0; v < NV; v++) wv[v] = _mm512_loadu_ps(pr + 16 * v);
+        for (int i = 0; i < TB; i++) {
+            const __m512 xb = _mm512_set1_ps(xc[i]);
+            for (int v = 0; v < NV; v++) acc[i][v] = _mm512_fmadd_ps(xb, wv[v], acc[i][v]);
+        }
+    }
+    for (int i = 0; i < TB; i++)
+        for (int v = 0; v < NV; v++) _mm512_storeu_ps(z + i * CONVT_COLS + 16 * v, acc[i][v]);
+}
+
+ALWAYS_INLINE void convt_rows(float *z, const float *p, int ncib, const float *xr, int tin,
+                              int first, int nvec, const int TB) {
+    switch (nvec) {
+    case 3: convt_tile(z, p, ncib, xr, tin, first, TB, 3); break;
+    case 2: convt_tile(z, p, ncib, xr, tin, first, TB, 2); break;
+    default: convt_tile(z, p, ncib, xr, tin, first, TB, 1); break;
+    }
+}
+
+ALWAYS_INLINE void convt_kind(const cpu_conv_args *a, int co0, int co1, const int kind) {
+    const int cin_g = a->cin / a->groups, cout_g = a->cout / a->groups;
+    const int S = a->stride, K = a->k, tin = a->tin, tout = a->tout;
+    const size_t ldw = (size_t)cout_g * K;
+    const int per_chunk = CONVT_COLS / K;
+    float panel[CONVT_CIB * CONVT_COLS];
+    float z[CONVT_TG * CONVT_COLS];
+    for (int co = co0; co < co1; co++) {
+        float *yr = a->y + (size_t)co * tout;
+        const float b = a->bias ? a->bias[co] : 0.0f;
+        for (int j = 0; j < tout; j++) yr[j] = b;
+    }
+    for (int cs = co0; cs < co1;) {
+        const int g = cs / cout_g, group_end = (g + 1) * cout_g;
+        int ce = cs + per_chunk;
+        if (ce > co1) ce = co1;
+        if (ce > group_end) ce = group_end;
+        const size_t n0 = (size_t)(cs - g * cout_g) * K;
+        const int nlen = (ce - cs) * K, nvec = (nlen + 15) / 16;
+        for (int tg = 0; tg < tin; tg += CONVT_TG) {
+            const int tgn = tin - tg < CONVT_TG ? tin - tg : CONVT_TG;
+            for (int c0 = 0; c0 < cin_g; c0 += CONVT_CIB) {
+                const int ncib = cin_g - c0 < CONVT_CIB ? cin_g - c0 : CONVT_CIB;
+                for (int c = 0; c < ncib; c++) {
+                    const size_t wo = (size_t)(g * cin_g + c0 + c) * ldw + n0;
+                    float *pr = panel + (size_t)c * CONVT_COLS;
+                    for (int j = 0; j < nlen; j++) pr[j] = load1(a->w, wo + j, kind);
+                    for (int j = nlen; j < nvec * 16; j++) pr[j] = 0.0f;
+                }
+                const float *xr = a->x + (size_t)(g * cin_g + c0) * tin + tg;
+                int i = 0;
+                for (; i + CONVT_TB <= tgn; i += CONVT_TB)
+                    convt_rows(z + i * CONVT_COLS, panel, ncib, xr + i, tin, c0 == 0, nvec, 8);
+                for (; i + 4 <= tgn; i += 4)
+                    convt_rows(z + i * CONVT_COLS, panel, ncib, xr + i, tin, c0 == 0, nvec, 4);
+                for (; i < tgn; i++)
+                    convt_rows(z + i * CONVT_COLS, panel, ncib, xr + i, tin, c0 == 0, nvec, 1);
+            }
+            for (int i = 0; i < tgn; i++)
+                for (int co = cs; co < ce; co++) {
+                    float *yt = a->y + (size_t)co * tout + (size_t)(tg + i) * S;
+                    const float *zr = z + (size_t)i * CONVT_COLS + (size_t)(co - cs) * K;
+                    for (int k = 0; k < K; k += 16) {
+                        const int n = K - k < 16 ? K - k : 16;
+                        const __mmask16 m = (__mmask16)((1u << n) - 1);
+                        _mm512_mask_storeu_ps(yt + k, m,
+                                              _mm512_add_ps(_mm512_maskz_loadu_ps(m, yt + k),
+                                                            _mm512_maskz_loadu_ps(m, zr + k)));
+                    }
+                }
+        }
+        cs = ce;
+    }
+}
+
+static void conv_transpose1d_avx512(const cpu_conv_args *a, int co0, int co1) {
+    if (a->k > CONVT_COLS) {
+        cpu_conv_transpose1d_ref(a, co0, co1);
+        return;
+    }
+    switch (a->wdt) {
+    case CTTS_DT_BF16: convt_kind(a, co0, co1, W_BF16); break;
+    case CTTS_DT_F16: convt_kind(a, co0, co1, W_F16); break;
+    default: convt_kind(a, co0, co1, W_F32); break;
+    }
+}
+
+/* ---- quantized matmul with VNNI (AVX512-VNNI on 256-bit vectors) ---- */
+
+/* vpdpbusd multiplies unsigned by signed bytes. Activations are made
+ * unsigned by adding 128 (x ^ 0x80), and 128 * sum(w) is taken back off:
+ * dot(x, w) = dpbusd(x + 128, w) - dpbusd(128, w), exact in int32. The
+ * correction depends on the weights only, so a tile computes it once per
+ * block and row for all its activation rows. */
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f")))
+static inline __m256i q4_values_v(const uint8_t *qs) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i v = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+    return _mm256_sub_epi8(_mm256_and_si256(v, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+}
+
+#define VNNI_TB 4
+
+/* RB weight rows x TB activation rows; y[t*ldy + r]. */
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f"), always_inline))
+static inline void mmq_vnni_tile(float *y, int ldy, const block_q8_0 *x, size_t xrow, const void *w,
+                                 size_t row_bytes, int nb, const int RB, const int TB,
+                                 const int q4) {
+    __m256 acc[4][VNNI_TB];
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) acc[r][t] = _mm256_setzero_ps();
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int b = 0; b < nb; b++) {
+        __m256i xu[VNNI_TB];
+        float dx[VNNI_TB];
+        for (int t = 0; t < TB; t++) {
+            const block_q8_0 *xb = x + (size_t)t * xrow + b;
+            xu[t] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)xb->qs), bias);
+            dx[t] = _cvtsh_ss(xb->d);
+        }
+        for (int r = 0; r < RB; r++) {
+            const char *wr = (const char *)w + (size_t)r * row_bytes;
+            __m256i wv;
+            float dw;
+            if (q4) {
+                const block_q4_0 *blk = (const block_q4_0 *)wr + b;
+                wv = q4_values_v(blk->qs);
+                dw = _cvtsh_ss(blk->d);
+            } else {
+                const block_q8_0 *blk = (const block_q8_0 *)wr + b;
+                wv = _mm256_loadu_si256((const __m256i *)blk->qs);
+                dw = _cvtsh_ss(blk->d);
+            }
+            const __m256i corr = _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, wv);
+            for (int t = 0; t < TB; t++) {
+                const __m256i d = _mm256_sub_epi32(
+                    _mm256_dpbusd_epi32(_mm256_setzero_si256(), xu[t], wv), corr);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[t]), _mm256_cvtepi32_ps(d),
+                                            acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) {
+            const __m256 v = acc[r][t];
+            __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+            s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+            y[(size_t)t * ldy + r] = _mm_cvtss_f32(s4);
+        }
+}
+
+/* T = 1: one row at a time (a single stream, as the AVX2 GEMV); T > 1: 4 x 4
+ * tiles. An element's sum is over blocks in order either way, so results do
+ * not depend on the split of rows. */
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f"), always_inline))
+static inline void mmq_vnni(float *y, int ldy, const void *xq, const void *w, int R, int K, int T,
+                            const int q4) {
+    const int nb = K / QK;
+    const size_t row_bytes = (size_t)nb * (q4 ? sizeof(block_q4_0) : sizeof(block_q8_0));
+    const block_q8_0 *x = xq;
+    if (T == 1) {
+        for (int r = 0; r < R; r++)
+            mmq_vnni_tile(y + r, ldy, x, (size_t)nb, (const char *)w + (size_t)r * row_bytes,
+                          row_bytes, nb, 1, 1, q4);
+        return;
+    }
+    for (int r = 0; r < R;) {
+        const int rb = R - r >= 4 ? 4 : 1;
+        const char *wr = (const char *)w + (size_t)r * row_bytes;
+        for (int t = 0; t < T;) {
+            const int tb = T - t >= 4 ? 4 : T - t;
+            float *yt = y + (size_t)t * ldy + r;
+            const block_q8_0 *xt = x + (size_t)t * nb;
+#define VT(RB_, TB_) mmq_vnni_tile(yt, ldy, xt, (size_t)nb, wr, row_bytes, nb, RB_, TB_, q4)
+            if (rb == 4) {
+                if (tb == 4) VT(4, 4); else if (tb == 3) VT(4, 3); else if (tb == 2) VT(4, 2); else VT(4, 1);
+            } else {
+                if (tb == 4) VT(1, 4); else if (tb == 3) VT(1, 3); else if (tb == 2) VT(1, 2); else VT(1, 1);
+            }
+#undef VT
+            t += tb;
+        }
+        r += rb;
+    }
+}
+
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f")))
+static void matmul_q8_0_vnni(float *y, int ldy, const void *xq, const void *w, int R, int K, int T) {
+    mmq_vnni(y, ldy, xq, w, R, K, T, 0);
+}
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f")))
+static void matmul_q4_0_vnni(float *y, int ldy, const void *xq, const void *w, int R, int K, int T) {
+    mmq_vnni(y, ldy, xq, w, R, K, T, 1);
+}
+
+static int have_vnni(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (c >> 11) & 1; /* AVX512_VNNI */
+}
+
+int cpu_kernels_init_avx512(cpu_kernels *k) {
+    if (!cpu_kernels_init_avx2(k)) return 0;
+    k->isa = CTTS_ISA_AVX512;
+    k->name = "avx512";
+    k->matmul[CTTS_DT_F32] = matmul_f32;
+    k->matmul[CTTS_DT_BF16] = matmul_bf16;
+    k->matmul[CTTS_DT_F16] = matmul_f16;
+    k->conv1d = conv1d_avx512;
+    k->conv_transpose1d = conv_transpose1d_avx512;
+    if (have_vnni()) {
+        k->matmul_q[CTTS_DT_Q8_0] = matmul_q8_0_vnni;
+        k->matmul_q[CTTS_DT_Q4_0] = matmul_q4_0_vnni;
+    }
+    return 1;
+}
+
+#else
+
+/* ---- quantized matmul with VNNI (AVX512-VNNI on 256-bit vectors) ---- */
+
+/* vpdpbusd multiplies unsigned by signed bytes. Activations are made
+ * unsigned by adding 128 (x ^ 0x80), and 128 * sum(w) is taken back off:
+ * dot(x, w) = dpbusd(x + 128, w) - dpbusd(128, w), exact in int32. The
+ * correction depends on the weights only, so a tile computes it once per
+ * block and row for all its activation rows. */
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f")))
+static inline __m256i q4_values_v(const uint8_t *qs) {
+    const __m128i b = _mm_loadu_si128((const __m128i *)qs);
+    const __m256i v = _mm256_set_m128i(_mm_srli_epi16(b, 4), b);
+    return _mm256_sub_epi8(_mm256_and_si256(v, _mm256_set1_epi8(15)), _mm256_set1_epi8(8));
+}
+
+#define VNNI_TB 4
+
+/* RB weight rows x TB activation rows; y[t*ldy + r]. */
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f"), always_inline))
+static inline void mmq_vnni_tile(float *y, int ldy, const block_q8_0 *x, size_t xrow, const void *w,
+                                 size_t row_bytes, int nb, const int RB, const int TB,
+                                 const int q4) {
+    __m256 acc[4][VNNI_TB];
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) acc[r][t] = _mm256_setzero_ps();
+    const __m256i bias = _mm256_set1_epi8((char)0x80);
+    for (int b = 0; b < nb; b++) {
+        __m256i xu[VNNI_TB];
+        float dx[VNNI_TB];
+        for (int t = 0; t < TB; t++) {
+            const block_q8_0 *xb = x + (size_t)t * xrow + b;
+            xu[t] = _mm256_xor_si256(_mm256_loadu_si256((const __m256i *)xb->qs), bias);
+            dx[t] = _cvtsh_ss(xb->d);
+        }
+        for (int r = 0; r < RB; r++) {
+            const char *wr = (const char *)w + (size_t)r * row_bytes;
+            __m256i wv;
+            float dw;
+            if (q4) {
+                const block_q4_0 *blk = (const block_q4_0 *)wr + b;
+                wv = q4_values_v(blk->qs);
+                dw = _cvtsh_ss(blk->d);
+            } else {
+                const block_q8_0 *blk = (const block_q8_0 *)wr + b;
+                wv = _mm256_loadu_si256((const __m256i *)blk->qs);
+                dw = _cvtsh_ss(blk->d);
+            }
+            const __m256i corr = _mm256_dpbusd_epi32(_mm256_setzero_si256(), bias, wv);
+            for (int t = 0; t < TB; t++) {
+                const __m256i d = _mm256_sub_epi32(
+                    _mm256_dpbusd_epi32(_mm256_setzero_si256(), xu[t], wv), corr);
+                acc[r][t] = _mm256_fmadd_ps(_mm256_set1_ps(dw * dx[t]), _mm256_cvtepi32_ps(d),
+                                            acc[r][t]);
+            }
+        }
+    }
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) {
+            const __m256 v = acc[r][t];
+            __m128 s4 = _mm_add_ps(_mm256_castps256_ps128(v), _mm256_extractf128_ps(v, 1));
+            s4 = _mm_add_ps(s4, _mm_movehl_ps(s4, s4));
+            s4 = _mm_add_ss(s4, _mm_movehdup_ps(s4));
+            y[(size_t)t * ldy + r] = _mm_cvtss_f32(s4);
+        }
+}
+
+/* T = 1: one row at a time (a single stream, as the AVX2 GEMV); T > 1: 4 x 4
+ * tiles. An element's sum is over blocks in order either way, so results do
+ * not depend on the split of rows. */
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f"), always_inline))
+static inline void mmq_vnni(float *y, int ldy, const void *xq, const void *w, int R, int K, int T,
+                            const int q4) {
+    const int nb = K / QK;
+    const size_t row_bytes = (size_t)nb * (q4 ? sizeof(block_q4_0) : sizeof(block_q8_0));
+    const block_q8_0 *x = xq;
+    if (T == 1) {
+        for (int r = 0; r < R; r++)
+            mmq_vnni_tile(y + r, ldy, x, (size_t)nb, (const char *)w + (size_t)r * row_bytes,
+                          row_bytes, nb, 1, 1, q4);
+        return;
+    }
+    for (int r = 0; r < R;) {
+        const int rb = R - r >= 4 ? 4 : 1;
+        const char *wr = (const char *)w + (size_t)r * row_bytes;
+        for (int t = 0; t < T;) {
+            const int tb = T - t >= 4 ? 4 : T - t;
+            float *yt = y + (size_t)t * ldy + r;
+            const block_q8_0 *xt = x + (size_t)t * nb;
+#define VT(RB_, TB_) mmq_vnni_tile(yt, ldy, xt, (size_t)nb, wr, row_bytes, nb, RB_, TB_, q4)
+            if (rb == 4) {
+                if (tb == 4) VT(4, 4); else if (tb == 3) VT(4, 3); else if (tb == 2) VT(4, 2); else VT(4, 1);
+            } else {
+                if (tb == 4) VT(1, 4); else if (tb == 3) VT(1, 3); else if (tb == 2) VT(1, 2); else VT(1, 1);
+            }
+#undef VT
+            t += tb;
+        }
+        r += rb;
+    }
+}
+
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f")))
+static void matmul_q8_0_vnni(float *y, int ldy, const void *xq, const void *w, int R, int K, int T) {
+    mmq_vnni(y, ldy, xq, w, R, K, T, 0);
+}
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f")))
+static void matmul_q4_0_vnni(float *y, int ldy, const void *xq, const void *w, int R, int K, int T) {
+    mmq_vnni(y, ldy, xq, w, R, K, T, 1);
+}
+
+static int have_vnni(void) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
+    return (c >> 11) & 1; /* AVX512_VNNI */
+}
+
+int cpu_kernels_init_avx512(cpu_kernels *k) {
+    (void)k;
+    return 0;
+}
+
+#endif

@@ -1,0 +1,192 @@
+/*
+ * Qwen3-TTS frame-by-frame code generation (see q3t_codegen.h).
+ *
+ * State machine: after begin() the first code of frame 0 is chosen and no
+ * talker step is pending. next() runs the pending talker step (if a frame was
+ * returned before), checks the stop rule on the newly chosen first code, then
+ * runs the code predictor and returns the frame. So a frame reaches the
+ * caller as soon as its codes exist, before the next talker step runs.
+ */
+#include "models/qwen3tts/q3t_codegen.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+
+struct q3t_codegen {
+    const q3t_talker *t;
+    const q3t_code_predictor *cp;
+    q3t_talker_state *ts;
+    q3t_cp_state *cs;
+    q3t_codegen_params p;
+    ctts_rng rng;
+    int D, G, V;
+    float *trailing; /* [n_trailing, D] host copy */
+    int n_trailing;
+    float *pad;      /* [D] */
+    float *row;      /* [D] next talker input */
+    float *scores;   /* [V] processed scores of the last choice */
+    int32_t *first;  /* [cap_first] first codes chosen */
+    int n_first, cap_first;
+    int32_t *last_codes; /* [G] the frame returned last */
+    int step_pending;    /* a returned frame still has to be fed back */
+    int started;
+    q3t_stop_reason stop;
+};
+
+void q3t_codegen_params_from_config(const q3t_generation_config *gc, q3t_codegen_params *p) {
+    memset(p, 0, sizeof *p);
+    p->talker = (nn_sampling_params){.do_sample = gc->do_sample, .temperature = gc->temperature,
+                                     .top_k = gc->top_k, .top_p = gc->top_p,
+                                     .repetition_penalty = gc->repetition_penalty};
+    p->predictor = (nn_sampling_params){.do_sample = gc->subtalker_dosample,
+                                        .temperature = gc->subtalker_temperature,
+                                        .top_k = gc->subtalker_top_k,
+                                        .top_p = gc->subtalker_top_p, .repetition_penalty = 1.0f};
+    p->max_new_tokens = gc->max_new_tokens;
+}
+
+void q3t_codegen_free(q3t_codegen *g) {
+    if (!g) return;
+    q3t_talker_state_free(g->ts);
+    q3t_cp_state_free(g->cs);
+    free(g->trailing);
+    free(g->pad);
+    free(g->row);
+    free(g->scores);
+    free(g->first);
+    free(g->last_codes);
+    free(g);
+}
+
+ctts_status q3t_codegen_new(const q3t_talker *t, const q3t_code_predictor *cp, q3t_codegen **out,
+                            char *err, size_t err_len) {
+    if (!out || !t || !cp) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "codegen: bad arguments");
+    *out = NULL;
+    q3t_codegen *g = calloc(1, sizeof *g);
+    if (!g) return ctts_err(err, err_len, CTTS_E_OOM, "codegen: out of memory");
+    g->t = t;
+    g->cp = cp;
+    g->D = q3t_talker_hidden_size(t);
+    g->G = q3t_code_predictor_groups(cp);
+    g->V = q3t_talker_vocab(t);
+    ctts_status st = q3t_talker_state_new(t, &g->ts, err, err_len);
+    if (st == CTTS_OK) st = q3t_cp_state_new(cp, &g->cs, err, err_len);
+    if (st != CTTS_OK) {
+        q3t_codegen_free(g);
+        return st;
+    }
+    g->pad = malloc((size_t)g->D * sizeof(float));
+    g->row = malloc((size_t)g->D * sizeof(float));
+    g->scores = malloc((size_t)g->V * sizeof(float));
+    g->last_codes = calloc((size_t)g->G, sizeof(int32_t));
+    if (!g->pad || !g->row || !g->scores || !g->last_codes) {
+        q3t_codegen_free(g);
+        return ctts_err(err, err_len, CTTS_E_OOM, "codegen: out of memory");
+    }
+    *out = g;
+    return CTTS_OK;
+}
+
+/* Chooses the next first code from the talker's current logits and applies
+ * the stop rule. */
+static ctts_status choose_first(q3t_codegen *g, char *err, size_t err_len) {
+    if (g->n_first == g->cap_first) {
+        int cap = g->cap_first ? 2 * g->cap_first : 256;
+        int32_t *f = realloc(g->first, (size_t)cap * sizeof *f);
+        if (!f) return ctts_err(err, err_len, CTTS_E_OOM, "codegen: out of memory");
+        g->first = f;
+        g->cap_first = cap;
+    }
+    const int c = q3t_talker_choose(g->t, g->ts, g->first, g->n_first, &g->p.talker, &g->rng,
+                                    g->scores);
+    g->first[g->n_first++] = c;
+    if (c == q3t_talker_cfg(g->t)->codec_eos_token_id)
+        g->stop = Q3T_STOP_EOS;
+    else if (g->n_first >= g->p.max_new_tokens)
+        g->stop = Q3T_STOP_LIMIT;
+    return CTTS_OK;
+}
+
+ctts_status q3t_codegen_begin(q3t_codegen *g, const float *prefill, int P, const float *trailing,
+                              int N, const float *pad, const q3t_codegen_params *p, char *err,
+                              size_t err_len) {
+    if (!g || !prefill || P <= 0 || N < 0 || (N > 0 && !trailing) || !pad || !p)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "codegen: bad begin arguments");
+    if (p->max_new_tokens < 1)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "max_new_tokens must be >= 1 (got %d)",
+                        p->max_new_tokens);
+    ctts_status st = nn_sampling_params_check(&p->talker, err, err_len);
+    if (st == CTTS_OK) {
+        nn_sampling_params pp = p->predictor;
+        pp.repetition_penalty = 1.0f;
+        st = nn_sampling_params_check(&pp, err, err_len);
+    }
+    if (st != CTTS_OK) return st;
+    g->p = *p;
+    g->p.predictor.repetition_penalty = 1.0f;
+    ctts_rng_seed(&g->rng, p->seed);
+    g->started = 0;
+    g->stop = Q3T_STOP_NONE;
+    g->n_first = 0;
+    g->step_pending = 0;
+
+    const size_t row_bytes = (size_t)g->D * sizeof(float);
+    if (N > 0) {
+        if ((size_t)N > SIZE_MAX / row_bytes)
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "codegen: too many trailing rows");
+        float *tr = realloc(g->trailing, (size_t)N * row_bytes);
+        if (!tr) return ctts_err(err, err_len, CTTS_E_OOM, "codegen: out of memory");
+        g->trailing = tr;
+        memcpy(g->trailing, trailing, (size_t)N * row_bytes);
+    }
+    g->n_trailing = N;
+    memcpy(g->pad, pad, row_bytes);
+
+    q3t_talker_state_reset(g->ts);
+    st = q3t_talker_forward(g->t, g->ts, prefill, P, err, err_len);
+    if (st == CTTS_OK) st = choose_first(g, err, err_len);
+    if (st != CTTS_OK) return st;
+    g->started = 1;
+    return CTTS_OK;
+}
+
+ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t err_len) {
+    if (!g || !codes) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "codegen: bad arguments");
+    if (!g->started) return ctts_err(err, err_len, CTTS_E_STATE, "codegen: next before begin");
+    if (g->stop != Q3T_STOP_NONE) return CTTS_DONE;
+    ctts_status st;
+    if (g->step_pending) {
+        /* Feed the frame back: its embedding + the trailing text row of this step. */
+        st = q3t_code_predictor_frame_embed(g->cp, g->cs, g->t, g->last_codes, g->row, err,
+                                            err_len);
+        if (st != CTTS_OK) return st;
+        const int k = g->n_first - 1; /* talker step index (0-based) */
+        const float *add = k < g->n_trailing ? g->trailing + (size_t)k * g->D : g->pad;
+        for (int d = 0; d < g->D; d++) g->row[d] += add[d];
+        st = q3t_talker_forward(g->t, g->ts, g->row, 1, err, err_len);
+        if (st == CTTS_OK) st = choose_first(g, err, err_len);
+        if (st != CTTS_OK) return st;
+        g->step_pending = 0;
+        if (g->stop != Q3T_STOP_NONE) return CTTS_DONE;
+    }
+    st = q3t_code_predictor_frame(g->cp, g->cs, g->t, q3t_talker_hidden(g->ts),
+                                  g->first[g->n_first - 1], &g->p.predictor, &g->rng, NULL,
+                                  g->last_codes, NULL, NULL, err, err_len);
+    if (st != CTTS_OK) return st;
+    memcpy(codes, g->last_codes, (size_t)g->G * sizeof *codes);
+    g->step_pending = 1;
+    return CTTS_OK;
+}
+
+q3t_stop_reason q3t_codegen_stop_reason(const q3t_codegen *g) { return g->stop; }
+
+const int32_t *q3t_codegen_first_codes(const q3t_codegen *g, int *n) {
+    if (n) *n = g->n_first;
+    return g->first;
+}
+
+const float *q3t_codegen_last_hidden(const q3t_codegen *g) { return q3t_talker_hidden(g->ts); }
+const float *q3t_codegen_last_logits(const q3t_codegen *g) { return q3t_talker_logits(g->ts); }
+const float *q3t_codegen_last_scores(const q3t_codegen *g) { return g->scores; }

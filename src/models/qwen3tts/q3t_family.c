@@ -1,0 +1,215 @@
+/*
+ * The Qwen3-TTS entry of the model-family table (models/arch.h): thin
+ * adapters from the table's opaque pointers onto qwen3tts.h.
+ *
+ * Voices: a Qwen3-TTS voice is a cloning prompt (x-vector, reference codes
+ * and transcript) for Base models, made from a recording (q3t_voice.c) or
+ * read from a prompt file. CustomVoice models take their speaker from
+ * ctts_gen_params.speaker and refuse voices.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+#include "models/arch.h"
+#include "models/qwen3tts/qwen3tts.h"
+
+/* Strings that ctts_model_info points to. */
+typedef struct {
+    q3t_model *m;
+    char config_path[Q3T_PATH_MAX + 16];
+} fam_model;
+
+static int detect(const char *path) { return q3t_detect(path); }
+
+static ctts_status model_load(const char *path, const ctts_model_params *p, void **model,
+                              ctts_model_info *info, char *err, size_t err_len) {
+    *model = NULL;
+    fam_model *fm = calloc(1, sizeof *fm);
+    if (!fm) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    ctts_status st = q3t_model_load(path, p, &fm->m, err, err_len);
+    if (st != CTTS_OK) {
+        free(fm);
+        return st;
+    }
+    const q3t_config *c = q3t_model_config(fm->m);
+    snprintf(fm->config_path, sizeof fm->config_path, "%s/config.json", c->dir);
+    memset(info, 0, sizeof *info);
+    info->family = "qwen3tts";
+    info->sample_rate = c->codec.output_sample_rate;
+    info->frame_rate = (float)c->codec.output_sample_rate / (float)c->codec.decode_upsample_rate;
+    info->n_params = q3t_model_n_params(fm->m);
+    info->config_path = fm->config_path;
+    info->language = "";
+    info->voice_cloning = c->model_type == Q3T_TYPE_BASE;
+    *model = fm;
+    return CTTS_OK;
+}
+
+static void model_free(void *model) {
+    fam_model *fm = model;
+    if (!fm) return;
+    q3t_model_free(fm->m);
+    free(fm);
+}
+
+static size_t model_describe(const void *model, char *buf, size_t len) {
+    return q3t_model_describe(((const fam_model *)model)->m, buf, len);
+}
+
+static ctts_status tokenize(const void *model, const char *text, int prepared, int32_t **ids,
+                            size_t *n, char *err, size_t err_len) {
+    return q3t_tokenize(((const fam_model *)model)->m, text, prepared, ids, n, err, err_len);
+}
+
+static ctts_gen_params default_gen_params(const void *model) {
+    return q3t_default_gen_params(((const fam_model *)model)->m);
+}
+
+static ctts_status voice_load(void *model, const char *path, void **voice, char *err,
+                              size_t err_len) {
+    return q3t_voice_load(((fam_model *)model)->m, path, (q3t_voice **)voice, err, err_len);
+}
+
+static ctts_status voice_save(const void *voice, const char *path, char *err, size_t err_len) {
+    return q3t_voice_save(voice, path, err, err_len);
+}
+
+static void voice_free(void *voice) { q3t_voice_free(voice); }
+
+static size_t max_step_samples(const void *model) {
+    return (size_t)q3t_frame_size(((const fam_model *)model)->m);
+}
+
+/* The session side: text is collected between begin and end (the official
+ * model takes the whole text as one prompt), then the utterance starts. */
+typedef struct {
+    q3t_stream *s;
+    const q3t_voice *voice;
+    ctts_gen_params p;
+    char *speaker, *language; /* copies: p's strings need not outlive begin */
+    char *text;
+    size_t len, cap;
+    int phase; /* 0 idle, 1 collecting text, 2 running */
+} fam_stream;
+
+static ctts_status stream_new(void *model, void **stream, char *err, size_t err_len) {
+    *stream = NULL;
+    fam_stream *fs = calloc(1, sizeof *fs);
+    if (!fs) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    ctts_status st = q3t_stream_new(((fam_model *)model)->m, &fs->s, err, err_len);
+    if (st != CTTS_OK) {
+        free(fs);
+        return st;
+    }
+    *stream = fs;
+    return CTTS_OK;
+}
+
+static void stream_free(void *stream) {
+    fam_stream *fs = stream;
+    if (!fs) return;
+    q3t_stream_free(fs->s);
+    free(fs->speaker);
+    free(fs->language);
+    free(fs->text);
+    free(fs);
+}
+
+static char *dup_or_null(const char *s, int *oom) {
+    if (!s) return NULL;
+    char *d = strdup(s);
+    if (!d) *oom = 1;
+    return d;
+}
+
+static ctts_status stream_begin(void *stream, const void *voice, const ctts_gen_params *p,
+                                char *err, size_t err_len) {
+    fam_stream *fs = stream;
+    free(fs->speaker);
+    free(fs->language);
+    int oom = 0;
+    fs->p = *p;
+    fs->speaker = dup_or_null(p->speaker, &oom);
+    fs->language = dup_or_null(p->language, &oom);
+    fs->p.speaker = fs->speaker;
+    fs->p.language = fs->language;
+    fs->voice = voice;
+    fs->len = 0;
+    fs->phase = 0;
+    if (oom) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    fs->phase = 1;
+    return CTTS_OK;
+}
+
+#define TEXT_MAX ((size_t)16 << 20)
+
+static ctts_status stream_feed(void *stream, const char *utf8, size_t n, char *err,
+                               size_t err_len) {
+    fam_stream *fs = stream;
+    if (fs->phase != 1) return ctts_err(err, err_len, CTTS_E_STATE, "feed_text out of order");
+    if (fs->len + n > TEXT_MAX)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text longer than %zu bytes", TEXT_MAX);
+    if (fs->len + n + 1 > fs->cap) {
+        size_t cap = (fs->len + n + 1) * 2;
+        char *t = realloc(fs->text, cap);
+        if (!t) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        fs->text = t;
+        fs->cap = cap;
+    }
+    memcpy(fs->text + fs->len, utf8, n);
+    fs->len += n;
+    fs->text[fs->len] = 0;
+    return CTTS_OK;
+}
+
+static ctts_status stream_end(void *stream, char *err, size_t err_len) {
+    fam_stream *fs = stream;
+    if (fs->phase != 1) return ctts_err(err, err_len, CTTS_E_STATE, "end_text out of order");
+    if (strlen(fs->text ? fs->text : "") != fs->len)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text holds a NUL byte");
+    ctts_status st = q3t_stream_start(fs->s, fs->voice, &fs->p, fs->text ? fs->text : "", err,
+                                      err_len);
+    if (st != CTTS_OK) return st;
+    fs->phase = 2;
+    return CTTS_OK;
+}
+
+static ctts_status stream_step(void *stream, float *pcm, size_t *n, char *err, size_t err_len) {
+    fam_stream *fs = stream;
+    *n = 0;
+    if (fs->phase == 1) return CTTS_OK; /* the utterance starts at end_text */
+    if (fs->phase != 2) return ctts_err(err, err_len, CTTS_E_STATE, "read before begin");
+    return q3t_stream_step(fs->s, pcm, n, err, err_len);
+}
+
+static void stream_times(const void *stream, ctts_timings *t) {
+    const fam_stream *fs = stream;
+    q3t_stream_times(fs->s, &t->prepare_ms, &t->prefill_ms, &t->flowlm_ms, &t->mimi_ms);
+    /* One prompt: the whole preparation and prefill precede the first frame. */
+    t->first_text_ms = t->prepare_ms;
+    t->first_prefill_ms = t->prefill_ms;
+    q3t_stream_first_frame_times(fs->s, &t->first_flowlm_ms, &t->first_mimi_ms);
+}
+
+const ctts_family q3t_family = {
+    .name = "qwen3tts",
+    .detect = detect,
+    .model_load = model_load,
+    .model_free = model_free,
+    .model_describe = model_describe,
+    .tokenize = tokenize,
+    .default_gen_params = default_gen_params,
+    .voice_load = voice_load,
+    .voice_save = voice_save,
+    .voice_free = voice_free,
+    .max_step_samples = max_step_samples,
+    .stream_new = stream_new,
+    .stream_free = stream_free,
+    .stream_begin = stream_begin,
+    .stream_feed = stream_feed,
+    .stream_end = stream_end,
+    .stream_step = stream_step,
+    .stream_times = stream_times,
+};

@@ -1,0 +1,710 @@
+/*
+ * Qwen3-TTS-12Hz family glue (see qwen3tts.h): model loading with strict
+ * tensor accounting, and the per-session generation stream.
+ *
+ * Weight lookups go through one callback per safetensors file that marks
+ * each tensor it hands out (and converts it when a weight type was asked
+ * for); after binding, a tensor nobody asked for is an error unless it
+ * belongs to a part the model type does not run (the speaker encoder and
+ * the speech tokenizer's encoder of a non-Base model), which is counted and
+ * shown by describe. Nothing is allocated per frame: the stream sizes its
+ * buffers at start.
+ */
+#include "models/qwen3tts/qwen3tts.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "backend/backend.h"
+#include "base/error.h"
+#include "io/safetensors.h"
+#include "quant/convert.h"
+#include "models/qwen3tts/code_predictor.h"
+#include "models/qwen3tts/q3t_codegen.h"
+#include "models/qwen3tts/speaker_encoder.h"
+#include "models/qwen3tts/speech_decoder.h"
+#include "models/qwen3tts/speech_encoder.h"
+#include "models/qwen3tts/talker.h"
+#include "text/bpe.h"
+
+/* Frames per speech-decoder call (reference frames are decoded in batches). */
+#define DEC_BATCH 64
+
+typedef struct {
+    st_file *st;
+    uint8_t *used;      /* [st_count] */
+    ctts_dtype convert; /* linear weights converted to this at load (CTTS_DT_COUNT: as stored) */
+    int n_threads;
+    ctts_tensor *conv;  /* [st_count] converted copies (data owned), dtype COUNT until made */
+    char *conv_err;     /* first conversion error (lookup cannot return one) */
+    size_t conv_err_len;
+    ctts_status conv_st;
+} wfile;
+
+struct q3t_model {
+    q3t_config cfg;
+    bpe_tokenizer *tok;
+    wfile main, codec;
+    ctts_backend *be;
+    q3t_talker *talker;
+    q3t_code_predictor *cp;
+    q3t_speech_decoder *sdec;
+    q3t_speaker_encoder *spk_enc; /* Base models: voice cloning */
+    q3t_speech_encoder *senc;     /* Base models: reference codes */
+    int64_t n_params;
+    int n_skipped_main, n_skipped_codec; /* tensors of parts not run here */
+};
+
+struct q3t_stream {
+    q3t_model *m;
+    q3t_codegen *gen;
+    q3t_talker_state *ts; /* for the prompt embeddings */
+    q3t_cp_state *cs;     /* for reference-frame embeddings */
+    q3t_sdec_stream *dec;
+    int D, G, hop;
+    int32_t *ids;
+    size_t n_ids;
+    q3t_layout layout;
+    float *rows; /* [prefill + trailing, D] */
+    size_t rows_cap;
+    float *pad;  /* [D] */
+    q3t_codegen_params gp;
+    int32_t *ref_codes; /* [n_ref, G] decoded first, audio dropped (ICL) */
+    int n_ref, ref_cap;
+    float *scratch;     /* [DEC_BATCH * hop] */
+    int32_t codes[64];
+    int started, prefilled, done, frame;
+    q3t_frame_observer observer;
+    void *observer_user;
+    double prepare_ms, prefill_ms, lm_ms, decoder_ms;
+    double first_lm_ms, first_decoder_ms;
+};
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
+
+/* ---- weights ---- */
+
+/* Conversion policy for ctts_model_params.weight_type: the matrices multiplied
+ * each step (attention, MLP, heads, text projection) change dtype; embedding
+ * tables (rows are gathered), norms, biases and everything of the speech
+ * tokenizer stay as stored. For Q4_0 attention goes to Q8_0, as for Pocket. */
+static ctts_dtype target_dtype(const ctts_tensor *t, ctts_dtype to) {
+    const char *n = t->name ? t->name : "";
+    if (t->ndim != 2 || strstr(n, "embedding") || strncmp(n, "talker.", 7) != 0) return t->dtype;
+    if (to == CTTS_DT_Q4_0 && strstr(n, ".self_attn.")) return CTTS_DT_Q8_0;
+    return to;
+}
+
+static const ctts_tensor *lookup(void *ctx, const char *name) {
+    wfile *w = ctx;
+    const ctts_tensor *t = st_find(w->st, name);
+    if (!t) return NULL;
+    const size_t i = (size_t)(t - st_tensor(w->st, 0));
+    w->used[i] = 1;
+    if (w->convert == CTTS_DT_COUNT) return t;
+    if (w->conv[i].dtype != CTTS_DT_COUNT) return &w->conv[i];
+    ctts_dtype to = target_dtype(t, w->convert);
+    if (to == t->dtype || !quant_can_convert(t, to)) return t;
+    void *data = NULL;
+    size_t bytes = 0;
+    ctts_status st = quant_convert(t, to, w->n_threads, &data, &bytes, w->conv_err,
+                                   w->conv_err_len);
+    if (st != CTTS_OK) {
+        if (w->conv_st == CTTS_OK) w->conv_st = st;
+        return t; /* reported after binding */
+    }
+    quant_release_pages(t->data, t->nbytes); /* the mapped BF16 pages are not needed */
+    w->conv[i] = *t;
+    w->conv[i].dtype = to;
+    w->conv[i].data = data;
+    w->conv[i].nbytes = bytes;
+    return &w->conv[i];
+}
+
+static ctts_status wfile_open(wfile *w, const char *path, ctts_dtype convert, int n_threads,
+                              char *err, size_t err_len) {
+    w->convert = convert;
+    w->n_threads = n_threads;
+    ctts_status st = st_open(path, &w->st, err, err_len);
+    if (st != CTTS_OK) return st;
+    const size_t n = (size_t)st_count(w->st) + 1;
+    w->used = calloc(n, 1);
+    w->conv = calloc(n, sizeof *w->conv);
+    if (!w->used || !w->conv) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    for (size_t i = 0; i < n; i++) w->conv[i].dtype = CTTS_DT_COUNT;
+    w->conv_err = err;
+    w->conv_err_len = err_len;
+    return CTTS_OK;
+}
+
+static void wfile_close(wfile *w) {
+    if (w->conv && w->st)
+        for (int i = 0; i < st_count(w->st); i++)
+            if (w->conv[i].dtype != CTTS_DT_COUNT) free(w->conv[i].data);
+    st_close(w->st);
+    free(w->used);
+    free(w->conv);
+    memset(w, 0, sizeof *w);
+}
+
+/* Unused tensors: those under skip_prefix are counted, any other is an error. */
+static ctts_status check_used(const wfile *w, const char *skip_prefix, int *n_skipped,
+                              int64_t *n_params, char *err, size_t err_len) {
+    size_t pl = strlen(skip_prefix);
+    for (int i = 0; i < st_count(w->st); i++) {
+        const ctts_tensor *t = st_tensor(w->st, i);
+        if (w->used[i]) {
+            *n_params += ctts_tensor_numel(t);
+            continue;
+        }
+        if (pl && strncmp(t->name, skip_prefix, pl) == 0) {
+            (*n_skipped)++;
+            continue;
+        }
+        return ctts_err(err, err_len, CTTS_E_FORMAT, "%s: unexpected tensor '%s'",
+                        st_path(w->st), t->name);
+    }
+    return CTTS_OK;
+}
+
+int q3t_detect(const char *path) { return q3t_config_detect(path); }
+
+/* The tokenizer must spell the special tokens with config.json's ids. */
+static ctts_status check_tokenizer(const q3t_model *m, char *err, size_t err_len) {
+    const q3t_config *c = &m->cfg;
+    struct {
+        const char *tok;
+        int id;
+    } need[] = {
+        {"<|im_start|>", c->im_start_token_id}, {"<|im_end|>", c->im_end_token_id},
+        {"<tts_pad>", c->tts_pad_token_id},     {"<tts_text_bos>", c->tts_bos_token_id},
+        {"<tts_text_eod>", c->tts_eos_token_id},
+    };
+    for (size_t i = 0; i < sizeof need / sizeof need[0]; i++) {
+        int32_t id = bpe_token_id(m->tok, need[i].tok);
+        if (id != need[i].id)
+            return ctts_err(err, err_len, CTTS_E_FORMAT,
+                            "%s/tokenizer_config.json: token %s has id %d, config.json says %d",
+                            c->dir, need[i].tok, id, need[i].id);
+    }
+    if (bpe_vocab_size(m->tok) > c->talker.text_vocab_size)
+        return ctts_err(err, err_len, CTTS_E_FORMAT,
+                        "%s: the tokenizer has %d ids but the text embedding only %d rows",
+                        c->dir, bpe_vocab_size(m->tok), c->talker.text_vocab_size);
+    return CTTS_OK;
+}
+
+ctts_status q3t_model_load(const char *dir, const ctts_model_params *p, q3t_model **out,
+                           char *err, size_t err_len) {
+    if (!dir || !out) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "no model folder given");
+    *out = NULL;
+    ctts_model_params mp = p ? *p : ctts_model_default_params();
+    const ctts_dtype convert = quant_weight_dtype(mp.weight_type);
+    if (mp.weight_type != CTTS_WEIGHTS_KEEP && convert == CTTS_DT_COUNT)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "unknown weight type %d",
+                        (int)mp.weight_type);
+    q3t_model *m = calloc(1, sizeof *m);
+    if (!m) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    char path[Q3T_PATH_MAX + 64];
+    ctts_status st = q3t_config_load(dir, &m->cfg, err, err_len);
+    if (st == CTTS_OK) st = bpe_load(dir, BPE_REGEX_QWEN2, &m->tok, err, err_len);
+    if (st == CTTS_OK) st = check_tokenizer(m, err, err_len);
+    if (st == CTTS_OK) {
+        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        st = wfile_open(&m->main, path, convert, mp.n_threads > 0 ? mp.n_threads : 2, err,
+                        err_len);
+    }
+    if (st == CTTS_OK) {
+        snprintf(path, sizeof path, "%s/speech_tokenizer/model.safetensors", dir);
+        st = wfile_open(&m->codec, path, CTTS_DT_COUNT, 1, err, err_len);
+    }
+    if (st == CTTS_OK) {
+        m->be = ctts_backend_cpu_new(mp.n_threads, (int)mp.cpu_isa);
+        if (!m->be) st = ctts_err(err, err_len, CTTS_E_BACKEND, "cannot start the CPU backend");
+    }
+    if (st == CTTS_OK)
+        st = q3t_talker_load(m->be, &m->cfg.talker, lookup, &m->main, &m->talker, err, err_len);
+    if (st == CTTS_OK)
+        st = q3t_code_predictor_load(m->be, &m->cfg.talker, lookup, &m->main, &m->cp, err,
+                                     err_len);
+    if (st == CTTS_OK)
+        st = q3t_speech_decoder_bind(&m->cfg.codec.dec, m->be, lookup, &m->codec, &m->sdec, err,
+                                     err_len);
+    if (st == CTTS_OK && m->main.conv_st != CTTS_OK) st = m->main.conv_st; /* message in err */
+    if (st != CTTS_OK && (m->main.st || m->codec.st) && err && err_len &&
+        !strstr(err, ".safetensors") && !strstr(err, ".json")) {
+        /* Binding messages name the tensor; add the folder it was looked up in. */
+        char inner[512];
+        snprintf(inner, sizeof inner, "%s", err);
+        snprintf(err, err_len, "%s: %s", dir, inner);
+    }
+    /* Base models clone voices: their speaker encoder and the speech tokenizer's encoder. */
+    const int base = m->cfg.model_type == Q3T_TYPE_BASE;
+    if (st == CTTS_OK && base)
+        st = q3t_speaker_encoder_bind(&m->cfg.spk, m->be, lookup, &m->main, &m->spk_enc, err,
+                                      err_len);
+    if (st == CTTS_OK && base && m->cfg.codec.enc.present)
+        st = q3t_speech_encoder_bind(&m->cfg.codec, m->be, lookup, &m->codec, &m->senc, err,
+                                     err_len);
+    if (st != CTTS_OK && err && err_len && !strstr(err, ".safetensors") && !strstr(err, ".json")) {
+        char inner[512];
+        snprintf(inner, sizeof inner, "%s", err);
+        snprintf(err, err_len, "%s: %s", dir, inner);
+    }
+    if (st == CTTS_OK)
+        st = check_used(&m->main, "speaker_encoder.", &m->n_skipped_main, &m->n_params, err,
+                        err_len);
+    if (st == CTTS_OK)
+        st = check_used(&m->codec, "encoder.", &m->n_skipped_codec, &m->n_params, err, err_len);
+    if (st == CTTS_OK && q3t_speech_decoder_hop(m->sdec) != m->cfg.codec.decode_upsample_rate)
+        st = ctts_err(err, err_len, CTTS_E_FORMAT,
+                      "%s: speech decoder hop %d differs from decode_upsample_rate %d", dir,
+                      q3t_speech_decoder_hop(m->sdec), m->cfg.codec.decode_upsample_rate);
+    if (st != CTTS_OK) {
+        q3t_model_free(m);
+        return st;
+    }
+    *out = m;
+    return CTTS_OK;
+}
+
+void q3t_model_free(q3t_model *m) {
+    if (!m) return;
+    q3t_speech_encoder_free(m->senc);
+    q3t_speaker_encoder_free(m->spk_enc);
+    q3t_speech_decoder_free(m->sdec);
+    q3t_code_predictor_free(m->cp);
+    q3t_talker_free(m->talker);
+    if (m->be) m->be->destroy(m->be);
+    wfile_close(&m->main);
+    wfile_close(&m->codec);
+    bpe_free(m->tok);
+    free(m);
+}
+
+const q3t_config *q3t_model_config(const q3t_model *m) { return &m->cfg; }
+const bpe_tokenizer *q3t_model_tokenizer(const q3t_model *m) { return m->tok; }
+int64_t q3t_model_n_params(const q3t_model *m) { return m->n_params; }
+int q3t_frame_size(const q3t_model *m) { return q3t_speech_decoder_hop(m->sdec); }
+const q3t_speaker_encoder *q3t_model_speaker_encoder(const q3t_model *m) { return m->spk_enc; }
+const q3t_speech_encoder *q3t_model_speech_encoder(const q3t_model *m) { return m->senc; }
+
+static const char *type_name(q3t_model_type t) {
+    return t == Q3T_TYPE_BASE ? "base" : t == Q3T_TYPE_VOICE_DESIGN ? "voice_design" : "custom_voice";
+}
+
+size_t q3t_model_describe(const q3t_model *m, char *buf, size_t len) {
+    size_t w = 0;
+    if (!buf) len = 0;
+    if (len) buf[0] = 0;
+#define APPEND(...)                                                                                \
+    do {                                                                                           \
+        int k_ = snprintf(len > w ? buf + w : NULL, len > w ? len - w : 0, __VA_ARGS__);           \
+        if (k_ > 0) w += (size_t)k_;                                                               \
+    } while (0)
+    const q3t_config *c = &m->cfg;
+    const q3t_decoder_config *t = &c->talker.dec, *p = &c->talker.cp;
+    APPEND("family: qwen3tts (Qwen3-TTS-12Hz %s, size %s)\n", type_name(c->model_type),
+           c->model_size);
+    APPEND("folder: %s\n", c->dir);
+    APPEND("talker: hidden %d, %d layers, %d heads / %d kv, head_dim %d, ffn %d, codec vocab %d, "
+           "text vocab %d x %d, rope theta %g\n", t->hidden_size, t->num_hidden_layers,
+           t->num_attention_heads, t->num_key_value_heads, t->head_dim, t->intermediate_size,
+           t->vocab_size, c->talker.text_vocab_size, c->talker.text_hidden_size,
+           (double)t->rope_theta);
+    APPEND("code predictor: hidden %d, %d layers, %d heads / %d kv, head_dim %d, %d code groups\n",
+           p->hidden_size, p->num_hidden_layers, p->num_attention_heads, p->num_key_value_heads,
+           p->head_dim, p->num_code_groups);
+    const q3t_codec_decoder_config *d = &c->codec.dec;
+    APPEND("speech decoder: %d codebooks x %d, latent %d, decoder dim %d, transformer %d x %d "
+           "layers (window %d), %d samples per frame at %d Hz\n", d->num_quantizers,
+           d->codebook_size, d->latent_dim, d->decoder_dim, d->hidden_size, d->num_hidden_layers,
+           d->sliding_window, c->codec.decode_upsample_rate, c->codec.output_sample_rate);
+    APPEND("speakers:");
+    for (int i = 0; i < c->talker.n_speakers; i++)
+        APPEND(" %s%s%s%s", c->talker.speakers[i].name, c->talker.speakers[i].dialect[0] ? " (" : "",
+               c->talker.speakers[i].dialect, c->talker.speakers[i].dialect[0] ? ")" : "");
+    APPEND("%s\nlanguages: auto", c->talker.n_speakers ? "" : " none (voice cloning)");
+    for (int i = 0; i < c->talker.n_languages; i++)
+        if (!strstr(c->talker.languages[i].name, "dialect"))
+            APPEND(", %s", c->talker.languages[i].name);
+    APPEND("\ngeneration defaults: %s, temperature %g, top_k %d, top_p %g, repetition_penalty %g, "
+           "max_new_tokens %d\n", c->gen.do_sample ? "sampling" : "greedy",
+           (double)c->gen.temperature, c->gen.top_k, (double)c->gen.top_p,
+           (double)c->gen.repetition_penalty, c->gen.max_new_tokens);
+    APPEND("tokenizer: %d ids, %d merges\n", bpe_vocab_size(m->tok), bpe_n_merges(m->tok));
+    APPEND("parameters: %lld in use (model.safetensors %d tensors, speech_tokenizer %d tensors; "
+           "not used here: %d speaker-encoder, %d codec-encoder tensors)\n",
+           (long long)m->n_params, st_count(m->main.st), st_count(m->codec.st),
+           m->n_skipped_main, m->n_skipped_codec);
+#undef APPEND
+    return w;
+}
+
+ctts_status q3t_tokenize(const q3t_model *m, const char *text, int prepared, int32_t **ids,
+                         size_t *n, char *err, size_t err_len) {
+    if (!m || !text || !ids || !n)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "tokenize: missing argument");
+    if (prepared) return q3t_prompt_ids(m->tok, text, strlen(text), ids, n, err, err_len);
+    return bpe_encode(m->tok, text, strlen(text), ids, n, err, err_len);
+}
+
+ctts_gen_params q3t_default_gen_params(const q3t_model *m) {
+    ctts_gen_params p;
+    memset(&p, 0, sizeof p);
+    const q3t_generation_config *g = &m->cfg.gen;
+    p.seed = 0;
+    p.temperature = g->do_sample ? g->temperature : 0.0f;
+    p.top_k = g->top_k;
+    p.top_p = g->top_p;
+    p.repetition_penalty = g->repetition_penalty;
+    p.max_new_tokens = g->max_new_tokens;
+    /* Pocket-only fields keep Pocket's documented defaults (ignored here). */
+    p.lsd_steps = 1;
+    p.eos_threshold = -4.0f;
+    p.frames_after_eos = -1;
+    p.max_tokens_per_chunk = 50;
+    p.speaker = NULL;
+    p.language = NULL;
+    p.text_mode = CTTS_TEXT_MODE_AUTO;
+    return p;
+}
+
+/* ---- voices ---- */
+
+ctts_status q3t_voice_new(const q3t_model *m, const float *xvector, const int32_t *ref_codes,
+                          int n_ref_frames, const char *ref_text, q3t_voice **out, char *err,
+                          size_t err_len) {
+    if (!m || !xvector || !out || n_ref_frames < 0 || (n_ref_frames && !ref_codes))
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "voice: bad argument");
+    *out = NULL;
+    if (n_ref_frames && !ref_text)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "voice: reference codes need the reference transcript");
+    const int D = m->cfg.talker.dec.hidden_size, G = m->cfg.talker.dec.num_code_groups;
+    const int K = m->cfg.talker.cp.vocab_size;
+    for (int i = 0; i < D; i++)
+        if (!isfinite(xvector[i]))
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "voice: x-vector value %d is not "
+                            "finite", i);
+    for (int i = 0; i < n_ref_frames * G; i++)
+        if (ref_codes[i] < 0 || ref_codes[i] >= K)
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                            "voice: reference code %d of frame %d is %d, outside [0, %d)", i % G,
+                            i / G, ref_codes[i], K);
+    q3t_voice *v = calloc(1, sizeof *v);
+    if (!v) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    v->xvector = malloc((size_t)D * sizeof *v->xvector);
+    if (n_ref_frames) v->ref_codes = malloc((size_t)n_ref_frames * G * sizeof *v->ref_codes);
+    if (ref_text) v->ref_text = strdup(ref_text);
+    if (!v->xvector || (n_ref_frames && !v->ref_codes) || (ref_text && !v->ref_text)) {
+        q3t_voice_free(v);
+        return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    }
+    memcpy(v->xvector, xvector, (size_t)D * sizeof *v->xvector);
+    if (n_ref_frames)
+        memcpy(v->ref_codes, ref_codes, (size_t)n_ref_frames * G * sizeof *v->ref_codes);
+    v->n_ref_frames = n_ref_frames;
+    v->dim = D;
+    v->groups = G;
+    *out = v;
+    return CTTS_OK;
+}
+
+void q3t_voice_free(q3t_voice *v) {
+    if (!v) return;
+    free(v->xvector);
+    free(v->ref_codes);
+    free(v->ref_text);
+    free(v);
+}
+
+/* ---- stream ---- */
+
+ctts_status q3t_stream_new(q3t_model *m, q3t_stream **out, char *err, size_t err_len) {
+    if (!m || !out) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "stream: bad argument");
+    *out = NULL;
+    q3t_stream *s = calloc(1, sizeof *s);
+    if (!s) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    s->m = m;
+    s->D = m->cfg.talker.dec.hidden_size;
+    s->G = m->cfg.talker.dec.num_code_groups;
+    s->hop = q3t_speech_decoder_hop(m->sdec);
+    ctts_status st = s->G <= (int)(sizeof s->codes / sizeof s->codes[0])
+                         ? CTTS_OK
+                         : ctts_err(err, err_len, CTTS_E_UNSUPPORTED, "too many code groups");
+    if (st == CTTS_OK) st = q3t_codegen_new(m->talker, m->cp, &s->gen, err, err_len);
+    if (st == CTTS_OK) st = q3t_talker_state_new(m->talker, &s->ts, err, err_len);
+    if (st == CTTS_OK) st = q3t_cp_state_new(m->cp, &s->cs, err, err_len);
+    if (st == CTTS_OK)
+        st = q3t_sdec_stream_new(m->sdec, DEC_BATCH, Q3T_SDEC_CHUNK, Q3T_SDEC_CONTEXT, &s->dec, err,
+                                 err_len);
+    if (st == CTTS_OK) {
+        s->pad = malloc((size_t)s->D * sizeof *s->pad);
+        s->scratch = malloc((size_t)DEC_BATCH * s->hop * sizeof *s->scratch);
+        if (!s->pad || !s->scratch) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    }
+    if (st != CTTS_OK) {
+        q3t_stream_free(s);
+        return st;
+    }
+    *out = s;
+    return CTTS_OK;
+}
+
+void q3t_stream_free(q3t_stream *s) {
+    if (!s) return;
+    q3t_codegen_free(s->gen);
+    q3t_talker_state_free(s->ts);
+    q3t_cp_state_free(s->cs);
+    q3t_sdec_stream_free(s->dec);
+    free(s->ids);
+    q3t_layout_free(&s->layout);
+    free(s->rows);
+    free(s->pad);
+    free(s->ref_codes);
+    free(s->scratch);
+    free(s);
+}
+
+/* Generation parameters -> codegen parameters, every field checked. */
+static ctts_status make_codegen_params(const q3t_model *m, const ctts_gen_params *p,
+                                       q3t_codegen_params *out, char *err, size_t err_len) {
+    if (!(p->temperature >= 0 && isfinite(p->temperature)))
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "temperature must be a number >= 0 (0 = greedy), got %g",
+                        (double)p->temperature);
+    if (p->top_k < 0)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "top_k must be >= 0 (0 = off), got %d",
+                        p->top_k);
+    if (!(p->top_p > 0 && p->top_p <= 1))
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "top_p must be in (0, 1], got %g",
+                        (double)p->top_p);
+    if (!(p->repetition_penalty > 0 && isfinite(p->repetition_penalty)))
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "repetition_penalty must be a number > 0 (1 = off), got %g",
+                        (double)p->repetition_penalty);
+    if (p->max_new_tokens < 0)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "max_new_tokens must be >= 0 (0 = the model's default), got %d",
+                        p->max_new_tokens);
+    memset(out, 0, sizeof *out);
+    const int sample = p->temperature > 0;
+    out->talker = (nn_sampling_params){.do_sample = sample,
+                                       .temperature = sample ? p->temperature : 1.0f,
+                                       .top_k = p->top_k, .top_p = p->top_p,
+                                       .repetition_penalty = p->repetition_penalty};
+    out->predictor = out->talker;
+    out->predictor.repetition_penalty = 1.0f;
+    out->max_new_tokens = p->max_new_tokens ? p->max_new_tokens : m->cfg.gen.max_new_tokens;
+    out->seed = p->seed;
+    return CTTS_OK;
+}
+
+ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_gen_params *p,
+                             const char *text, char *err, size_t err_len) {
+    if (!s || !p || !text) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "stream: bad argument");
+    const double t0 = now_ms();
+    q3t_model *m = s->m;
+    const q3t_config *c = &m->cfg;
+    s->started = s->prefilled = s->done = 0;
+    s->frame = 0;
+    s->n_ref = 0;
+    s->prepare_ms = s->prefill_ms = s->lm_ms = s->decoder_ms = 0;
+    s->first_lm_ms = s->first_decoder_ms = 0;
+    q3t_layout_free(&s->layout);
+    free(s->ids);
+    s->ids = NULL;
+    s->n_ids = 0;
+
+    ctts_status st = make_codegen_params(m, p, &s->gp, err, err_len);
+    if (st != CTTS_OK) return st;
+    if (p->text_mode < CTTS_TEXT_MODE_AUTO || p->text_mode > CTTS_TEXT_MODE_STREAMING)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text_mode %d is not a ctts_text_mode",
+                        (int)p->text_mode);
+    q3t_text_mode mode = p->text_mode == CTTS_TEXT_MODE_STREAMING       ? Q3T_TEXT_STREAMING
+                         : p->text_mode == CTTS_TEXT_MODE_NON_STREAMING ? Q3T_TEXT_NON_STREAMING
+                         : c->model_type == Q3T_TYPE_BASE               ? Q3T_TEXT_STREAMING
+                                                                        : Q3T_TEXT_NON_STREAMING;
+    const char *speaker = p->speaker && *p->speaker ? p->speaker : NULL;
+    switch (c->model_type) {
+    case Q3T_TYPE_CUSTOM_VOICE:
+        if (voice)
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                            "this custom_voice model speaks with built-in speakers (set the "
+                            "speaker), not with a cloned voice");
+        if (!speaker) {
+            char names[512] = "";
+            size_t w = 0;
+            for (int i = 0; i < c->talker.n_speakers && w < sizeof names; i++)
+                w += (size_t)snprintf(names + w, sizeof names - w, "%s%s", i ? ", " : "",
+                                      c->talker.speakers[i].name);
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                            "a speaker is required for this model (one of: %s)", names);
+        }
+        break;
+    case Q3T_TYPE_BASE:
+        if (voice && (voice->dim != s->D || voice->groups != s->G))
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                            "the voice was made for another model (width %d, %d code groups)",
+                            voice->dim, voice->groups);
+        if (speaker)
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                            "this base model clones a voice; 'speaker' is for custom_voice models");
+        if (!voice)
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                            "this base model needs a voice to clone (a reference recording)");
+        break;
+    case Q3T_TYPE_VOICE_DESIGN:
+        return ctts_err(err, err_len, CTTS_E_UNSUPPORTED,
+                        "voice_design models (voices described by an instruction) are not "
+                        "supported yet");
+    }
+    q3t_codec_prefix prefix;
+    st = q3t_prompt_codec_prefix(c, speaker, voice != NULL, p->language, &prefix, err, err_len);
+    if (st != CTTS_OK) return st;
+    st = q3t_prompt_ids(m->tok, text, strlen(text), &s->ids, &s->n_ids, err, err_len);
+    int32_t *ref_ids = NULL;
+    size_t n_ref_ids = 0;
+    const int n_ref = voice ? voice->n_ref_frames : 0;
+    if (st == CTTS_OK && n_ref)
+        st = q3t_prompt_ref_ids(m->tok, voice->ref_text, strlen(voice->ref_text), &ref_ids,
+                                &n_ref_ids, err, err_len);
+    if (st == CTTS_OK)
+        st = q3t_prompt_layout(c, &prefix, s->ids, s->n_ids, ref_ids, n_ref_ids, n_ref, mode,
+                               &s->layout, err, err_len);
+    free(ref_ids);
+    if (st != CTTS_OK) return st;
+    const int n_rows = s->layout.n_prefill + s->layout.n_trailing;
+    if (s->layout.n_prefill > c->talker.dec.max_position_embeddings)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "text too long: %d prompt rows, the talker has %d positions",
+                        s->layout.n_prefill, c->talker.dec.max_position_embeddings);
+    if ((size_t)n_rows * s->D > s->rows_cap) {
+        float *r = realloc(s->rows, (size_t)n_rows * s->D * sizeof *r);
+        if (!r) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        s->rows = r;
+        s->rows_cap = (size_t)n_rows * s->D;
+    }
+    st = q3t_prompt_embed(m->talker, s->ts, m->cp, s->cs, s->layout.rows, n_rows,
+                          voice ? voice->xvector : NULL, voice ? voice->ref_codes : NULL, n_ref,
+                          s->rows, err, err_len);
+    if (st == CTTS_OK) {
+        q3t_row pad_row = {Q3T_SRC_TEXT, Q3T_SRC_NONE, s->layout.pad_token, 0};
+        st = q3t_prompt_embed(m->talker, s->ts, NULL, NULL, &pad_row, 1, NULL, NULL, 0, s->pad,
+                              err, err_len);
+    }
+    if (st == CTTS_OK && n_ref > s->ref_cap) {
+        int32_t *rc = realloc(s->ref_codes, (size_t)n_ref * s->G * sizeof *rc);
+        if (!rc) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        else s->ref_codes = rc, s->ref_cap = n_ref;
+    }
+    if (st != CTTS_OK) return st;
+    if (n_ref) memcpy(s->ref_codes, voice->ref_codes, (size_t)n_ref * s->G * sizeof *s->ref_codes);
+    s->n_ref = n_ref;
+    q3t_sdec_stream_reset(s->dec);
+    s->started = 1;
+    s->prepare_ms = now_ms() - t0;
+    return CTTS_OK;
+}
+
+ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, size_t err_len) {
+    if (!s || !pcm || !n) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "stream: bad argument");
+    *n = 0;
+    if (!s->started) return ctts_err(err, err_len, CTTS_E_STATE, "stream: step before start");
+    if (s->done) return CTTS_DONE;
+    ctts_status st = CTTS_OK;
+    if (!s->prefilled) {
+        /* Reference frames (ICL) go through the decoder first; their audio is dropped. */
+        double t0 = now_ms();
+        for (int f = 0; f < s->n_ref && st == CTTS_OK; f += DEC_BATCH) {
+            int k = s->n_ref - f < DEC_BATCH ? s->n_ref - f : DEC_BATCH;
+            st = q3t_sdec_stream_decode(s->dec, s->ref_codes + (size_t)f * s->G, k, s->scratch,
+                                        err, err_len);
+        }
+        double t1 = now_ms();
+        s->decoder_ms += t1 - t0;
+        if (st == CTTS_OK)
+            st = q3t_codegen_begin(s->gen, s->rows, s->layout.n_prefill,
+                                   s->rows + (size_t)s->layout.n_prefill * s->D,
+                                   s->layout.n_trailing, s->pad, &s->gp, err, err_len);
+        s->prefill_ms += now_ms() - t1;
+        if (st != CTTS_OK) {
+            s->done = 1;
+            return st;
+        }
+        s->prefilled = 1;
+    }
+    double t0 = now_ms();
+    st = q3t_codegen_next(s->gen, s->codes, err, err_len);
+    double t1 = now_ms();
+    s->lm_ms += t1 - t0;
+    if (st == CTTS_DONE) {
+        s->done = 1;
+        return CTTS_DONE;
+    }
+    if (st != CTTS_OK) {
+        s->done = 1;
+        return st;
+    }
+    if (s->observer) s->observer(s->observer_user, s->frame, s->codes);
+    st = q3t_sdec_stream_decode(s->dec, s->codes, 1, pcm, err, err_len);
+    double t2 = now_ms();
+    s->decoder_ms += t2 - t1;
+    if (s->frame == 0) {
+        s->first_lm_ms = t1 - t0;
+        s->first_decoder_ms = t2 - t1;
+    }
+    if (st != CTTS_OK) {
+        s->done = 1;
+        return st;
+    }
+    s->frame++;
+    *n = (size_t)s->hop;
+    return CTTS_OK;
+}
+
+void q3t_stream_times(const q3t_stream *s, double *prepare_ms, double *prefill_ms, double *lm_ms,
+                      double *decoder_ms) {
+    if (prepare_ms) *prepare_ms = s ? s->prepare_ms : 0;
+    if (prefill_ms) *prefill_ms = s ? s->prefill_ms : 0;
+    if (lm_ms) *lm_ms = s ? s->lm_ms : 0;
+    if (decoder_ms) *decoder_ms = s ? s->decoder_ms : 0;
+}
+
+void q3t_stream_first_frame_times(const q3t_stream *s, double *lm_ms, double *decoder_ms) {
+    if (lm_ms) *lm_ms = s ? s->first_lm_ms : 0;
+    if (decoder_ms) *decoder_ms = s ? s->first_decoder_ms : 0;
+}
+
+void q3t_stream_set_observer(q3t_stream *s, q3t_frame_observer fn, void *user) {
+    s->observer = fn;
+    s->observer_user = user;
+}
+
+const int32_t *q3t_stream_prompt_ids(const q3t_stream *s, size_t *n) {
+    *n = s->n_ids;
+    return s->ids;
+}
+const q3t_layout *q3t_stream_layout(const q3t_stream *s) { return &s->layout; }
+const float *q3t_stream_rows(const q3t_stream *s) { return s->rows; }
+const float *q3t_stream_pad_row(const q3t_stream *s) { return s->pad; }
+
+const int32_t *q3t_stream_first_codes(const q3t_stream *s, int *n) {
+    if (!s->prefilled) {
+        *n = 0;
+        return NULL;
+    }
+    return q3t_codegen_first_codes(s->gen, n);
+}
+
+int q3t_stream_stop_reason(const q3t_stream *s) {
+    return s->prefilled ? (int)q3t_codegen_stop_reason(s->gen) : 0;
+}

@@ -1,0 +1,199 @@
+/*
+ * Qwen3 decoder layer with a KV cache (see qwen3_layer.h).
+ *
+ * New K and V rows are written by linear() straight into the cache rows they
+ * belong to; q/k RMSNorm and RoPE then run in place on q and on those rows.
+ * Every number goes through backend ops; this file does bookkeeping only,
+ * plus the one-time conversion of norm vectors to F32 at bind time.
+ */
+#include "nn/qwen3_layer.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "base/error.h"
+
+/* Scratch regions start on 64-byte boundaries (16 floats). */
+static size_t round16(size_t n) { return (n + 15u) & ~(size_t)15u; }
+
+ctts_status nn_qwen3_config_check(const nn_qwen3_config *c, char *err, size_t err_len) {
+    if (!c) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "qwen3 layer: no config");
+    if (c->d_model <= 0 || c->n_heads <= 0 || c->n_kv_heads <= 0 || c->head_dim <= 0 ||
+        c->d_ff <= 0)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "qwen3 layer: bad sizes (hidden %d, heads %d, kv heads %d, head_dim %d, "
+                        "intermediate %d)",
+                        c->d_model, c->n_heads, c->n_kv_heads, c->head_dim, c->d_ff);
+    if (c->n_heads % c->n_kv_heads)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "qwen3 layer: %d heads are not a multiple of %d KV heads", c->n_heads,
+                        c->n_kv_heads);
+    if (c->head_dim % 2)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "qwen3 layer: head_dim %d is odd",
+                        c->head_dim);
+    if (!(c->rms_eps >= 0.0f) || !(c->rope_theta > 0.0f))
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "qwen3 layer: rms_norm_eps must be >= 0 and rope_theta > 0");
+    /* Keep every product of sizes we form well inside int. */
+    if (c->d_model > (1 << 16) || c->d_ff > (1 << 18) || c->n_heads > 1024 ||
+        c->head_dim > 1024 || (int64_t)c->n_heads * c->head_dim > (1 << 16))
+        return ctts_err(err, err_len, CTTS_E_UNSUPPORTED, "qwen3 layer: sizes too large");
+    return CTTS_OK;
+}
+
+int nn_qwen3_kv_width(const nn_qwen3_config *cfg) { return cfg->n_kv_heads * cfg->head_dim; }
+
+ctts_status nn_bind_to_f32(nn_binder *b, float *dst, const char *name, int ndim,
+                           const int64_t *shape, char *err, size_t err_len) {
+    const ctts_tensor *t = NULL;
+    ctts_status st = nn_bind_tensor(b, &t, NN_BIND_LINEAR, name, ndim, shape, err, err_len);
+    if (st != CTTS_OK) return st;
+    if (t->dtype != CTTS_DT_F32 && t->dtype != CTTS_DT_BF16 && t->dtype != CTTS_DT_F16)
+        return ctts_err(err, err_len, CTTS_E_UNSUPPORTED,
+                        "tensor '%s': dtype %s, expected F32, BF16 or F16", name,
+                        ctts_dtype_name(t->dtype));
+    const int64_t n = ctts_tensor_numel(t);
+    float *tmp = malloc((size_t)(n > 0 ? n : 1) * sizeof *tmp);
+    if (!tmp) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory reading '%s'", name);
+    const unsigned char *p = t->data;
+    for (int64_t i = 0; i < n; i++) {
+        if (t->dtype == CTTS_DT_F32) {
+            memcpy(&tmp[i], p + 4 * i, 4);
+        } else {
+            uint16_t h;
+            memcpy(&h, p + 2 * i, 2);
+            tmp[i] = t->dtype == CTTS_DT_BF16 ? ctts_bf16_to_f32(h) : ctts_f16_to_f32(h);
+        }
+    }
+    b->be->upload(b->be, dst, tmp, (size_t)n * sizeof *tmp);
+    free(tmp);
+    return CTTS_OK;
+}
+
+void nn_qwen3_layer_release(nn_qwen3_layer_weights *w, ctts_backend *be) {
+    if (!w) return;
+    if (w->norms && be) be->free_buf(be, w->norms);
+    memset(w, 0, sizeof *w);
+}
+
+ctts_status nn_qwen3_layer_bind(nn_binder *b, const nn_qwen3_config *cfg, const char *prefix,
+                                nn_qwen3_layer_weights *w, char *err, size_t err_len) {
+    ctts_status st = nn_qwen3_config_check(cfg, err, err_len);
+    if (st != CTTS_OK) return st;
+    if (!b || !b->be || !prefix || !w)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "bind: bad arguments");
+    memset(w, 0, sizeof *w);
+    const int64_t D = cfg->d_model, F = cfg->d_ff, Dh = cfg->head_dim;
+    const int64_t QD = (int64_t)cfg->n_heads * Dh, KD = (int64_t)cfg->n_kv_heads * Dh;
+    const int64_t s_q[2] = {QD, D}, s_kv[2] = {KD, D}, s_o[2] = {D, QD}, s_up[2] = {F, D},
+                  s_down[2] = {D, F};
+    const struct {
+        const ctts_tensor **dst;
+        const char *suffix;
+        const int64_t *shape;
+    } lin[] = {
+        {&w->q_proj, "self_attn.q_proj.weight", s_q},
+        {&w->k_proj, "self_attn.k_proj.weight", s_kv},
+        {&w->v_proj, "self_attn.v_proj.weight", s_kv},
+        {&w->o_proj, "self_attn.o_proj.weight", s_o},
+        {&w->gate, "mlp.gate_proj.weight", s_up},
+        {&w->up, "mlp.up_proj.weight", s_up},
+        {&w->down, "mlp.down_proj.weight", s_down},
+    };
+    char name[512];
+    for (size_t i = 0; i < sizeof lin / sizeof lin[0]; i++) {
+        int len = snprintf(name, sizeof name, "%s%s", prefix, lin[i].suffix);
+        if (len < 0 || (size_t)len >= sizeof name)
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "bind: name too long for '%s'",
+                            prefix);
+        st = nn_bind_tensor(b, lin[i].dst, NN_BIND_LINEAR, name, 2, lin[i].shape, err, err_len);
+        if (st != CTTS_OK) return st;
+    }
+
+    /* Norm vectors: one F32 buffer, each part on a 16-float boundary. */
+    const size_t o_ln2 = round16((size_t)D), o_q = o_ln2 + round16((size_t)D),
+                 o_k = o_q + round16((size_t)Dh), total = o_k + round16((size_t)Dh);
+    w->norms = b->be->alloc(b->be, total * sizeof(float));
+    if (!w->norms) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory (%s norms)", prefix);
+    w->ln1 = w->norms;
+    w->ln2 = w->norms + o_ln2;
+    w->q_norm = w->norms + o_q;
+    w->k_norm = w->norms + o_k;
+    const int64_t s_d[1] = {D}, s_dh[1] = {Dh};
+    const struct {
+        float *dst;
+        const char *suffix;
+        const int64_t *shape;
+    } vec[] = {
+        {w->ln1, "input_layernorm.weight", s_d},
+        {w->ln2, "post_attention_layernorm.weight", s_d},
+        {w->q_norm, "self_attn.q_norm.weight", s_dh},
+        {w->k_norm, "self_attn.k_norm.weight", s_dh},
+    };
+    for (size_t i = 0; i < sizeof vec / sizeof vec[0]; i++) {
+        int len = snprintf(name, sizeof name, "%s%s", prefix, vec[i].suffix);
+        if (len < 0 || (size_t)len >= sizeof name)
+            st = ctts_err(err, err_len, CTTS_E_INVALID_ARG, "bind: name too long for '%s'",
+                          prefix);
+        else
+            st = nn_bind_to_f32(b, vec[i].dst, name, 1, vec[i].shape, err, err_len);
+        if (st != CTTS_OK) {
+            nn_qwen3_layer_release(w, b->be);
+            return st;
+        }
+    }
+    return CTTS_OK;
+}
+
+size_t nn_qwen3_scratch_floats(const nn_qwen3_config *cfg, int T) {
+    if (!cfg || T <= 0) return 0;
+    const size_t t = (size_t)T, d = (size_t)cfg->d_model, f = (size_t)cfg->d_ff,
+                 qd = (size_t)cfg->n_heads * (size_t)cfg->head_dim;
+    /* xn [T, D]; q, att [T, H*Dh]; g, u [T, d_ff]. */
+    return round16(t * d) + 2 * round16(t * qd) + 2 * round16(t * f);
+}
+
+ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
+                                   const nn_qwen3_layer_weights *w, nn_kv_cache *kv, float *x,
+                                   int T, int pos0, float *scratch) {
+    if (!be || !cfg || !w || !kv || !x || !scratch || T <= 0 || pos0 < 0)
+        return CTTS_E_INVALID_ARG;
+    if (!w->q_proj || !w->norms || kv->d_model != nn_qwen3_kv_width(cfg)) return CTTS_E_STATE;
+    if (kv->n < 0 || T > kv->capacity - kv->n) return CTTS_E_INVALID_ARG;
+
+    const int D = cfg->d_model, H = cfg->n_heads, Hkv = cfg->n_kv_heads, Dh = cfg->head_dim;
+    const int QD = H * Dh, KD = Hkv * Dh;
+    const size_t t = (size_t)T;
+    float *xn = scratch;                        /* [T, D] normed input / branch output */
+    float *q = xn + round16(t * (size_t)D);     /* [T, QD] */
+    float *att = q + round16(t * (size_t)QD);   /* [T, QD] */
+    float *g = att + round16(t * (size_t)QD);   /* [T, d_ff] */
+    float *u = g + round16(t * (size_t)cfg->d_ff); /* [T, d_ff] */
+    float *k_new = kv->k + (size_t)kv->n * (size_t)KD;
+    float *v_new = kv->v + (size_t)kv->n * (size_t)KD;
+
+    /* Attention branch. */
+    be->rms_norm(be, xn, x, w->ln1, T, D, cfg->rms_eps);
+    be->linear(be, q, xn, w->q_proj, NULL, T);
+    be->linear(be, k_new, xn, w->k_proj, NULL, T);
+    be->linear(be, v_new, xn, w->v_proj, NULL, T);
+    be->rms_norm(be, q, q, w->q_norm, T * H, Dh, cfg->rms_eps);
+    be->rms_norm(be, k_new, k_new, w->k_norm, T * Hkv, Dh, cfg->rms_eps);
+    be->rope_half(be, q, T, H, Dh, QD, pos0, cfg->rope_theta);
+    be->rope_half(be, k_new, T, Hkv, Dh, KD, pos0, cfg->rope_theta);
+    be->attention_gqa(be, att, q, QD, kv->k, kv->v, KD, T, kv->n + T, kv->n, H, Hkv, Dh, 0);
+    kv->n += T;
+    be->linear(be, xn, att, w->o_proj, NULL, T);
+    be->add(be, x, x, xn, t * (size_t)D);
+
+    /* SwiGLU branch. */
+    be->rms_norm(be, xn, x, w->ln2, T, D, cfg->rms_eps);
+    be->linear(be, g, xn, w->gate, NULL, T);
+    be->linear(be, u, xn, w->up, NULL, T);
+    be->act(be, g, g, t * (size_t)cfg->d_ff, CTTS_ACT_SILU);
+    be->mul(be, g, g, u, t * (size_t)cfg->d_ff);
+    be->linear(be, xn, g, w->down, NULL, T);
+    be->add(be, x, x, xn, t * (size_t)D);
+    return CTTS_OK;
+}
