@@ -7,7 +7,9 @@ export CTTS_BIN="$PWD/$BUILD/ctts"
 passed=0; failed=0; skipped=0; broken=0
 for t in $(find "$BUILD/tests" -type f -name 'test_*' ! -name '*.d' | sort); do
     echo "== $t"
-    out=$("$t" 2>&1); rc=$?
+    # A hung test must not hang CI: each program gets at most TEST_TIMEOUT seconds.
+    out=$(timeout "${TEST_TIMEOUT:-600}" "$t" 2>&1); rc=$?
+    [ "$rc" -eq 124 ] && echo "   timed out after ${TEST_TIMEOUT:-600} s"
     printf '%s\n' "$out" | grep -v '^PASS ' 
     line=$(printf '%s\n' "$out" | grep -E '^[0-9]+ passed, [0-9]+ failed' | tail -n 1)
     if [ -z "$line" ]; then
