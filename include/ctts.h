@@ -122,8 +122,10 @@ typedef struct {
     int max_frames;           /* cap on frames per text chunk; default 0 = model's own limit */
     int max_tokens_per_chunk; /* long-text chunk size in tokens; default 50 */
     int pipeline;             /* decode audio on a second thread while the next frame is
-                                 computed: 1 on, 0 off, default -1 = on when the model
-                                 has >= 2 threads (output is identical either way) */
+                                 computed (the model's threads split between the two):
+                                 1 on, 0 off, default -1 = auto: with >= 2 threads the
+                                 session measures both and keeps the faster (it depends
+                                 on the machine). The audio is identical in every mode. */
     /* Qwen3-TTS only (Pocket ignores them); defaults from generation_config.json: */
     int top_k;                /* sample among the k best codes; 0 = off; default 50 */
     float top_p;              /* nucleus mass in (0, 1]; 1 = off; default 1.0 */
@@ -159,8 +161,8 @@ typedef struct {
     double rtf;            /* total_ms / audio duration (lower is faster) */
     /* profile of the first frame (the parts of first_audio_ms) */
     double first_text_ms;    /* text preparation, chunking, tokenizing */
-    double first_prefill_ms; /* prefill of the first chunk (Pocket: computes the first
-                                latent in the same pass, FlowLM + flow head) */
+    double first_prefill_ms; /* state setup (voice copy) and prefill of the first chunk
+                                (Pocket: computes the first latent in the same pass) */
     double first_flowlm_ms;  /* first LM step when it runs on its own (Pocket: 0) */
     double first_mimi_ms;    /* first audio decode */
     double min_lead_ms;      /* smallest lead of the audio over real-time playback that
@@ -308,6 +310,14 @@ CTTS_API const char *ctts_session_error(const ctts_session *s);
  * stream is DONE, failed or cancelled; first-frame fields after the first read
  * with samples). */
 CTTS_API const ctts_timings *ctts_session_timings(const ctts_session *s);
+
+/* Writes the loaded model to out_dir as a GGUF model directory: model.gguf
+ * (every tensor in the dtype it has after load-time conversion, e.g. Q8_0
+ * after weight_type = CTTS_WEIGHTS_Q8_0), config.yaml and tokenizer.model.
+ * Loading out_dir maps model.gguf and uses the tensors without copies.
+ * Pocket models only (CTTS_E_UNSUPPORTED otherwise); CTTS_E_IO. */
+CTTS_API ctts_status ctts_model_export_gguf(const ctts_model *m, const char *out_dir, char *err,
+                                            size_t err_len);
 
 /* ---- profiling (development) ---- */
 

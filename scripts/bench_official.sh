@@ -5,12 +5,14 @@
 # round and the median ratio (official wall time / ctts wall time: > 1 means
 # ctts is faster).
 #
-#   scripts/bench_official.sh [--model DIR] [--frames N] [--threads N] [--runs N]
-#       [--rounds N] [--cpus LIST] [--weights f32|bf16|q8_0|q4_0] [--quantize]
+#   scripts/bench_official.sh [--model DIR] [--frames N] [--threads N] [--ctts-threads N]
+#       [--runs N] [--rounds N] [--cpus LIST] [--weights f32|bf16|q8_0|q4_0] [--quantize]
 #       [--text T] [--ctts PATH] [--python PATH]
 #
 # Defaults: --model /tmp/pocket-full (refgen make_model.py --config full; made
-# with ctts dev make-random-model if missing), 100 frames, 1 thread, 3 runs per
+# with ctts dev make-random-model if missing), 100 frames, torch threads 1 (the
+# official default: one intra-op thread plus its audio-decoding thread, so it
+# uses two cores), ctts threads = the number of CPUs in --cpus, 3 runs per
 # round, 3 rounds, CPUs 0,1 (taskset), f32 weights, build/ctts (built if
 # missing). --quantize runs the official int8 mode; pair it with --weights q8_0.
 # Needs python3 with torch and the official code as described in
@@ -18,7 +20,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-MODEL=/tmp/pocket-full FRAMES=100 THREADS=1 RUNS=3 ROUNDS=3 CPUS=0,1 WEIGHTS=f32 QUANT=""
+MODEL=/tmp/pocket-full FRAMES=100 THREADS=1 CTHREADS="" RUNS=3 ROUNDS=3 CPUS=0,1 WEIGHTS=f32 QUANT=""
 TEXT="The quick brown fox jumps over the lazy dog, while the cat sleeps quietly."
 CTTS=build/ctts PY=python3
 REFGEN=${REFGEN:-../shared/refgen}
@@ -27,6 +29,7 @@ while [ $# -gt 0 ]; do
     --model) MODEL=$2; shift 2 ;;
     --frames) FRAMES=$2; shift 2 ;;
     --threads) THREADS=$2; shift 2 ;;
+    --ctts-threads) CTHREADS=$2; shift 2 ;;
     --runs) RUNS=$2; shift 2 ;;
     --rounds) ROUNDS=$2; shift 2 ;;
     --cpus) CPUS=$2; shift 2 ;;
@@ -39,6 +42,7 @@ while [ $# -gt 0 ]; do
     esac
 done
 
+[ -n "$CTHREADS" ] || CTHREADS=$(echo "$CPUS" | tr ',' '\n' | wc -l)
 [ -x "$CTTS" ] || make -j"$(nproc)" "$CTTS" >/dev/null
 if [ ! -f "$MODEL/model.safetensors" ]; then
     echo "bench_official.sh: making the full-size random model in $MODEL" >&2
@@ -50,13 +54,14 @@ command -v taskset >/dev/null || PIN=()
 
 OUT=$(mktemp -d)
 trap 'rm -rf "$OUT"' EXIT
-echo "model $MODEL, $FRAMES frames, $THREADS thread(s) on CPUs $CPUS, ctts --weights $WEIGHTS," \
+echo "model $MODEL, $FRAMES frames, CPUs $CPUS, torch threads $THREADS, ctts threads $CTHREADS," \
+     "ctts --weights $WEIGHTS," \
      "official ${QUANT:-fp32}, $ROUNDS rounds x $RUNS runs"
 for r in $(seq 1 "$ROUNDS"); do
     "${PIN[@]}" "$PY" "$REFGEN/official_bench.py" --model "$MODEL" --frames "$FRAMES" \
         --threads "$THREADS" --runs "$RUNS" --text "$TEXT" --json $QUANT > "$OUT/official_$r.json"
     "${PIN[@]}" "$CTTS" bench --model "$MODEL" --text "$TEXT" --max-frames "$FRAMES" \
-        --threads "$THREADS" --runs "$RUNS" --weights "$WEIGHTS" --voice none --json \
+        --threads "$CTHREADS" --runs "$RUNS" --weights "$WEIGHTS" --voice none --json \
         > "$OUT/ctts_$r.json"
     "$PY" - "$OUT/official_$r.json" "$OUT/ctts_$r.json" "$r" <<'PYEOF'
 import json, sys

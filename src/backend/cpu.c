@@ -9,6 +9,12 @@
  * host memory; upload/download are memcpy. Ops never allocate: attention
  * uses an online softmax with a small on-stack score block.
  *
+ * Block-quantized weights (Q8_0, Q4_0): linear quantizes the rows of x to
+ * Q8_0 once on the calling thread (into a backend buffer guarded by a flag,
+ * or a stack buffer when another thread holds it), then splits weight rows
+ * as for float weights. The profiler (ctts_model_profile) times each op and
+ * adds its FLOPs and bytes to the current stage when switched on.
+ *
  * Ops return void (backend.h): callers validate shapes; an op given
  * impossible sizes does nothing rather than touch memory out of range.
  */

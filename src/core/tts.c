@@ -546,6 +546,14 @@ const char *ctts_session_error(const ctts_session *s) { return s ? s->error : "n
 
 const ctts_timings *ctts_session_timings(const ctts_session *s) { return s ? &s->timings : NULL; }
 
+ctts_status ctts_model_export_gguf(const ctts_model *m, const char *out_dir, char *err,
+                                   size_t err_len) {
+    if (!m || !out_dir) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "export: bad arguments");
+    if (!m->pocket)
+        return ctts_err(err, err_len, CTTS_E_UNSUPPORTED, "export: only Pocket TTS models");
+    return pocket_model_export_gguf(m->pocket, out_dir, err, err_len);
+}
+
 ctts_status ctts_model_profile(ctts_model *m, int enable, ctts_profile *out) {
     if (!m) return CTTS_E_INVALID_ARG;
     ctts_backend *be = m->pocket ? pocket_model_backend(m->pocket) : NULL;

@@ -12,7 +12,8 @@
  * This file holds the block structs, the reference (scalar) quantizers,
  * dequantizers and dot products: the oracle that SIMD kernels in src/cpu are
  * tested against, and the load-time converter's workhorse. No allocation, no
- * state. Rows must be a multiple of QK (32) long.
+ * state. Rows must be a multiple of QK (32) long; blocks need 2-byte alignment
+ * (the f16 scale), which rows of 34- or 18-byte blocks keep from any even base.
  */
 #ifndef CTTS_QUANT_QUANT_H
 #define CTTS_QUANT_QUANT_H

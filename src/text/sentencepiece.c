@@ -750,8 +750,11 @@ static ctts_status normalize(const spm_model *m, const char *in, size_t len, sbu
 
 static int utf8_char_len(uint8_t b) { return "\1\1\1\1\1\1\1\1\1\1\1\1\2\2\3\4"[b >> 4]; }
 
-ctts_status spm_encode(const spm_model *m, const char *text, size_t len, int32_t **ids,
-                       size_t *n, char *err, size_t err_len) {
+/* spm_encode with the Viterbi starting at score0; *score_end (may be NULL)
+ * gets the best path's score at the end of the text. */
+static ctts_status encode_impl(const spm_model *m, const char *text, size_t len, float score0,
+                               float *score_end, int32_t **ids, size_t *n, char *err,
+                               size_t err_len) {
     if (!m || !ids || !n || (!text && len))
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "spm_encode: NULL argument");
     *ids = NULL;
@@ -775,6 +778,7 @@ ctts_status spm_encode(const spm_model *m, const char *text, size_t len, int32_t
         starts[i] = SIZE_MAX;
         best_id[i] = -1;
     }
+    best_score[0] = score0;
     const float unk_score = m->min_score - SPM_UNK_PENALTY;
     for (size_t start = 0; start < size;) {
         const float till_here = best_score[start];
@@ -847,6 +851,7 @@ ctts_status spm_encode(const spm_model *m, const char *text, size_t len, int32_t
         prev_unk = is_unk;
     }
     free(piece_end);
+    if (score_end) *score_end = best_score[size];
     free(best_score);
     free(starts);
     free(best_id);
@@ -860,6 +865,17 @@ oom:
     free(best_id);
     free(norm.p);
     return ctts_err(err, err_len, CTTS_E_OOM, "%s: out of memory while encoding", m->name);
+}
+
+ctts_status spm_encode(const spm_model *m, const char *text, size_t len, int32_t **ids,
+                       size_t *n, char *err, size_t err_len) {
+    return encode_impl(m, text, len, 0.0f, NULL, ids, n, err, err_len);
+}
+
+ctts_status spm_encode_from(const spm_model *m, const char *text, size_t len, float *score,
+                            int32_t **ids, size_t *n, char *err, size_t err_len) {
+    if (!score) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "spm_encode_from: NULL score");
+    return encode_impl(m, text, len, *score, score, ids, n, err, err_len);
 }
 
 /* ---------------------------------------------------------------- decoder */

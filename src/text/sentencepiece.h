@@ -61,6 +61,15 @@ int32_t spm_pad_id(const spm_model *m);
  * does). *ids is malloc'd (caller frees; NULL when *n == 0). No BOS/EOS. */
 ctts_status spm_encode(const spm_model *m, const char *text, size_t len, int32_t **ids,
                        size_t *n, char *err, size_t err_len);
+/* spm_encode for a text that continues earlier text: the Viterbi starts at
+ * *score (0 for the first piece of text) and *score gets the best path's
+ * score at the end. The best scores are float sums along the path, so a
+ * tie between pieces can resolve differently in a text encoded alone; fed
+ * the score of the text before, encoding a text in pieces cut before a
+ * space gives exactly the ids of encoding it whole (for a model whose pieces
+ * never hold U+2581 after their first byte). */
+ctts_status spm_encode_from(const spm_model *m, const char *text, size_t len, float *score,
+                            int32_t **ids, size_t *n, char *err, size_t err_len);
 /* Decodes ids[0..n) into a malloc'd NUL-terminated string (*out, caller frees).
  * An id out of range is CTTS_E_INVALID_ARG. */
 ctts_status spm_decode(const spm_model *m, const int32_t *ids, size_t n, char **out, char *err,

@@ -7,8 +7,9 @@
  * continuations (nothing, spaces, punctuation, a glued word), for several
  * max_tokens and all three golden tokenizers; plus that the stream's
  * shortcut (re-chunk only when it may matter) never starts a chunk later than
- * re-chunking at every byte would, and that a sentence or clause really does
- * start before the end of the text.
+ * re-chunking at every byte would, that the incremental chunker gives the
+ * same chunks as the stateless open split after every byte, and that a
+ * sentence or clause really does start before the end of the text.
  */
 #include <stdint.h>
 #include <stdio.h>
@@ -232,5 +233,57 @@ static void test_stream_shortcut_loses_nothing(void) {
     pocket_model_free(m);
 }
 
-TEST_MAIN(T(test_open_chunks_examples), T(test_open_chunks_full_tokenizer),
+/* The incremental chunker gives the open split's chunks, string for string,
+ * after every byte of random texts (each tokenizer, several max_tokens). */
+static void check_chunker(const char *rel, int n_texts) {
+    spm_model *sp = load_tok(rel);
+    REQUIRE(sp);
+    static const int maxes[] = {3, 8, 20, 50};
+    int bad = 0;
+    for (int k = 0; k < n_texts && !bad; k++) {
+        char *text = random_text(10 + (int)rnd(40));
+        size_t len = strlen(text);
+        pocket_text_options o = {(int)rnd(2), (int)rnd(2)};
+        int max_tokens = maxes[rnd(4)];
+        char err[256];
+        pocket_chunker *c = NULL;
+        REQUIRE(pocket_chunker_new(sp, &o, max_tokens, &c, err, sizeof err) == CTTS_OK);
+        char *known[512];
+        int n_known = 0;
+        for (size_t i = 1; i <= len && !bad; i++) {
+            char **nc = NULL, **oc = NULL;
+            int nn = 0, on = 0, h1 = 0, h2 = 0;
+            REQUIRE(pocket_chunker_update(c, text, i, n_known, &nc, &nn, &h1, err, sizeof err) == CTTS_OK);
+            for (int j = 0; j < nn && n_known < 512; j++) {
+                known[n_known++] = nc[j];
+                nc[j] = NULL;
+            }
+            pocket_free_chunks(nc, nn);
+            REQUIRE(pocket_split_chunks_open(sp, text, i, &o, max_tokens, &oc, &on, &h2, err,
+                                             sizeof err) == CTTS_OK);
+            int same = on == n_known && h1 == h2;
+            for (int j = 0; same && j < on; j++) same = strcmp(oc[j], known[j]) == 0;
+            if (!same) {
+                bad = 1;
+                TEST_FAIL_AT("%s, max %d, after %zu bytes of '%.60s': chunker %d chunks "
+                             "(headroom %d), open split %d (headroom %d)", rel, max_tokens, i,
+                             text, n_known, h1, on, h2);
+            }
+            pocket_free_chunks(oc, on);
+        }
+        for (int j = 0; j < n_known; j++) free(known[j]);
+        pocket_chunker_free(c);
+        free(text);
+    }
+    spm_free(sp);
+}
+
+static void test_chunker_equals_open_split(void) {
+    rng_state = 5;
+    check_chunker("pocket-full/tokenizer.model", 60);
+    check_chunker("pocket-tiny/tokenizers/tiny.model", 30);
+    check_chunker("pocket-tiny/tokenizers/variant_identity.model", 30);
+}
+
+TEST_MAIN(T(test_chunker_equals_open_split), T(test_open_chunks_examples), T(test_open_chunks_full_tokenizer),
           T(test_open_chunks_tiny_tokenizers), T(test_stream_shortcut_loses_nothing))

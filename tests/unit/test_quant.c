@@ -142,11 +142,11 @@ static void test_simd_quantizer(void) {
 static int matmul_case(const cpu_kernels *k, int nt, ctts_dtype dt, int R, int K, int T) {
     const size_t rb = ctts_dtype_row_bytes(dt, K), xb = (size_t)K / 32 * sizeof(block_q8_0);
     float *w = malloc((size_t)R * K * sizeof *w), *x = malloc((size_t)T * K * sizeof *x);
-    char *wq = malloc(rb * R + 1), *xq = malloc(xb * T);
+    char *wq = malloc(rb * R + 2), *xq = malloc(xb * T);
     float *y0 = malloc((size_t)T * R * sizeof *y0), *y1 = malloc((size_t)T * R * sizeof *y1);
     fill(w, (size_t)R * K, 0.5f);
     fill(x, (size_t)T * K, 2.0f);
-    char *wqm = wq + 1; /* misaligned rows */
+    char *wqm = wq + 2; /* rows off 4/16/32-byte alignment (blocks need only 2: the f16 scale) */
     for (int r = 0; r < R; r++) {
         if (dt == CTTS_DT_Q8_0) quant_row_q8_0_ref(w + (size_t)r * K, (block_q8_0 *)(wqm + rb * r), K);
         else quant_row_q4_0_ref(w + (size_t)r * K, (block_q4_0 *)(wqm + rb * r), K);

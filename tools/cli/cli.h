@@ -69,6 +69,8 @@ int cmd_export_voice(cli_args *a);
 int cmd_stream(cli_args *a);
 /* ctts bench: speed over short / medium / long texts at a fixed frame count (cmd_bench.c). */
 int cmd_bench(cli_args *a);
+/* ctts quantize IN OUT --type T: IN loaded with weights T, written as a GGUF model dir (cmd_quantize.c). */
+int cmd_quantize(int argc, char **argv, cli_args *a);
 /* Loads --voice (state file, audio file or "none") with the voice cache
  * ($XDG_CACHE_HOME/ctts/voices unless --no-voice-cache); max_seconds as in
  * ctts_voice_params. 0 or an exit code (message printed). */

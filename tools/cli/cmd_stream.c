@@ -11,7 +11,9 @@
  * With --text-file -, reading stdin never holds audio back: the loop decodes
  * while audio is available and only waits on stdin when the library needs text.
  * --measure-first-chunk prints "first_chunk_ms: X" on stderr: from the start of
- * the stream (model and voice loaded) to the first samples available.
+ * the stream (model and voice loaded) to the first samples available. The
+ * weights are memory-mapped and paged in on first use, so it first runs one
+ * silent frame ("Hello.") to have the model really loaded, as the number means.
  * It does not play audio itself and does not resample.
  */
 #include <errno.h>
@@ -177,6 +179,20 @@ int cmd_stream(cli_args *a) {
     }
     ctts_gen_params gp = ctts_gen_default_params(m);
     cli_apply_gen_args(a, &gp);
+    if (a->measure_first) {
+        /* warm-up: one frame pages in every weight of FlowLM and Mimi */
+        ctts_gen_params wp = gp;
+        wp.max_frames = 1;
+        size_t got = 0;
+        ctts_status wr = ctts_stream_begin(s, v, &wp);
+        if (wr == CTTS_OK) wr = ctts_stream_feed_text(s, "Hello.");
+        if (wr == CTTS_OK) wr = ctts_stream_end_text(s);
+        while (wr == CTTS_OK) wr = ctts_stream_read(s, st->pcm, READ_CAP, &got);
+        if (wr != CTTS_DONE) {
+            rc = cli_fail("%s", ctts_session_error(s));
+            goto done;
+        }
+    }
     st->s = s;
     st->k = &k;
     st->measure = a->measure_first;

@@ -9,6 +9,7 @@
  *   ctts dev make-random-model --config NAME|YAML --seed N --out DIR [--tokenizer FILE]
  *   ctts pull MODEL [--voice V|all|none]     (Hugging Face hub cache)
  *   ctts models
+ *   ctts quantize  IN OUT_DIR --type q8_0|q4_0|bf16|f32   (GGUF model directory)
  *   ctts bench     --model M [--weights W] [--threads N] [--max-frames N] [--runs N] [--json] [--profile]
  *
  * Options follow GNU conventions: "--opt VALUE" and "--opt=VALUE" both work,
@@ -37,6 +38,7 @@ int main(int argc, char **argv) {
     const char *cmd = argv[1];
     if (!strcmp(cmd, "dev")) return cmd_dev(argc - 1, argv + 1, &a);
     if (!strcmp(cmd, "pull")) return cmd_pull(argc - 1, argv + 1, &a);
+    if (!strcmp(cmd, "quantize")) return cmd_quantize(argc - 1, argv + 1, &a);
     int rc = cli_parse_args(argc - 1, argv + 1, &a);
     if (rc) return rc;
     if (!strcmp(cmd, "generate")) return cmd_generate(&a);

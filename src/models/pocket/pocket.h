@@ -49,6 +49,17 @@ ctts_status pocket_model_identity(const pocket_model *m, unsigned char id[32]);
 
 ctts_gen_params pocket_default_gen_params(void);
 
+/* Writes a config.yaml in the official schema for c whose weights_path is
+ * weights_file and tokenizer_path tokenizer.model (pocket_random.c). */
+ctts_status pocket_write_config(const pocket_config *c, const char *path, const char *weights_file,
+                                const char *comment, char *err, size_t err_len);
+ctts_status pocket_copy_file(const char *src, const char *dst, char *err, size_t err_len);
+/* Writes the loaded weights (as converted at load) to out_dir/model.gguf with a
+ * config.yaml and the tokenizer beside it: a model directory that loads the
+ * weights zero-copy (pocket_export.c). Errors: CTTS_E_IO, CTTS_E_UNSUPPORTED. */
+ctts_status pocket_model_export_gguf(const pocket_model *m, const char *out_dir, char *err,
+                                     size_t err_len);
+
 /* A generation stream (owned by a session; reusable across texts):
  * begin -> feed* -> end, with step called at any point after begin. */
 ctts_status pocket_stream_new(pocket_model *m, pocket_stream **out, char *err, size_t err_len);
@@ -87,7 +98,8 @@ void pocket_stream_set_observer(pocket_stream *s, pocket_frame_observer fn, void
 typedef struct {
     double prepare_ms, prefill_ms, flowlm_ms, mimi_ms; /* totals */
     double first_text_ms;    /* text preparation, chunking and tokenizing before the first prefill */
-    double first_prefill_ms; /* the first chunk's prefill, with its first latent */
+    double first_prefill_ms; /* voice state copy + the first chunk's prefill, with its
+                                first latent */
     double first_mimi_ms;    /* the first Mimi decode */
 } pocket_stream_timing;
 void pocket_stream_get_timing(const pocket_stream *s, pocket_stream_timing *t);

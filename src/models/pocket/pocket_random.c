@@ -21,6 +21,7 @@
 #include "base/error.h"
 #include "base/rng.h"
 #include "io/safetensors.h"
+#include "models/pocket/pocket.h"
 #include "models/pocket/pocket_config.h"
 #include "text/sentencepiece.h"
 
@@ -215,7 +216,7 @@ static void add_mimi(spec_list *l, const pocket_config *c) {
     add(l, INIT_RANDOM, 1, "mimi.upsample.convtr.convtr.weight", C, 1, 2 * m->resample_stride);
 }
 
-static ctts_status copy_file(const char *src, const char *dst, char *err, size_t err_len) {
+ctts_status pocket_copy_file(const char *src, const char *dst, char *err, size_t err_len) {
     FILE *in = fopen(src, "rb");
     if (!in) return ctts_err(err, err_len, CTTS_E_IO, "cannot open tokenizer '%s'", src);
     FILE *out = fopen(dst, "wb");
@@ -238,13 +239,21 @@ static ctts_status copy_file(const char *src, const char *dst, char *err, size_t
 /* A config in the official schema pointing at the local files. */
 static ctts_status write_config(const pocket_config *c, const char *path, uint64_t seed,
                                 char *err, size_t err_len) {
+    char head[POCKET_PATH_MAX + 160];
+    snprintf(head, sizeof head,
+             "Random-weight Pocket TTS model '%s' (seed %llu), written by ctts dev "
+             "make-random-model.",
+             c->name, (unsigned long long)seed);
+    return pocket_write_config(c, path, "model.safetensors", head, err, err_len);
+}
+
+ctts_status pocket_write_config(const pocket_config *c, const char *path, const char *weights_file,
+                                const char *comment, char *err, size_t err_len) {
     FILE *f = fopen(path, "w");
     if (!f) return ctts_err(err, err_len, CTTS_E_IO, "cannot write '%s': %s", path, strerror(errno));
     const pocket_flowlm_config *fl = &c->flow;
     const pocket_mimi_config *m = &c->mimi;
-    fprintf(f, "# Random-weight Pocket TTS model '%s' (seed %llu), written by ctts dev "
-               "make-random-model.\nweights_path: model.safetensors\n",
-            c->name, (unsigned long long)seed);
+    fprintf(f, "# %s\nweights_path: %s\n", comment, weights_file);
     if (c->remove_semicolons) fprintf(f, "remove_semicolons: true\n");
     if (c->pad_with_spaces_for_short_inputs) fprintf(f, "pad_with_spaces_for_short_inputs: true\n");
     if (c->recommended_frames_after_eos >= 0)
@@ -313,7 +322,7 @@ ctts_status ctts_dev_make_random_model(const char *config, uint64_t seed,
     }
     if (l.st == CTTS_OK) {
         snprintf(path, sizeof path, "%s/tokenizer.model", out_dir);
-        l.st = copy_file(tok, path, err, err_len);
+        l.st = pocket_copy_file(tok, path, err, err_len);
     }
     if (l.st == CTTS_OK) {
         snprintf(path, sizeof path, "%s/config.yaml", out_dir);

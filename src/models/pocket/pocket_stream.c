@@ -4,30 +4,32 @@
  *
  * Text. Fed text accumulates; whenever a new word completes and it may
  * matter (punctuation since the last look, or the growing sentence may have
- * crossed max_tokens), pocket_split_chunks_open re-chunks the text so far and
- * returns the chunks every continuation shares, i.e. exactly the leading
- * chunks pocket_split_chunks will give for the whole text (pocket_text.h has
- * the argument). end_text splits the whole text, checks that it starts with
- * the chunks already taken and takes the rest.
+ * gained enough tokens to change the packing), the incremental chunker
+ * (pocket_chunker, linear in the text) gives the chunks every continuation
+ * shares, i.e. exactly the leading chunks pocket_split_chunks will give for
+ * the whole text (pocket_text.c has the argument). end_text splits the whole
+ * text, checks that it starts with the chunks already taken and takes the rest.
  *
  * Generation, per chunk (POCKET_NOTES.md §2, §5): a fresh copy of the voice
- * state, the chunk's LUT rows prefilled, then autoregressive steps (step 0
- * runs in the prefill's last transformer pass: one weight pass less before
- * the first audio). Step k
- * computes a latent and its EOS logit; the first EOS is remembered and once
- * k >= eos_step + frames_after_eos the frame is dropped and the chunk ends.
- * Emitted latents are de-normalised and decoded by a Mimi decoder that starts
- * fresh for each chunk. The RNG runs across chunks, so frames depend only on
- * the chunk strings and the seed, never on when the text arrived.
+ * state, the chunk's LUT rows prefilled, then autoregressive steps; step 0
+ * runs in the prefill's last transformer pass (one pass over the weights
+ * less before the first audio). Step k computes a latent and its EOS logit;
+ * the first EOS is remembered and once k >= eos_step + frames_after_eos the
+ * frame is dropped and the chunk ends. Emitted latents are de-normalised and
+ * decoded by a Mimi decoder that starts fresh for each chunk. The RNG runs
+ * across chunks, so frames depend only on the chunk strings and the seed,
+ * never on when the text arrived.
  *
- * Pipelining (PIPE_ON): the first frame of a stream is decoded on the
- * caller's thread with every model thread (lowest time to first audio).
- * After it, a persistent worker thread decodes frame n while the caller
- * computes frame n+1's latent; during that overlap each side runs on a
- * one-thread backend of its own, so the two cores are not oversubscribed and
- * the model's thread pool is never used from two threads. Outputs are
- * bit-identical to sequential decoding: the same kernels, in the same order,
- * per decoder state. No allocation happens per frame.
+ * Pipelining: the first frame of a stream is always decoded on the caller's
+ * thread with every model thread (lowest time to first audio). After it, in
+ * pipelined steps a persistent worker thread decodes frame n while the caller
+ * computes frame n+1's latent; the model's threads are split between the two
+ * sides (one-thread-each on 2 cores) through backends of their own, so the
+ * cores are not oversubscribed and the model's thread pool is never used
+ * from two threads. Sequential and pipelined steps can alternate freely
+ * (AUTO measures both, see use_pipe_now): the output is bit-identical, as
+ * the same kernels run in the same order on each state. No allocation
+ * happens per frame.
  *
  * Not here: public API state checks (core/tts.c), the text rules themselves
  * (pocket_text.c), the networks (flowlm.c, mimi.c).
@@ -74,7 +76,7 @@ struct pocket_stream {
     char *text;
     size_t text_len, text_cap;
     int text_ended;
-    int can_stream;      /* the tokenizer allows incremental chunking */
+    pocket_chunker *chunker; /* incremental chunking of the text so far */
     size_t looked_cut;   /* cut (end of complete words) at the last re-chunk */
     size_t looked_word;  /* start of the last word before that cut */
     int headroom;        /* tokens the growing sentence could gain then without
@@ -90,6 +92,7 @@ struct pocket_stream {
     int frames_after_eos;
     int max_gen_len;
     pocket_flowlm_state *state;
+    int state_has_voice;         /* state rows [0, voice_len) hold this stream's voice */
     float *latent, *prev_latent; /* [ldim] normalised */
     int first_ready;             /* step 0's latent and EOS logit came with the prefill */
     float first_eos;
@@ -132,7 +135,6 @@ ctts_status pocket_stream_new(pocket_model *m, pocket_stream **out, char *err, s
     pocket_stream *s = calloc(1, sizeof *s);
     if (!s) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
     s->m = m;
-    s->can_stream = pocket_text_can_stream(m->spm);
     s->pipe = PIPE_AUTO;
     size_t ldim = (size_t)m->cfg.flow.ldim, fs = (size_t)m->cfg.mimi.frame_size;
     s->latent = calloc(ldim, sizeof(float));
@@ -173,6 +175,7 @@ void pocket_stream_free(pocket_stream *s) {
     if (s->be_flow) s->be_flow->destroy(s->be_flow);
     if (s->be_mimi) s->be_mimi->destroy(s->be_mimi);
     free_chunks(s);
+    pocket_chunker_free(s->chunker);
     free(s->text);
     pocket_flowlm_state_free(s->state);
     pocket_mimi_dec_free(s->dec);
@@ -270,6 +273,25 @@ static ctts_status push_final(pocket_stream *s, char **chunks, int n, char *err,
     return CTTS_OK;
 }
 
+/* Takes the new final chunks chunks[0..n) (set to NULL in the array). */
+static ctts_status append_chunks(pocket_stream *s, char **chunks, int n, char *err,
+                                 size_t err_len) {
+    if (n > INT32_MAX / 2 - s->n_chunks) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    if (s->n_chunks + n > s->cap_chunks) {
+        int cap = s->cap_chunks ? s->cap_chunks : 8;
+        while (cap < s->n_chunks + n) cap *= 2;
+        char **nc = realloc(s->chunks, (size_t)cap * sizeof *nc);
+        if (!nc) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        s->chunks = nc;
+        s->cap_chunks = cap;
+    }
+    for (int i = 0; i < n; i++) {
+        s->chunks[s->n_chunks++] = chunks[i];
+        chunks[i] = NULL;
+    }
+    return CTTS_OK;
+}
+
 static int is_cut_space(char c) { return c == ' ' || c == '\n' || c == '\r'; }
 
 /* Plain word bytes: ASCII letters and digits. Anything else may be (or
@@ -296,16 +318,13 @@ static ctts_status look_for_chunks(pocket_stream *s, size_t from, char *err, siz
      * token per (ASCII) byte */
     if (!worth && cut - s->looked_cut > (size_t)s->headroom) worth = 1;
     if (!worth) return CTTS_OK;
-    int max = s->p.max_tokens_per_chunk;
 
     double t0 = now_ms();
-    pocket_text_options o = {s->m->cfg.remove_semicolons,
-                             s->m->cfg.pad_with_spaces_for_short_inputs};
     char **chunks = NULL;
     int n = 0, headroom = -1;
-    ctts_status st = pocket_split_chunks_open(s->m->spm, s->text, s->text_len, &o, max, &chunks,
-                                              &n, &headroom, err, err_len);
-    if (st == CTTS_OK) st = push_final(s, chunks, n, err, err_len);
+    ctts_status st = pocket_chunker_update(s->chunker, s->text, s->text_len, s->n_chunks, &chunks,
+                                           &n, &headroom, err, err_len);
+    if (st == CTTS_OK) st = append_chunks(s, chunks, n, err, err_len);
     pocket_free_chunks(chunks, n);
     s->t.prepare_ms += now_ms() - t0;
     if (st != CTTS_OK) return st;
@@ -328,6 +347,7 @@ ctts_status pocket_stream_begin(pocket_stream *s, const pocket_voice *v, const c
     s->chunk = 0;
     s->chunk_started = 0;
     s->frames_out = 0;
+    s->state_has_voice = 0;
     s->deferred = CTTS_OK;
     s->deferred_msg[0] = 0;
     memset(&s->t, 0, sizeof s->t);
@@ -345,8 +365,14 @@ ctts_status pocket_stream_begin(pocket_stream *s, const pocket_voice *v, const c
     s->pipe = p->pipeline;
     s->voice = v;
     ctts_rng_seed(&s->rng, p->seed);
-    if (pipe_allowed(s)) return pipe_setup(s, err, err_len);
-    return CTTS_OK;
+    pocket_chunker_free(s->chunker);
+    s->chunker = NULL;
+    pocket_text_options o = {s->m->cfg.remove_semicolons,
+                             s->m->cfg.pad_with_spaces_for_short_inputs};
+    ctts_status st = pocket_chunker_new(s->m->spm, &o, p->max_tokens_per_chunk, &s->chunker, err,
+                                        err_len);
+    if (st == CTTS_OK && pipe_allowed(s)) st = pipe_setup(s, err, err_len);
+    return st;
 }
 
 ctts_status pocket_stream_feed(pocket_stream *s, const char *utf8, size_t n, char *err,
@@ -366,7 +392,7 @@ ctts_status pocket_stream_feed(pocket_stream *s, const char *utf8, size_t n, cha
     memcpy(s->text + s->text_len, utf8, n);
     s->text_len += n;
     s->text[s->text_len] = 0;
-    if (!s->can_stream || n == 0) return CTTS_OK;
+    if (!s->chunker || n == 0) return CTTS_OK;
     return look_for_chunks(s, from, err, err_len);
 }
 
@@ -427,6 +453,8 @@ static ctts_status begin_chunk(pocket_stream *s, ctts_backend *exec, char *err, 
         fae = guess + 2;
     }
     s->frames_after_eos = fae;
+    double t0 = now_ms();
+    if (s->frames_out == 0 && s->chunk == 0) s->t.first_text_ms = s->t.prepare_ms + (t0 - t_tok);
     double gen_sec = (double)n / 3.0 + 2.0;
     s->max_gen_len = (int)ceil(gen_sec * (double)m->cfg.mimi.frame_rate);
     int limit = s->max_gen_len;
@@ -436,6 +464,7 @@ static ctts_status begin_chunk(pocket_stream *s, ctts_backend *exec, char *err, 
     if (!s->state || pocket_flowlm_state_capacity(s->state) < need) {
         pocket_flowlm_state_free(s->state);
         s->state = NULL;
+        s->state_has_voice = 0;
         st = pocket_flowlm_state_new(m->flowlm, need, &s->state, err, err_len);
     }
     if (st == CTTS_OK && (int)n > s->rows_cap) {
@@ -446,15 +475,16 @@ static ctts_status begin_chunk(pocket_stream *s, ctts_backend *exec, char *err, 
     }
     if (st == CTTS_OK) {
         pocket_flowlm_state_set_exec(s->state, exec);
-        if (s->voice)
+        /* the voice's rows stay untouched below voice_len: one copy per stream */
+        if (s->voice && !s->state_has_voice) {
             st = pocket_flowlm_state_copy(s->state, s->voice->state);
-        else
-            st = pocket_flowlm_state_set_offset(s->state, 0);
+            s->state_has_voice = st == CTTS_OK;
+        } else {
+            st = pocket_flowlm_state_set_offset(s->state, voice_len);
+        }
     }
     if (st == CTTS_OK) st = pocket_flowlm_text_rows(m->flowlm, ids, (int)n, s->rows, err, err_len);
     free(ids);
-    double t0 = now_ms();
-    if (s->frames_out == 0 && s->chunk == 0) s->t.first_text_ms = s->t.prepare_ms + (t0 - t_tok);
     /* the prefill also computes step 0 (its BOS row rides along in the last pass) */
     if (st == CTTS_OK)
         st = pocket_flowlm_prefill_step(m->flowlm, s->state, s->rows, (int)n, s->p.lsd_steps,
@@ -591,6 +621,7 @@ ctts_status pocket_stream_step(pocket_stream *s, float *pcm, size_t *n, char *er
     frame_job *job = &s->jobs[s->job_cur];
     int r = produce(s, job, s->m->be, err, err_len);
     if (r != PRODUCED_FRAME) return produced_status(r);
+    if (cancelled(s)) return ctts_err(err, err_len, CTTS_E_CANCELLED, "cancelled");
     if (!pipe || s->frames_out == 0) {
         /* sequential, and always the first frame: lowest time to first audio */
         pocket_mimi_dec_set_exec(s->dec, NULL);

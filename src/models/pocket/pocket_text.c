@@ -13,6 +13,7 @@
 
 #include <limits.h>
 #include <stdint.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -329,10 +330,130 @@ static size_t open_cut(const char *text, size_t len) {
     return 0;
 }
 
+/* ---- packing, shared by the one-shot split, the open split and the chunker ---- */
+
+/* Greedy packing state: the chunk being filled and the chunks closed. */
+typedef struct {
+    tbuf cur;
+    size_t cur_tokens;
+    char **out;
+    int n_out, cap_out;
+    int oom;
+} packer;
+
+static void pack_free(packer *pk) {
+    free(pk->cur.p);
+    pocket_free_chunks(pk->out, pk->n_out);
+    memset(pk, 0, sizeof *pk);
+}
+
+/* "current_chunk == ''" is a string test in the reference. */
+static void pack(packer *pk, const segment *sg, int max_tokens) {
+    size_t slen = strlen(sg->text);
+    if (pk->cur.len == 0) {
+        tb_put(&pk->cur, sg->text, slen);
+        pk->cur_tokens = sg->n_tokens;
+    } else if (pk->cur_tokens + sg->n_tokens > (size_t)max_tokens) {
+        if (!push_chunk(&pk->out, &pk->n_out, &pk->cap_out, pk->cur.p, pk->cur.len)) pk->oom = 1;
+        pk->cur.len = 0;
+        tb_put(&pk->cur, sg->text, slen);
+        pk->cur_tokens = sg->n_tokens;
+    } else {
+        tb_put(&pk->cur, " ", 1);
+        tb_put(&pk->cur, sg->text, slen);
+        pk->cur_tokens += sg->n_tokens;
+    }
+    if (pk->cur.oom) pk->oom = 1;
+}
+
+static void pack_close(packer *pk) {
+    if (pk->cur.len && !push_chunk(&pk->out, &pk->n_out, &pk->cap_out, pk->cur.p, pk->cur.len))
+        pk->oom = 1;
+    pk->cur.len = 0;
+}
+
+/* Sentence s into refined segments (re-split on ",;:" tokens when over
+ * max_tokens), appended to r. last_open: s is the growing last sentence of an
+ * open text; then *n_final gets how many of the appended segments are final
+ * and *tail_min a lower bound on the tokens of the first one that is not
+ * (see split_impl). s->text moves into r. */
+static ctts_status refine(const spm_model *sp, segment *s, const int32_t *fb, size_t n_fb,
+                          int max_tokens, int last_open, segment_list *r, size_t *n_final,
+                          size_t *tail_min, char *err, size_t err_len) {
+    size_t n0 = r->n;
+    if (last_open) *tail_min = s->n_tokens;
+    if (s->n_tokens > (size_t)max_tokens || last_open) {
+        int32_t *sub = NULL;
+        size_t n_sub = 0;
+        segment_list parts = {0};
+        ctts_status st = encode_stripped(sp, s->text, strlen(s->text), &sub, &n_sub, err, err_len);
+        if (!st) st = segments_from_tokens(sp, sub, n_sub, fb, n_fb, &parts, err, err_len);
+        free(sub);
+        if (st) {
+            seg_free(&parts);
+            return st;
+        }
+        if (last_open) {
+            /* if (or when) it is re-split, its first part is at least this */
+            size_t first = parts.n > 1 ? parts.v[0].n_tokens : n_sub;
+            if (first < *tail_min) *tail_min = first;
+        }
+        if (parts.n > 1 && s->n_tokens > (size_t)max_tokens) {
+            if (last_open) *tail_min = parts.v[parts.n - 1].n_tokens;
+            for (size_t k = 0; k < parts.n; k++) {
+                if (!seg_push(r, parts.v[k].n_tokens, parts.v[k].text)) {
+                    for (size_t j = k; j < parts.n; j++) free(parts.v[j].text);
+                    free(parts.v);
+                    return ctts_err(err, err_len, CTTS_E_OOM, "out of memory splitting text");
+                }
+            }
+            free(parts.v);
+            if (n_final) *n_final = last_open ? r->n - n0 - 1 : r->n - n0;
+            return CTTS_OK;
+        }
+        seg_free(&parts);
+    }
+    if (!seg_push(r, s->n_tokens, s->text))
+        return ctts_err(err, err_len, CTTS_E_OOM, "out of memory splitting text");
+    s->text = NULL;
+    if (n_final) *n_final = last_open ? 0 : 1;
+    return CTTS_OK;
+}
+
+/* The boundary sets, checked for incremental use (open): -1 if a boundary
+ * piece could start a word (no incremental chunking then), 0 on success. */
+static ctts_status boundary_sets(const spm_model *sp, int32_t **eos, size_t *n_eos, int32_t **fb,
+                                 size_t *n_fb, char *err, size_t err_len) {
+    ctts_status st = tail_ids(sp, ".!...?", eos, n_eos, err, err_len);
+    if (!st) st = tail_ids(sp, ",;:", fb, n_fb, err, err_len);
+    return st;
+}
+
+/* Moves src's closed chunks to the end of dst's. */
+static int move_chunks(packer *dst, packer *src) {
+    for (int i = 0; i < src->n_out; i++) {
+        if (dst->n_out == dst->cap_out) {
+            int nc = dst->cap_out ? dst->cap_out * 2 : 8;
+            char **nv = realloc(dst->out, (size_t)nc * sizeof *nv);
+            if (!nv) return 0;
+            dst->out = nv;
+            dst->cap_out = nc;
+        }
+        dst->out[dst->n_out++] = src->out[i];
+        src->out[i] = NULL;
+    }
+    src->n_out = 0;
+    return 1;
+}
+
 /*
- * split_into_best_sentences. open = 0: the whole text, every chunk.
- * open = 1: text is the start of a text still arriving; only the chunks that
- * every continuation shares are returned. The argument, step by step:
+ * The open end of a text: sentences[0..n) are the sentences from some
+ * sentence start on, the last one still growing. The others are packed into
+ * pk for good; the growing one goes into extra, which starts as a copy of
+ * pk's open chunk: the final chunks are then pk's closed chunks followed by
+ * extra's. Sets *headroom (may be NULL).
+ *
+ * Why the result holds for every continuation of the text:
  *  - the text is cut after its last complete word (open_cut); prepare keeps
  *    everything before the cut as it will be (its end-dependent steps are
  *    skipped), and the tokens of the cut text are the first tokens of the
@@ -348,11 +469,45 @@ static size_t open_cut(const char *text, size_t len) {
  *    sentence; otherwise (the growing sentence) at least the shorter of the
  *    sentence so far and its first ",;:" part, which is where a later
  *    re-split would cut it.
- * *headroom (open only; may be NULL): how many tokens the growing sentence
- * may gain before the result can change without new punctuation (before it
- * passes max_tokens, or its lower bound closes the open chunk); INT_MAX for
- * no limit, -1 when the text cannot be chunked incrementally.
+ * headroom: how many tokens the growing sentence may gain before the result
+ * can change without new punctuation (before it passes max_tokens, or its
+ * lower bound closes the open chunk); INT_MAX for no limit.
  */
+static ctts_status open_tail(const spm_model *sp, segment_list *sentences, const int32_t *fb,
+                             size_t n_fb, int max_tokens, packer *pk, packer *extra,
+                             int *headroom, char *err, size_t err_len) {
+    segment_list r = {0};
+    ctts_status st = CTTS_OK;
+    size_t n_final = 0, tail_min = 0, last = sentences->n - 1;
+    for (size_t i = 0; i < last && !st; i++) {
+        size_t r0 = r.n;
+        st = refine(sp, &sentences->v[i], fb, n_fb, max_tokens, 0, &r, NULL, NULL, err, err_len);
+        for (size_t k = r0; k < r.n && !st; k++) pack(pk, &r.v[k], max_tokens);
+    }
+    tb_put(&extra->cur, pk->cur.p ? pk->cur.p : "", pk->cur.len);
+    extra->cur_tokens = pk->cur_tokens;
+    size_t r0 = r.n;
+    if (!st)
+        st = refine(sp, &sentences->v[last], fb, n_fb, max_tokens, 1, &r, &n_final, &tail_min,
+                    err, err_len);
+    for (size_t k = r0; k < r0 + n_final && !st; k++) pack(extra, &r.v[k], max_tokens);
+    /* the growing sentence passing max_tokens triggers a re-split */
+    size_t room = SIZE_MAX;
+    if (!st && sentences->v[last].n_tokens <= (size_t)max_tokens)
+        room = (size_t)max_tokens - sentences->v[last].n_tokens;
+    if (!st && extra->cur.len) {
+        if (extra->cur_tokens + tail_min > (size_t)max_tokens) pack_close(extra);
+        else if ((size_t)max_tokens - extra->cur_tokens - tail_min < room)
+            room = (size_t)max_tokens - extra->cur_tokens - tail_min; /* gain that closes it */
+    }
+    if (headroom) *headroom = room > INT_MAX ? INT_MAX : (int)room;
+    if (!st && (pk->oom || extra->oom || extra->cur.oom))
+        st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory splitting text");
+    seg_free(&r);
+    return st;
+}
+
+/* split_into_best_sentences (open = 0), or its open variant (see open_tail). */
 static ctts_status split_impl(const spm_model *sp, const char *text, size_t text_len,
                               const pocket_text_options *o, int max_tokens, int open,
                               char ***chunks, int *n_chunks, int *headroom, char *err,
@@ -375,112 +530,34 @@ static ctts_status split_impl(const spm_model *sp, const char *text, size_t text
     int32_t *ids = NULL, *eos_ids = NULL, *fb_ids = NULL;
     size_t n_ids = 0, n_eos = 0, n_fb = 0;
     segment_list sentences = {0}, refined = {0};
-    tbuf cur = {0};
-    char **out = NULL;
-    int n_out = 0, cap_out = 0;
+    packer pk = {0};
 
     ctts_status st = prepare(text, text_len, o, open, &prepared, NULL, err, err_len);
     if (st) goto done;
     if ((st = encode_stripped(sp, prepared.p, prepared.len, &ids, &n_ids, err, err_len))) goto done;
-    if ((st = tail_ids(sp, ".!...?", &eos_ids, &n_eos, err, err_len))) goto done;
-    if ((st = tail_ids(sp, ",;:", &fb_ids, &n_fb, err, err_len))) goto done;
+    if ((st = boundary_sets(sp, &eos_ids, &n_eos, &fb_ids, &n_fb, err, err_len))) goto done;
     if (open && (set_has_word_start(sp, eos_ids, n_eos) || set_has_word_start(sp, fb_ids, n_fb))) {
         if (headroom) *headroom = -1;
         goto done;
     }
     if ((st = segments_from_tokens(sp, ids, n_ids, eos_ids, n_eos, &sentences, err, err_len))) goto done;
-    /* the growing sentence triggers a re-split once it passes max_tokens */
-    size_t room = SIZE_MAX;
-    if (open && sentences.n && sentences.v[sentences.n - 1].n_tokens <= (size_t)max_tokens)
-        room = (size_t)max_tokens - sentences.v[sentences.n - 1].n_tokens;
-
-    /* sentences over max_tokens are re-tokenized and split on ",;:" tokens;
-     * the first n_final segments of refined are final (open text), the next
-     * one will have at least tail_min tokens */
-    size_t n_final = 0, tail_min = 0;
-    for (size_t i = 0; i < sentences.n; i++) {
-        segment *s = &sentences.v[i];
-        int last_open = open && i + 1 == sentences.n;
-        if (last_open) tail_min = s->n_tokens;
-        if (s->n_tokens > (size_t)max_tokens || last_open) {
-            int32_t *sub = NULL;
-            size_t n_sub = 0;
-            segment_list parts = {0};
-            st = encode_stripped(sp, s->text, strlen(s->text), &sub, &n_sub, err, err_len);
-            if (!st) st = segments_from_tokens(sp, sub, n_sub, fb_ids, n_fb, &parts, err, err_len);
-            free(sub);
-            if (st) {
-                seg_free(&parts);
-                goto done;
-            }
-            if (last_open) {
-                /* if (or when) it is re-split, its first part is at least this */
-                size_t first = parts.n > 1 ? parts.v[0].n_tokens : n_sub;
-                if (first < tail_min) tail_min = first;
-            }
-            if (last_open && s->n_tokens <= (size_t)max_tokens) {
-                seg_free(&parts);
-                goto whole;
-            }
-            if (parts.n > 1) {
-                if (last_open) tail_min = parts.v[parts.n - 1].n_tokens;
-                for (size_t k = 0; k < parts.n; k++) {
-                    if (!seg_push(&refined, parts.v[k].n_tokens, parts.v[k].text)) {
-                        for (size_t j = k; j < parts.n; j++) free(parts.v[j].text);
-                        free(parts.v);
-                        st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory splitting text");
-                        goto done;
-                    }
-                    if (!last_open || k + 1 < parts.n) n_final = refined.n;
-                }
-                free(parts.v);
-                continue;
-            }
-            seg_free(&parts);
-        }
-    whole:
-        if (!seg_push(&refined, s->n_tokens, s->text)) {
+    if (open) {
+        packer extra = {0};
+        st = open_tail(sp, &sentences, fb_ids, n_fb, max_tokens, &pk, &extra, headroom, err,
+                       err_len);
+        if (!st && !move_chunks(&pk, &extra))
             st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory splitting text");
-            goto done;
-        }
-        s->text = NULL; /* now owned by refined */
-        if (!last_open) n_final = refined.n;
+        pack_free(&extra);
+        goto done;
     }
-
-    /* greedy packing; "current_chunk == ''" is a string test in the reference */
-    size_t cur_tokens = 0;
-    for (size_t i = 0; i < refined.n; i++) {
-        if (open && i >= n_final) break; /* the chunk being packed may still change */
-        const segment *s = &refined.v[i];
-        size_t slen = strlen(s->text);
-        if (cur.len == 0) {
-            tb_put(&cur, s->text, slen);
-            cur_tokens = s->n_tokens;
-        } else if (cur_tokens + s->n_tokens > (size_t)max_tokens) {
-            if (!push_chunk(&out, &n_out, &cap_out, cur.p, cur.len)) goto oom;
-            cur.len = 0;
-            tb_put(&cur, s->text, slen);
-            cur_tokens = s->n_tokens;
-        } else {
-            tb_put(&cur, " ", 1);
-            tb_put(&cur, s->text, slen);
-            cur_tokens += s->n_tokens;
-        }
-        if (cur.oom) goto oom;
-    }
-    if (!open) {
-        if (cur.len && !push_chunk(&out, &n_out, &cap_out, cur.p, cur.len)) goto oom;
-    } else if (cur.len && n_final < refined.n) {
-        if (cur_tokens + tail_min > (size_t)max_tokens) {
-            if (!push_chunk(&out, &n_out, &cap_out, cur.p, cur.len)) goto oom;
-        } else if ((size_t)max_tokens - cur_tokens - tail_min < room) {
-            room = (size_t)max_tokens - cur_tokens - tail_min; /* gain that closes the chunk */
-        }
-    }
-    if (open && headroom) *headroom = room > INT_MAX ? INT_MAX : (int)room;
-    goto done;
-oom:
-    st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory splitting text");
+    /* sentences over max_tokens are re-tokenized and split on ",;:" tokens,
+     * then packed greedily */
+    for (size_t i = 0; i < sentences.n && !st; i++)
+        st = refine(sp, &sentences.v[i], fb_ids, n_fb, max_tokens, 0, &refined, NULL, NULL, err,
+                    err_len);
+    for (size_t i = 0; i < refined.n && !st; i++) pack(&pk, &refined.v[i], max_tokens);
+    if (!st) pack_close(&pk);
+    if (!st && pk.oom) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory splitting text");
 done:
     free(prepared.p);
     free(ids);
@@ -488,13 +565,15 @@ done:
     free(fb_ids);
     seg_free(&sentences);
     seg_free(&refined);
-    free(cur.p);
     if (st) {
-        pocket_free_chunks(out, n_out);
+        pack_free(&pk);
         return st;
     }
-    *chunks = out;
-    *n_chunks = n_out;
+    *chunks = pk.out;
+    *n_chunks = pk.n_out;
+    pk.out = NULL;
+    pk.n_out = 0;
+    pack_free(&pk);
     return CTTS_OK;
 }
 
@@ -511,4 +590,210 @@ ctts_status pocket_split_chunks_open(const spm_model *sp, const char *text, size
                                      size_t err_len) {
     return split_impl(sp, text, len, o, max_tokens, 1, chunks, n_chunks, headroom, err,
                       err_len);
+}
+
+/* ---- incremental chunker ---- */
+
+struct pocket_chunker {
+    const spm_model *sp;
+    pocket_text_options o;
+    int max_tokens;
+    int usable;      /* the boundary pieces allow open chunking at all */
+    int incremental; /* appended text tokenizes on its own (probed) */
+    int32_t *eos, *fb;
+    size_t n_eos, n_fb;
+    size_t cut;      /* bytes of the text prepared and tokenized */
+    int32_t *ids;    /* tokens of text[0..cut) */
+    size_t n_ids, cap_ids;
+    float score;     /* Viterbi score at the end of those tokens (spm_encode_from) */
+    size_t sent0;    /* first token of the sentence that may still grow */
+    packer pk;       /* the sentences before sent0, packed */
+};
+
+/* Whether encode(a + b) == encode(a) ++ encode_from(b) when b starts with
+ * spaces, i.e. whether the normalizer treats text after a space alike in a
+ * piece and in the whole (it does with extra spaces removed and a dummy
+ * prefix, and with neither); checked on a few pairs rather than assumed. */
+static int composes(const spm_model *sp) {
+    static const char *const pairs[][2] = {
+        {"Hello", " world."}, {"a,", "  b"}, {"1.5", " 2"}, {"x", " \xc3\xa9t\xc3\xa9 ok"},
+        {"(maybe)", " \xe6\x97\xa5\xe6\x9c\xac"}};
+    for (size_t i = 0; i < sizeof pairs / sizeof *pairs; i++) {
+        char both[64];
+        snprintf(both, sizeof both, "%s%s", pairs[i][0], pairs[i][1]);
+        int32_t *a = NULL, *b = NULL, *ab = NULL;
+        size_t na = 0, nb = 0, nab = 0;
+        float score = 0;
+        int ok = !spm_encode_from(sp, pairs[i][0], strlen(pairs[i][0]), &score, &a, &na, NULL, 0) &&
+                 !spm_encode_from(sp, pairs[i][1], strlen(pairs[i][1]), &score, &b, &nb, NULL, 0) &&
+                 !spm_encode(sp, both, strlen(both), &ab, &nab, NULL, 0) && nab == na + nb &&
+                 (na == 0 || !memcmp(ab, a, na * sizeof *a)) &&
+                 (nb == 0 || !memcmp(ab + na, b, nb * sizeof *b));
+        free(a);
+        free(b);
+        free(ab);
+        if (!ok) return 0;
+    }
+    return 1;
+}
+
+ctts_status pocket_chunker_new(const spm_model *sp, const pocket_text_options *o, int max_tokens,
+                               pocket_chunker **out, char *err, size_t err_len) {
+    *out = NULL;
+    if (!sp || max_tokens <= 0)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "chunker: bad arguments");
+    pocket_chunker *c = calloc(1, sizeof *c);
+    if (!c) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    c->sp = sp;
+    if (o) c->o = *o;
+    c->max_tokens = max_tokens;
+    ctts_status st = boundary_sets(sp, &c->eos, &c->n_eos, &c->fb, &c->n_fb, err, err_len);
+    if (st) {
+        pocket_chunker_free(c);
+        return st;
+    }
+    c->usable = pocket_text_can_stream(sp) && !set_has_word_start(sp, c->eos, c->n_eos) &&
+                !set_has_word_start(sp, c->fb, c->n_fb);
+    c->incremental = c->usable && composes(sp);
+    *out = c;
+    return CTTS_OK;
+}
+
+void pocket_chunker_free(pocket_chunker *c) {
+    if (!c) return;
+    free(c->eos);
+    free(c->fb);
+    free(c->ids);
+    pack_free(&c->pk);
+    free(c);
+}
+
+/* prepare()'s per-character steps for text after a cut (which starts with a
+ * space after a non-space, so the "  " pass pairs up alike). */
+static ctts_status prepare_more(const char *text, size_t len, const pocket_text_options *o,
+                                tbuf *out, char *err, size_t err_len) {
+    if (!uni_utf8_valid(text, len))
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text prompt is not valid UTF-8");
+    for (size_t i = 0; i < len; i++) {
+        char ch = text[i];
+        if (ch == '\n' || ch == '\r') ch = ' ';
+        if (o->remove_semicolons && ch == ';') ch = ',';
+        if (ch == ' ' && i + 1 < len && (text[i + 1] == ' ' || text[i + 1] == '\n' ||
+                                         text[i + 1] == '\r')) {
+            i++; /* a pair of spaces becomes one */
+        }
+        tb_put(out, &ch, 1);
+    }
+    if (out->oom) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    return CTTS_OK;
+}
+
+static ctts_status append_ids(pocket_chunker *c, const int32_t *ids, size_t n, char *err,
+                              size_t err_len) {
+    if (c->n_ids + n > c->cap_ids) {
+        size_t cap = c->cap_ids ? c->cap_ids : 256;
+        while (cap < c->n_ids + n) cap *= 2;
+        int32_t *nv = realloc(c->ids, cap * sizeof *nv);
+        if (!nv) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        c->ids = nv;
+        c->cap_ids = cap;
+    }
+    if (n) memcpy(c->ids + c->n_ids, ids, n * sizeof *ids);
+    c->n_ids += n;
+    return CTTS_OK;
+}
+
+/* Tokenizes text[c->cut .. new cut) onto c->ids. */
+static ctts_status advance(pocket_chunker *c, const char *text, size_t len, char *err,
+                           size_t err_len) {
+    size_t cut = open_cut(text, len);
+    if (cut <= c->cut) return CTTS_OK;
+    tbuf t = {0};
+    ctts_status st;
+    if (c->cut == 0) {
+        size_t b, e;
+        py_strip(text, cut, &b, &e);
+        if (b == e) return CTTS_OK; /* no word yet: stay at the start */
+        st = prepare(text, cut, &c->o, 1, &t, NULL, err, err_len);
+    } else {
+        st = prepare_more(text + c->cut, cut - c->cut, &c->o, &t, err, err_len);
+    }
+    int32_t *ids = NULL;
+    size_t n = 0, b = 0, e = t.len;
+    if (c->cut == 0) py_strip(t.p, t.len, &b, &e);
+    if (!st) st = spm_encode_from(c->sp, t.p + b, e - b, &c->score, &ids, &n, err, err_len);
+    if (!st) st = append_ids(c, ids, n, err, err_len);
+    free(ids);
+    free(t.p);
+    if (!st) c->cut = cut;
+    return st;
+}
+
+ctts_status pocket_chunker_update(pocket_chunker *c, const char *text, size_t len, int n_known,
+                                  char ***chunks, int *n_chunks, int *headroom, char *err,
+                                  size_t err_len) {
+    *chunks = NULL;
+    *n_chunks = 0;
+    if (headroom) *headroom = -1;
+    if (!c->usable) return CTTS_OK;
+    packer all = {0}, extra = {0};
+    ctts_status st;
+    if (!c->incremental) {
+        st = split_impl(c->sp, text, len, &c->o, c->max_tokens, 1, &all.out, &all.n_out, headroom,
+                        err, err_len);
+        all.cap_out = all.n_out;
+    } else {
+        segment_list sentences = {0};
+        st = advance(c, text, len, err, err_len);
+        if (!st && c->n_ids > c->sent0)
+            st = segments_from_tokens(c->sp, c->ids + c->sent0, c->n_ids - c->sent0, c->eos,
+                                      c->n_eos, &sentences, err, err_len);
+        if (!st && sentences.n) {
+            size_t done = 0;
+            for (size_t i = 0; i + 1 < sentences.n; i++) done += sentences.v[i].n_tokens;
+            st = open_tail(c->sp, &sentences, c->fb, c->n_fb, c->max_tokens, &c->pk, &extra,
+                           headroom, err, err_len);
+            c->sent0 += done; /* those sentences are in c->pk now */
+        } else if (!st && headroom) {
+            *headroom = INT_MAX;
+        }
+        seg_free(&sentences);
+        /* the new chunks: c->pk's past n_known, then extra's */
+        for (int i = n_known; i < c->pk.n_out && !st; i++) {
+            size_t l = strlen(c->pk.out[i]);
+            if (!push_chunk(&all.out, &all.n_out, &all.cap_out, c->pk.out[i], l))
+                st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        }
+        if (!st) {
+            int skip = n_known - c->pk.n_out; /* extra's chunks already known */
+            for (int i = 0; i < extra.n_out && i < skip; i++) {
+                free(extra.out[i]);
+                extra.out[i] = NULL;
+            }
+            if (skip > 0) {
+                int k = skip < extra.n_out ? skip : extra.n_out;
+                memmove(extra.out, extra.out + k, (size_t)(extra.n_out - k) * sizeof *extra.out);
+                extra.n_out -= k;
+            }
+            if (!move_chunks(&all, &extra)) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        }
+        pack_free(&extra);
+    }
+    if (st) {
+        pack_free(&all);
+        return st;
+    }
+    if (!c->incremental && n_known > 0) {
+        /* stateless: drop the ones already known */
+        int k = n_known < all.n_out ? n_known : all.n_out;
+        for (int i = 0; i < k; i++) free(all.out[i]);
+        memmove(all.out, all.out + k, (size_t)(all.n_out - k) * sizeof *all.out);
+        all.n_out -= k;
+    }
+    *chunks = all.out;
+    *n_chunks = all.n_out;
+    all.out = NULL;
+    all.n_out = 0;
+    pack_free(&all);
+    return CTTS_OK;
 }

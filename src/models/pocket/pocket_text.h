@@ -55,6 +55,21 @@ ctts_status pocket_split_chunks_open(const spm_model *sp, const char *text, size
                                      const pocket_text_options *o, int max_tokens,
                                      char ***chunks, int *n_chunks, int *headroom, char *err,
                                      size_t err_len);
+/* The same, incrementally, for a stream: text is the whole text so far and
+ * only ever grows between calls. Each call tokenizes only what was added
+ * since the last one and re-chunks only from the sentence that may still
+ * grow, so feeding a long text word by word stays linear. *chunks gets the
+ * final chunks past the first n_known (the caller's count of chunks it has
+ * already taken from this chunker), headroom as pocket_split_chunks_open.
+ * The result equals pocket_split_chunks_open on the same text (tested). */
+typedef struct pocket_chunker pocket_chunker;
+ctts_status pocket_chunker_new(const spm_model *sp, const pocket_text_options *o, int max_tokens,
+                               pocket_chunker **out, char *err, size_t err_len);
+void pocket_chunker_free(pocket_chunker *c);
+ctts_status pocket_chunker_update(pocket_chunker *c, const char *text, size_t len, int n_known,
+                                  char ***chunks, int *n_chunks, int *headroom, char *err,
+                                  size_t err_len);
+
 /* Whether sp keeps token boundaries at spaces (no piece has U+2581 after its
  * first byte, and a lone U+2581 piece exists), which incremental chunking needs. */
 int pocket_text_can_stream(const spm_model *sp);

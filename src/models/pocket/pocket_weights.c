@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "io/gguf.h"
 #include "io/safetensors.h"
 #include "quant/convert.h"
 
@@ -22,6 +23,7 @@ typedef struct {
 
 struct pocket_weights {
     st_file *files[2];
+    gguf_file *gguf; /* weights_path ending in .gguf (ctts quantize output) */
     entry *e;
     int n, cap;
     char source[2 * POCKET_PATH_MAX + 8];
@@ -190,10 +192,19 @@ ctts_status pocket_weights_open(const pocket_config *cfg, pocket_weights **out, 
     if (cfg->weights_path[0]) {
         /* A single-file checkpoint overrides the split one, as in the official loader
          * (it is loaded last, strictly, over every tensor). */
-        st = open_file(cfg->weights_path, &w->files[0], err, err_len);
-        for (int i = 0; st == CTTS_OK && i < st_count(w->files[0]); i++)
-            st = add(w, "", st_tensor(w->files[0], i)->name, st_tensor(w->files[0], i), NULL,
-                     err, err_len);
+        const size_t pl = strlen(cfg->weights_path);
+        if (pl > 5 && strcmp(cfg->weights_path + pl - 5, ".gguf") == 0) {
+            /* Zero-copy GGUF (any dtype linear() takes, as ctts quantize wrote it). */
+            st = gguf_open(cfg->weights_path, &w->gguf, err, err_len);
+            for (int i = 0; st == CTTS_OK && i < gguf_count(w->gguf); i++)
+                st = add(w, "", gguf_tensor(w->gguf, i)->name, gguf_tensor(w->gguf, i), NULL,
+                         err, err_len);
+        } else {
+            st = open_file(cfg->weights_path, &w->files[0], err, err_len);
+            for (int i = 0; st == CTTS_OK && i < st_count(w->files[0]); i++)
+                st = add(w, "", st_tensor(w->files[0], i)->name, st_tensor(w->files[0], i),
+                         NULL, err, err_len);
+        }
         snprintf(w->source, sizeof w->source, "%s", cfg->weights_path);
     } else {
         st = open_file(cfg->flow_lm_weights_path, &w->files[0], err, err_len);
@@ -229,6 +240,7 @@ void pocket_weights_free(pocket_weights *w) {
     free(w->e);
     st_close(w->files[0]);
     st_close(w->files[1]);
+    gguf_close(w->gguf);
     free(w);
 }
 
@@ -313,4 +325,15 @@ ctts_status pocket_weights_convert(pocket_weights *w, ctts_weight_type wt, int n
         e->t.dtype = to;
     }
     return CTTS_OK;
+}
+
+ctts_status pocket_weights_write_gguf(const pocket_weights *w, const char *path,
+                                      const char *const *kv, int n_kv, char *err,
+                                      size_t err_len) {
+    const ctts_tensor **t = malloc(((size_t)w->n + 1) * sizeof *t);
+    if (!t) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    for (int i = 0; i < w->n; i++) t[i] = &w->e[i].t;
+    ctts_status st = gguf_write(path, t, w->n, kv, n_kv, err, err_len);
+    free(t);
+    return st;
 }

@@ -4,6 +4,8 @@
  *
  *  - single file (`weights_path`): model.safetensors with flow_lm.* / mimi.*
  *    names; tensors are zero-copy views into the mapping.
+ *  - GGUF (`weights_path` ending in .gguf, written by ctts quantize): the
+ *    canonical names, any dtype, zero-copy views into the mapping.
  *  - split files (`flow_lm.weights_path` + `mimi.weights_path`): training
  *    names are renamed, junk keys skipped and weight-norm pairs (g, v) folded
  *    into plain weights (owned buffers), exactly as the official loader does.
@@ -39,6 +41,12 @@ int64_t pocket_weights_n_params(const pocket_weights *w);
  * of the originals are released. Errors: CTTS_E_OOM, CTTS_E_INVALID_ARG. */
 ctts_status pocket_weights_convert(pocket_weights *w, ctts_weight_type wt, int n_threads,
                                    char *err, size_t err_len);
+/* Writes every tensor (as held now: converted ones in their new dtype) and the
+ * string metadata kv[0..2*n_kv) to a GGUF file that pocket_weights_open reads
+ * back zero-copy when a config's weights_path names it. */
+ctts_status pocket_weights_write_gguf(const pocket_weights *w, const char *path,
+                                      const char *const *kv, int n_kv, char *err,
+                                      size_t err_len);
 /* Files the weights came from ("a.safetensors" or "a + b"). */
 const char *pocket_weights_source(const pocket_weights *w);
 
