@@ -19,6 +19,7 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/strbuf.h"
 #include "text/unicode.h"
 
 #define SPM_MAX_FILE_BYTES ((size_t)1 << 30)
@@ -604,31 +605,8 @@ int32_t spm_pad_id(const spm_model *m) { return m->pad_id; }
 
 /* ---------------------------------------------------------------- buffers */
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} sbuf;
 
-static void sb_put(sbuf *b, const void *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 64;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
-
-static int sb_ends_with(const sbuf *b, const char *s, size_t n) {
+static int sb_ends_with(const ctts_strbuf *b, const char *s, size_t n) {
     return b->len >= n && memcmp(b->p + b->len - n, s, n) == 0;
 }
 
@@ -700,7 +678,7 @@ static int normalize_prefix(const spm_model *m, const char *in, size_t len, cons
     return 0;
 }
 
-static ctts_status normalize(const spm_model *m, const char *in, size_t len, sbuf *out,
+static ctts_status normalize(const spm_model *m, const char *in, size_t len, ctts_strbuf *out,
                              char *err, size_t err_len) {
     const char *s;
     size_t slen, used;
@@ -722,15 +700,15 @@ static ctts_status normalize(const spm_model *m, const char *in, size_t len, sbu
         }
     }
     if (len == 0) return CTTS_OK;
-    if (!m->treat_ws_as_suffix && m->add_dummy_prefix) sb_put(out, space, space_len);
+    if (!m->treat_ws_as_suffix && m->add_dummy_prefix) ctts_strbuf_put(out, space, space_len);
     int prev_space = m->remove_extra_ws;
     while (len) {
         NP_OR_FAIL();
         while (prev_space && slen && s[0] == ' ') s++, slen--;
         if (slen) {
             for (size_t i = 0; i < slen; i++) {
-                if (m->escape_ws && s[i] == ' ') sb_put(out, k_space_symbol, 3);
-                else sb_put(out, s + i, 1);
+                if (m->escape_ws && s[i] == ' ') ctts_strbuf_put(out, k_space_symbol, 3);
+                else ctts_strbuf_put(out, s + i, 1);
             }
             prev_space = s[slen - 1] == ' ';
         }
@@ -741,7 +719,7 @@ static ctts_status normalize(const spm_model *m, const char *in, size_t len, sbu
 #undef NP_OR_FAIL
     if (m->remove_extra_ws)
         while (sb_ends_with(out, space, space_len)) out->len -= space_len;
-    if (m->treat_ws_as_suffix && m->add_dummy_prefix) sb_put(out, space, space_len);
+    if (m->treat_ws_as_suffix && m->add_dummy_prefix) ctts_strbuf_put(out, space, space_len);
     if (out->oom) return ctts_err(err, err_len, CTTS_E_OOM, "%s: out of memory while normalizing", m->name);
     return CTTS_OK;
 }
@@ -759,7 +737,7 @@ static ctts_status encode_impl(const spm_model *m, const char *text, size_t len,
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "spm_encode: NULL argument");
     *ids = NULL;
     *n = 0;
-    sbuf norm = {0};
+    ctts_strbuf norm = {0};
     ctts_status st = normalize(m, text, len, &norm, err, err_len);
     if (st || norm.len == 0) {
         free(norm.p);
@@ -881,16 +859,16 @@ ctts_status spm_encode_from(const spm_model *m, const char *text, size_t len, fl
 /* ---------------------------------------------------------------- decoder */
 
 /* Appends pending byte pieces as UTF-8; each invalid byte becomes U+FFFD. */
-static void flush_bytes(sbuf *out, const uint8_t *bytes, size_t n) {
+static void flush_bytes(ctts_strbuf *out, const uint8_t *bytes, size_t n) {
     size_t off = 0;
     while (off < n) {
         uint32_t cp;
         int k = uni_utf8_decode((const char *)bytes + off, n - off, &cp);
         if (k == 0) {
-            sb_put(out, k_replacement, 3);
+            ctts_strbuf_put(out, k_replacement, 3);
             off++;
         } else {
-            sb_put(out, bytes + off, (size_t)k);
+            ctts_strbuf_put(out, bytes + off, (size_t)k);
             off += (size_t)k;
         }
     }
@@ -911,12 +889,12 @@ ctts_status spm_decode_len(const spm_model *m, const int32_t *ids, size_t n, cha
         if (ids[i] < 0 || ids[i] >= m->n_pieces)
             return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "%s: invalid token id %d at index %zu",
                             m->name, (int)ids[i], i);
-    sbuf out = {0};
+    ctts_strbuf out = {0};
     uint8_t *pending = malloc(n ? n : 1);
     if (!pending) return ctts_err(err, err_len, CTTS_E_OOM, "%s: out of memory", m->name);
     size_t n_pending = 0;
     int is_bos_ws = 1, bos_ws_seen = 0;
-    sb_put(&out, "", 0);
+    ctts_strbuf_put(&out, "", 0);
     for (size_t i = 0; i < n; i++) {
         int32_t id = ids[i];
         int t = m->type[id];
@@ -933,7 +911,7 @@ ctts_status spm_decode_len(const spm_model *m, const int32_t *ids, size_t n, cha
             continue;
         }
         if (t == SPM_UNKNOWN) {
-            sb_put(&out, m->unk_surface, strlen(m->unk_surface));
+            ctts_strbuf_put(&out, m->unk_surface, strlen(m->unk_surface));
             bos_ws_seen = 0;
             continue;
         }
@@ -951,10 +929,10 @@ ctts_status spm_decode_len(const spm_model *m, const int32_t *ids, size_t n, cha
         }
         for (size_t j = 0; j < plen;) {
             if (plen - j >= 3 && memcmp(p + j, k_space_symbol, 3) == 0) {
-                sb_put(&out, " ", 1);
+                ctts_strbuf_put(&out, " ", 1);
                 j += 3;
             } else {
-                sb_put(&out, p + j, 1);
+                ctts_strbuf_put(&out, p + j, 1);
                 j++;
             }
         }

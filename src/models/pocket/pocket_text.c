@@ -18,31 +18,9 @@
 #include <string.h>
 
 #include "base/error.h"
+#include "base/strbuf.h"
 #include "text/unicode.h"
 
-typedef struct {
-    char *p;
-    size_t len, cap;
-    int oom;
-} tbuf;
-
-static void tb_put(tbuf *b, const char *s, size_t n) {
-    if (b->oom) return;
-    if (b->len + n + 1 > b->cap) {
-        size_t nc = b->cap ? b->cap : 64;
-        while (nc < b->len + n + 1) nc *= 2;
-        char *np = realloc(b->p, nc);
-        if (!np) {
-            b->oom = 1;
-            return;
-        }
-        b->p = np;
-        b->cap = nc;
-    }
-    if (n) memcpy(b->p + b->len, s, n);
-    b->len += n;
-    b->p[b->len] = 0;
-}
 
 /* Python str.isspace on the code point at s (invalid bytes are not space). */
 static int space_at(const char *s, size_t len, size_t *n) {
@@ -87,19 +65,19 @@ static size_t py_word_count(const char *s, size_t len) {
 /* open = 1: the text is the start of a longer one (incremental chunking), so
  * the steps that depend on its end are left out: no final '.', no padding. */
 static ctts_status prepare(const char *text, size_t text_len, const pocket_text_options *o,
-                           int open, tbuf *out, int *guess, char *err, size_t err_len) {
+                           int open, ctts_strbuf *out, int *guess, char *err, size_t err_len) {
     if (!uni_utf8_valid(text, text_len))
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text prompt is not valid UTF-8");
     size_t b, e;
     py_strip(text, text_len, &b, &e);
     if (b == e) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text prompt is empty");
     /* newlines -> spaces, then ONE non-overlapping pass of "  " -> " " */
-    tbuf t = {0};
+    ctts_strbuf t = {0};
     for (size_t i = b; i < e; i++) {
         char c = text[i];
         if (c == '\n' || c == '\r') c = ' ';
         if (o && o->remove_semicolons && c == ';') c = ','; /* commutes with the "  " pass */
-        tb_put(&t, &c, 1);
+        ctts_strbuf_put(&t, &c, 1);
     }
     if (t.oom) goto oom;
     {
@@ -121,19 +99,19 @@ static ctts_status prepare(const char *text, size_t text_len, const pocket_text_
     uint32_t first;
     int fl = uni_utf8_decode(t.p, t.len, &first);
     if (fl == 0) goto bad_utf8;
-    tbuf u = {0};
+    ctts_strbuf u = {0};
     if (!uni_is_upper(first)) {
         uint32_t up[3];
         int nu = uni_to_upper(first, up);
         for (int k = 0; k < nu; k++) {
             char enc[4];
             int el = uni_utf8_encode(up[k], enc);
-            tb_put(&u, enc, (size_t)el);
+            ctts_strbuf_put(&u, enc, (size_t)el);
         }
     } else {
-        tb_put(&u, t.p, (size_t)fl);
+        ctts_strbuf_put(&u, t.p, (size_t)fl);
     }
-    tb_put(&u, t.p + fl, t.len - (size_t)fl);
+    ctts_strbuf_put(&u, t.p + fl, t.len - (size_t)fl);
     free(t.p);
     t = u;
     if (t.oom) goto oom;
@@ -144,12 +122,12 @@ static ctts_status prepare(const char *text, size_t text_len, const pocket_text_
         while (k > 0 && t.len - k < 4 && ((unsigned char)t.p[k] & 0xC0) == 0x80) k--;
         uint32_t last;
         if (uni_utf8_decode(t.p + k, t.len - k, &last) == 0) goto bad_utf8;
-        if (uni_is_alnum(last)) tb_put(&t, ".", 1);
+        if (uni_is_alnum(last)) ctts_strbuf_put(&t, ".", 1);
     }
     if (!open && o && o->pad_with_spaces_for_short_inputs && py_word_count(t.p, t.len) < 5) {
-        tbuf pd = {0};
-        tb_put(&pd, "        ", 8);
-        tb_put(&pd, t.p, t.len);
+        ctts_strbuf pd = {0};
+        ctts_strbuf_put(&pd, "        ", 8);
+        ctts_strbuf_put(&pd, t.p, t.len);
         free(t.p);
         t = pd;
     }
@@ -168,7 +146,7 @@ ctts_status pocket_prepare_text(const char *text, const pocket_text_options *o, 
                                 int *frames_after_eos_guess, char *err, size_t err_len) {
     if (!text || !out) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "pocket_prepare_text: NULL argument");
     *out = NULL;
-    tbuf t = {0};
+    ctts_strbuf t = {0};
     ctts_status st = prepare(text, strlen(text), o, 0, &t, frames_after_eos_guess, err, err_len);
     if (st) return st;
     *out = t.p;
@@ -334,7 +312,7 @@ static size_t open_cut(const char *text, size_t len) {
 
 /* Greedy packing state: the chunk being filled and the chunks closed. */
 typedef struct {
-    tbuf cur;
+    ctts_strbuf cur;
     size_t cur_tokens;
     char **out;
     int n_out, cap_out;
@@ -351,16 +329,16 @@ static void pack_free(packer *pk) {
 static void pack(packer *pk, const segment *sg, int max_tokens) {
     size_t slen = strlen(sg->text);
     if (pk->cur.len == 0) {
-        tb_put(&pk->cur, sg->text, slen);
+        ctts_strbuf_put(&pk->cur, sg->text, slen);
         pk->cur_tokens = sg->n_tokens;
     } else if (pk->cur_tokens + sg->n_tokens > (size_t)max_tokens) {
         if (!push_chunk(&pk->out, &pk->n_out, &pk->cap_out, pk->cur.p, pk->cur.len)) pk->oom = 1;
         pk->cur.len = 0;
-        tb_put(&pk->cur, sg->text, slen);
+        ctts_strbuf_put(&pk->cur, sg->text, slen);
         pk->cur_tokens = sg->n_tokens;
     } else {
-        tb_put(&pk->cur, " ", 1);
-        tb_put(&pk->cur, sg->text, slen);
+        ctts_strbuf_put(&pk->cur, " ", 1);
+        ctts_strbuf_put(&pk->cur, sg->text, slen);
         pk->cur_tokens += sg->n_tokens;
     }
     if (pk->cur.oom) pk->oom = 1;
@@ -484,7 +462,7 @@ static ctts_status open_tail(const spm_model *sp, segment_list *sentences, const
         st = refine(sp, &sentences->v[i], fb, n_fb, max_tokens, 0, &r, NULL, NULL, err, err_len);
         for (size_t k = r0; k < r.n && !st; k++) pack(pk, &r.v[k], max_tokens);
     }
-    tb_put(&extra->cur, pk->cur.p ? pk->cur.p : "", pk->cur.len);
+    ctts_strbuf_put(&extra->cur, pk->cur.p ? pk->cur.p : "", pk->cur.len);
     extra->cur_tokens = pk->cur_tokens;
     size_t r0 = r.n;
     if (!st)
@@ -526,7 +504,7 @@ static ctts_status split_impl(const spm_model *sp, const char *text, size_t text
         py_strip(text, text_len, &b, &e);
         if (b == e) return CTTS_OK; /* no complete word yet */
     }
-    tbuf prepared = {0};
+    ctts_strbuf prepared = {0};
     int32_t *ids = NULL, *eos_ids = NULL, *fb_ids = NULL;
     size_t n_ids = 0, n_eos = 0, n_fb = 0;
     segment_list sentences = {0}, refined = {0};
@@ -671,7 +649,7 @@ void pocket_chunker_free(pocket_chunker *c) {
 /* prepare()'s per-character steps for text after a cut (which starts with a
  * space after a non-space, so the "  " pass pairs up alike). */
 static ctts_status prepare_more(const char *text, size_t len, const pocket_text_options *o,
-                                tbuf *out, char *err, size_t err_len) {
+                                ctts_strbuf *out, char *err, size_t err_len) {
     if (!uni_utf8_valid(text, len))
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text prompt is not valid UTF-8");
     for (size_t i = 0; i < len; i++) {
@@ -682,7 +660,7 @@ static ctts_status prepare_more(const char *text, size_t len, const pocket_text_
                                          text[i + 1] == '\r')) {
             i++; /* a pair of spaces becomes one */
         }
-        tb_put(out, &ch, 1);
+        ctts_strbuf_put(out, &ch, 1);
     }
     if (out->oom) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
     return CTTS_OK;
@@ -708,7 +686,7 @@ static ctts_status advance(pocket_chunker *c, const char *text, size_t len, char
                            size_t err_len) {
     size_t cut = open_cut(text, len);
     if (cut <= c->cut) return CTTS_OK;
-    tbuf t = {0};
+    ctts_strbuf t = {0};
     ctts_status st;
     if (c->cut == 0) {
         size_t b, e;
