@@ -605,7 +605,6 @@ int32_t spm_pad_id(const spm_model *m) { return m->pad_id; }
 
 /* ---------------------------------------------------------------- buffers */
 
-
 static int sb_ends_with(const ctts_strbuf *b, const char *s, size_t n) {
     return b->len >= n && memcmp(b->p + b->len - n, s, n) == 0;
 }
