@@ -13,6 +13,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "golden.h"
 #include "harness.h"
 
 #include "backend/backend.h"
@@ -53,12 +54,6 @@ static st_file *open_golden(const char *rel) {
         return NULL;
     }
     return f;
-}
-
-/* Model weights: views into the mapping (the CPU backend's memory is host memory). */
-static const ctts_tensor *st_lookup(void *ctx, const char *name) {
-    const ctts_tensor *t = st_find((const st_file *)ctx, name);
-    return t && st_is_aligned(t) ? t : NULL;
 }
 
 /* Copy of a float tensor with the expected element count (NULL on mismatch). */

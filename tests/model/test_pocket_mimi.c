@@ -14,6 +14,7 @@
 
 #include "backend/backend.h"
 #include "base/rng.h"
+#include "golden.h"
 #include "harness.h"
 #include "io/safetensors.h"
 #include "models/pocket/mimi.h"
@@ -53,46 +54,7 @@ static pocket_mimi_config tiny_config(void) {
     return c;
 }
 
-static st_file *open_golden(const char *rel) {
-    char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/pocket-tiny/%s", test_golden_dir(), rel);
-    st_file *f = NULL;
-    if (st_open(path, &f, err, sizeof err) != CTTS_OK) {
-        fprintf(stderr, "    cannot open %s: %s\n", path, err);
-        return NULL;
-    }
-    return f;
-}
-
-static const ctts_tensor *st_lookup(void *ctx, const char *name) {
-    return st_find((const st_file *)ctx, name);
-}
-
-/* A lookup that hides one tensor and/or answers one name with another tensor. */
-typedef struct {
-    st_file *f;
-    const char *hide;
-    const char *swap_name, *swap_with;
-} wrapped_lookup;
-
-static const ctts_tensor *wrapped(void *ctx, const char *name) {
-    wrapped_lookup *w = ctx;
-    if (w->hide && strcmp(name, w->hide) == 0) return NULL;
-    if (w->swap_name && strcmp(name, w->swap_name) == 0) return st_find(w->f, w->swap_with);
-    return st_find(w->f, name);
-}
-
-/* Copies a golden F32 tensor of numel n into a malloc'd array (NULL if absent or wrong size). */
-static float *golden_floats(st_file *f, const char *name, size_t n) {
-    const ctts_tensor *t = st_find(f, name);
-    if (!t || t->dtype != CTTS_DT_F32 || (size_t)ctts_tensor_numel(t) != n) {
-        fprintf(stderr, "    golden tensor '%s' missing or not %zu floats\n", name, n);
-        return NULL;
-    }
-    float *p = malloc(n * sizeof(float));
-    if (p) memcpy(p, t->data, n * sizeof(float));
-    return p;
-}
+static st_file *open_golden(const char *rel) { return golden_open("pocket-tiny", rel); }
 
 static double max_abs_diff(const float *a, const float *b, size_t n) {
     double m = 0;

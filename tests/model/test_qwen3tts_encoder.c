@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "golden.h"
 #include "harness.h"
 #include "io/safetensors.h"
 #include "models/qwen3tts/speech_decoder.h"
@@ -74,33 +75,7 @@ static q3t_codec_config tiny_config(void) {
     return k;
 }
 
-static st_file *open_golden(const char *rel) {
-    char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/qwen3tts-tiny/%s", test_golden_dir(), rel);
-    st_file *f = NULL;
-    if (st_open(path, &f, err, sizeof err) != CTTS_OK) {
-        fprintf(stderr, "    cannot open %s: %s\n", path, err);
-        return NULL;
-    }
-    return f;
-}
-
-static const ctts_tensor *st_lookup(void *ctx, const char *name) {
-    return st_find((const st_file *)ctx, name);
-}
-
-typedef struct {
-    st_file *f;
-    const char *hide;
-    const char *swap_name, *swap_with;
-} wrapped_lookup;
-
-static const ctts_tensor *wrapped(void *ctx, const char *name) {
-    wrapped_lookup *w = ctx;
-    if (w->hide && strcmp(name, w->hide) == 0) return NULL;
-    if (w->swap_name && strcmp(name, w->swap_name) == 0) return st_find(w->f, w->swap_with);
-    return st_find(w->f, name);
-}
+static st_file *open_golden(const char *rel) { return golden_open("qwen3tts-tiny", rel); }
 
 static void *golden_copy(st_file *f, const char *name, ctts_dtype dt, size_t n) {
     const ctts_tensor *t = st_find(f, name);

@@ -13,6 +13,7 @@
 
 #include "audio/mel.h"
 #include "backend/backend.h"
+#include "golden.h"
 #include "harness.h"
 #include "io/safetensors.h"
 #include "models/qwen3tts/speaker_encoder.h"
@@ -35,44 +36,7 @@ static q3t_speaker_encoder_config tiny_config(void) {
     return c;
 }
 
-static st_file *open_golden(const char *rel) {
-    char path[1024], err[256];
-    snprintf(path, sizeof path, "%s/qwen3tts-tiny/%s", test_golden_dir(), rel);
-    st_file *f = NULL;
-    if (st_open(path, &f, err, sizeof err) != CTTS_OK) {
-        fprintf(stderr, "    cannot open %s: %s\n", path, err);
-        return NULL;
-    }
-    return f;
-}
-
-static const ctts_tensor *st_lookup(void *ctx, const char *name) {
-    return st_find((const st_file *)ctx, name);
-}
-
-typedef struct {
-    st_file *f;
-    const char *hide;
-    const char *swap_name, *swap_with;
-} wrapped_lookup;
-
-static const ctts_tensor *wrapped(void *ctx, const char *name) {
-    wrapped_lookup *w = ctx;
-    if (w->hide && strcmp(name, w->hide) == 0) return NULL;
-    if (w->swap_name && strcmp(name, w->swap_name) == 0) return st_find(w->f, w->swap_with);
-    return st_find(w->f, name);
-}
-
-static float *golden_floats(st_file *f, const char *name, size_t n) {
-    const ctts_tensor *t = st_find(f, name);
-    if (!t || t->dtype != CTTS_DT_F32 || (size_t)ctts_tensor_numel(t) != n) {
-        fprintf(stderr, "    golden tensor '%s' missing or not %zu floats\n", name, n);
-        return NULL;
-    }
-    float *p = malloc(n * sizeof(float) + 1);
-    if (p) memcpy(p, t->data, n * sizeof(float));
-    return p;
-}
+static st_file *open_golden(const char *rel) { return golden_open("qwen3tts-tiny", rel); }
 
 static double max_abs_diff(const float *a, const float *b, size_t n) {
     double m = 0;
