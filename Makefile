@@ -96,3 +96,20 @@ help:
 
 .PHONY: all test check clean help lint-deps
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)
+
+# test-neon: the kernel tests for arm64 (NEON tier and scalar), cross-compiled with
+# Debian's aarch64-linux-gnu-gcc into a static binary and run under qemu-aarch64.
+NEON_CC  ?= aarch64-linux-gnu-gcc
+NEON_SRC := tests/unit/test_kernels.c src/backend/cpu.c $(wildcard src/cpu/*.c) \
+            $(wildcard src/base/*.c) $(wildcard src/quant/*.c)
+
+$(BUILD)/neon/test_kernels: $(NEON_SRC) $(wildcard include/*.h src/*/*.h tests/*.h)
+	@mkdir -p $(dir $@)
+	@echo '  NEON  $@'
+	$(Q)$(NEON_CC) -std=c11 -D_GNU_SOURCE -O2 -fno-math-errno $(WARN) -Iinclude -Isrc -Itests \
+	    -static -o $@ $(NEON_SRC) -lm -lpthread
+
+test-neon: $(BUILD)/neon/test_kernels
+	@qemu-aarch64 $(BUILD)/neon/test_kernels
+
+.PHONY: test-neon

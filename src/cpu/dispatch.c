@@ -3,7 +3,7 @@
  *
  * x86-64: cpuid for AVX2/FMA/F16C (and AVX-512 F/BW/VL) and XGETBV for the OS
  * having enabled the YMM (and ZMM / opmask) state (a CPU flag alone is not
- * enough: the OS must save the registers).
+ * enough: the OS must save the registers). arm64: NEON, always present.
  * The table starts from the scalar reference and each tier up to the cap
  * overrides what it implements. The only file that knows which ISAs exist.
  * Keeps no state: every call probes again (cpuid costs microseconds).
@@ -33,6 +33,9 @@ ctts_cpu_isa cpu_isa_detect(void) {
     if (avx512 && (read_xcr0() & 0xE0) == 0xE0) return CTTS_ISA_AVX512;
     return CTTS_ISA_AVX2;
 }
+#elif defined(__aarch64__)
+/* AdvSIMD (NEON) is mandatory in AArch64: nothing to probe. */
+ctts_cpu_isa cpu_isa_detect(void) { return CTTS_ISA_NEON; }
 #else
 ctts_cpu_isa cpu_isa_detect(void) { return CTTS_ISA_SCALAR; }
 #endif
@@ -41,6 +44,12 @@ void cpu_kernels_init(cpu_kernels *k, ctts_cpu_isa cap) {
     cpu_kernels_init_ref(k);
     const ctts_cpu_isa host = cpu_isa_detect();
     if (cap == CTTS_ISA_SCALAR) return;
+    /* arm64: AUTO or a NEON cap allows NEON (x86 caps do not). */
+    if ((cap == CTTS_ISA_AUTO || cap == CTTS_ISA_NEON) && host == CTTS_ISA_NEON) {
+        cpu_kernels_init_neon(k);
+        return;
+    }
+#if defined(__x86_64__)
     /* AUTO or any cap at or above AVX2 on x86 allows AVX2 (NEON caps do not). */
     const int x86_host = host == CTTS_ISA_AVX2 || host == CTTS_ISA_AVX512;
     const int allow_avx2 =
@@ -48,4 +57,5 @@ void cpu_kernels_init(cpu_kernels *k, ctts_cpu_isa cap) {
     const int allow_avx512 = cap == CTTS_ISA_AUTO || cap == CTTS_ISA_AVX512;
     if (allow_avx512 && host == CTTS_ISA_AVX512 && cpu_kernels_init_avx512(k)) return;
     if (allow_avx2 && x86_host) cpu_kernels_init_avx2(k);
+#endif
 }

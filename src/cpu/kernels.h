@@ -9,7 +9,8 @@
  * kernels_ref.c holds the scalar reference of every entry (always built; the
  * fallback and the test oracle). kernels_avx2.c overrides entries when the
  * host has AVX2+FMA+F16C, kernels_avx512.c the compute-bound ones again when
- * it has AVX-512 F/BW/VL. dispatch.c probes the host and fills a table capped
+ * it has AVX-512 F/BW/VL; on arm64 kernels_neon.c overrides the matmuls and
+ * vector primitives (NEON is always present there). dispatch.c probes the host and fills a table capped
  * at a ctts_cpu_isa. Nothing here allocates, locks or knows about models.
  */
 #ifndef CTTS_CPU_KERNELS_H
@@ -94,6 +95,7 @@ void cpu_kernels_init(cpu_kernels *k, ctts_cpu_isa cap);
 void cpu_kernels_init_ref(cpu_kernels *k);
 int cpu_kernels_init_avx2(cpu_kernels *k);
 int cpu_kernels_init_avx512(cpu_kernels *k);
+int cpu_kernels_init_neon(cpu_kernels *k); /* 0 when built without arm64 support */
 
 /* The AVX2 matmuls, which the AVX-512 tier reuses for T = 1 (only callable
  * when init_avx2 succeeded). */

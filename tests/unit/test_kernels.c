@@ -1,7 +1,7 @@
 /*
  * CPU backend ops against naive double-precision references written here.
  *
- * Every op runs on each ISA tier the host supports (scalar, avx2, avx512) with 1 and
+ * Every op runs on each ISA tier the host supports (scalar, avx2, avx512, neon) with 1 and
  * 2 threads, over awkward sizes and misaligned pointers (offset by one
  * float), with F32/BF16/F16 weights. Checks: |y - ref| within a bound
  * relative to the sum of |terms| (different summation orders are fine), and
@@ -20,7 +20,7 @@
 #define REL_TOL 2e-5
 #define ABS_TOL 1e-6
 
-enum { N_BE = 6 };
+enum { N_BE = 8 };
 
 typedef struct {
     ctts_backend *be[N_BE]; /* [isa * 2 + (threads - 1)]; NULL if the tier is missing */
@@ -32,9 +32,10 @@ typedef struct {
 static backends open_backends(void) {
     backends b;
     memset(&b, 0, sizeof b);
-    static const char *labels[N_BE] = {"scalar/1", "scalar/2", "avx2/1",
-                                       "avx2/2",   "avx512/1", "avx512/2"};
-    static const ctts_cpu_isa isas[3] = {CTTS_ISA_SCALAR, CTTS_ISA_AVX2, CTTS_ISA_AVX512};
+    static const char *labels[N_BE] = {"scalar/1", "scalar/2", "avx2/1", "avx2/2",
+                                       "avx512/1", "avx512/2", "neon/1", "neon/2"};
+    static const ctts_cpu_isa isas[N_BE / 2] = {CTTS_ISA_SCALAR, CTTS_ISA_AVX2, CTTS_ISA_AVX512,
+                                                CTTS_ISA_NEON};
     for (int i = 0; i < N_BE; i++) {
         const ctts_cpu_isa isa = isas[i / 2];
         cpu_kernels k;
@@ -637,6 +638,10 @@ static void test_isa_cap(void) {
     CHECK(k.isa == cpu_isa_detect());
     cpu_kernels_init(&k, CTTS_ISA_NEON);
     CHECK(k.isa == CTTS_ISA_SCALAR || cpu_isa_detect() == CTTS_ISA_NEON);
+#if defined(__aarch64__)
+    CHECK(k.isa == CTTS_ISA_NEON && strcmp(k.name, "neon") == 0);
+    CHECK(k.matmul[CTTS_DT_BF16] != NULL && k.matmul[CTTS_DT_F16] != NULL);
+#endif
 }
 
 TEST_MAIN(T(test_linear), T(test_linear_conv1x1_shape), T(test_conv1d), T(test_conv_transpose1d),
