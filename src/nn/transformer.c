@@ -208,12 +208,29 @@ ctts_status nn_bind_tensor(nn_binder *b, const ctts_tensor **out, nn_bind_kind k
     return CTTS_OK;
 }
 
+void *nn_binder_alloc(nn_binder *b, size_t nbytes) {
+    if (b->n_owned == b->cap_owned) {
+        int cap = b->cap_owned ? 2 * b->cap_owned : 64;
+        void **p = realloc(b->owned, (size_t)cap * sizeof *p);
+        if (!p) return NULL;
+        b->owned = p;
+        b->cap_owned = cap;
+    }
+    void *buf = b->be->alloc(b->be, nbytes ? nbytes : 1);
+    if (buf) b->owned[b->n_owned++] = buf;
+    return buf;
+}
+
 void nn_binder_release(nn_binder *b) {
     if (!b) return;
     for (int i = 0; i < b->n_names; i++) free(b->names[i]);
     free(b->names);
     b->names = NULL;
     b->n_names = b->cap_names = 0;
+    for (int i = 0; i < b->n_owned; i++) b->be->free_buf(b->be, b->owned[i]);
+    free(b->owned);
+    b->owned = NULL;
+    b->n_owned = b->cap_owned = 0;
 }
 
 ctts_status nn_transformer_layer_bind(nn_binder *b, const nn_transformer_config *cfg,

@@ -103,7 +103,12 @@ typedef struct {
     char **names; /* bound names (owned), in binding order */
     int n_names;
     int cap_names;
+    void **owned; /* backend buffers made while binding (derived weights), freed on release */
+    int n_owned, cap_owned;
 } nn_binder;
+
+/* Zeroed backend memory owned by the binder (freed by nn_binder_release); NULL on OOM. */
+void *nn_binder_alloc(nn_binder *b, size_t nbytes);
 
 /* Looks up name, checks exact shape (ndim dims of shape) and dtype, records the
  * name. Errors: "missing tensor 'X'" (CTTS_E_NOT_FOUND), "tensor 'X': expected

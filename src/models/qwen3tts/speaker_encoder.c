@@ -45,8 +45,6 @@ struct q3t_speaker_encoder {
     q3t_speaker_encoder_config cfg;
     ctts_backend *be;
     nn_binder binder;
-    void **owned;
-    int n_owned, cap_owned;
     int n_blocks; /* SE-Res2Net blocks: n_enc_channels - 2 */
     int c_last;   /* MFA / pooling width */
     tdnn_w b0, mfa, asp_tdnn, asp_conv;
@@ -56,19 +54,6 @@ struct q3t_speaker_encoder {
 };
 
 /* ---- binding ---- */
-
-static void *own_alloc(q3t_speaker_encoder *e, size_t nbytes) {
-    if (e->n_owned == e->cap_owned) {
-        int cap = e->cap_owned ? 2 * e->cap_owned : 64;
-        void **p = realloc(e->owned, (size_t)cap * sizeof *p);
-        if (!p) return NULL;
-        e->owned = p;
-        e->cap_owned = cap;
-    }
-    void *buf = e->be->alloc(e->be, nbytes ? nbytes : 1);
-    if (buf) e->owned[e->n_owned++] = buf;
-    return buf;
-}
 
 #define FMT_NAME(buf, ...)                                                                       \
     do {                                                                                         \
@@ -85,7 +70,7 @@ static void *own_alloc(q3t_speaker_encoder *e, size_t nbytes) {
 
 static ctts_status bind_bias(q3t_speaker_encoder *e, const float **out, const char *name,
                              int64_t n, char *err, size_t err_len) {
-    float *dst = own_alloc(e, (size_t)n * sizeof(float));
+    float *dst = nn_binder_alloc(&e->binder, (size_t)n * sizeof(float));
     if (!dst) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory binding '%s'", name);
     TRY(nn_bind_to_f32(&e->binder, dst, name, 1, &n, err, err_len));
     *out = dst;
@@ -226,8 +211,6 @@ ctts_status q3t_speaker_encoder_bind(const q3t_speaker_encoder_config *cfg, ctts
 
 void q3t_speaker_encoder_free(q3t_speaker_encoder *e) {
     if (!e) return;
-    for (int i = 0; i < e->n_owned; i++) e->be->free_buf(e->be, e->owned[i]);
-    free(e->owned);
     nn_binder_release(&e->binder);
     free(e);
 }

@@ -89,8 +89,6 @@ struct q3t_speech_decoder {
     q3t_codec_decoder_config cfg;
     ctts_backend *be;
     nn_binder binder;
-    void **owned; /* backend buffers made at bind */
-    int n_owned, cap_owned;
 
     int nq, half, cb, cd, L, hd, n_layers, n_up, n_blocks;
     nn_codec_layer_config lcfg; /* pre-transformer layers */
@@ -170,19 +168,6 @@ static ctts_status check_config(const q3t_codec_decoder_config *c, char *err, si
 
 /* ---- binding ---- */
 
-static void *own_alloc(q3t_speech_decoder *d, size_t nbytes) {
-    if (d->n_owned == d->cap_owned) {
-        int cap = d->cap_owned ? 2 * d->cap_owned : 64;
-        void **p = realloc(d->owned, (size_t)cap * sizeof *p);
-        if (!p) return NULL;
-        d->owned = p;
-        d->cap_owned = cap;
-    }
-    void *buf = d->be->alloc(d->be, nbytes ? nbytes : 1);
-    if (buf) d->owned[d->n_owned++] = buf;
-    return buf;
-}
-
 /* snprintf into a fixed buffer; CTTS_E_INVALID_ARG if it did not fit. */
 #define FMT_NAME(buf, ...)                                                                       \
     do {                                                                                         \
@@ -200,7 +185,7 @@ static void *own_alloc(q3t_speech_decoder *d, size_t nbytes) {
 /* A float vector of n elements (F32/BF16/F16 in the file) copied to an owned F32 buffer. */
 static ctts_status bind_vec(q3t_speech_decoder *d, const float **out, const char *name, int64_t n,
                             char *err, size_t err_len) {
-    float *dst = own_alloc(d, (size_t)n * sizeof(float));
+    float *dst = nn_binder_alloc(&d->binder, (size_t)n * sizeof(float));
     if (!dst) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory binding '%s'", name);
     const int64_t shape[1] = {n};
     TRY(nn_bind_to_f32(&d->binder, dst, name, 1, shape, err, err_len));
@@ -267,7 +252,7 @@ static ctts_status bind_codebook(q3t_speech_decoder *d, int q, const char *stem,
     FMT_NAME(name, "%s_codebook.embedding_sum", stem);
     const int64_t shape[2] = {d->cb, d->half};
     const size_t n = (size_t)d->cb * (size_t)d->half;
-    float *tab = own_alloc(d, n * sizeof(float));
+    float *tab = nn_binder_alloc(&d->binder, n * sizeof(float));
     if (!tab) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory binding '%s'", name);
     TRY(nn_bind_to_f32(&d->binder, tab, name, 2, shape, err, err_len));
     sum = tab;
@@ -419,8 +404,6 @@ ctts_status q3t_speech_decoder_bind(const q3t_codec_decoder_config *cfg, ctts_ba
 void q3t_speech_decoder_free(q3t_speech_decoder *d) {
     if (!d) return;
     for (int i = 0; i < SD_MAX_LAYERS; i++) nn_codec_layer_release(&d->layers[i], d->be);
-    for (int i = 0; i < d->n_owned; i++) d->be->free_buf(d->be, d->owned[i]);
-    free(d->owned);
     nn_binder_release(&d->binder);
     free(d);
 }

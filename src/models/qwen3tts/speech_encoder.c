@@ -53,8 +53,6 @@ struct q3t_speech_encoder {
     q3t_codec_encoder_config cfg;
     ctts_backend *be;
     nn_binder binder;
-    void **owned;
-    int n_owned, cap_owned;
 
     int n_ratios, ratios[SE_MAX_RATIOS]; /* encoder order (config order reversed) */
     int F, hidden, n_res, n_layers, cbdim, cb, nq;
@@ -75,19 +73,6 @@ struct q3t_speech_encoder {
 
 /* ---- binding ---- */
 
-static void *own_alloc(q3t_speech_encoder *e, size_t nbytes) {
-    if (e->n_owned == e->cap_owned) {
-        int cap = e->cap_owned ? 2 * e->cap_owned : 64;
-        void **p = realloc(e->owned, (size_t)cap * sizeof *p);
-        if (!p) return NULL;
-        e->owned = p;
-        e->cap_owned = cap;
-    }
-    void *buf = e->be->alloc(e->be, nbytes ? nbytes : 1);
-    if (buf) e->owned[e->n_owned++] = buf;
-    return buf;
-}
-
 #define FMT_NAME(buf, ...)                                                                       \
     do {                                                                                         \
         int n_ = snprintf(buf, sizeof buf, __VA_ARGS__);                                         \
@@ -105,7 +90,7 @@ static ctts_status bind_vec(q3t_speech_encoder *e, float **out, const char *name
                             const int64_t *shape, char *err, size_t err_len) {
     int64_t n = 1;
     for (int i = 0; i < ndim; i++) n *= shape[i];
-    float *dst = own_alloc(e, (size_t)n * sizeof(float));
+    float *dst = nn_binder_alloc(&e->binder, (size_t)n * sizeof(float));
     if (!dst) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory binding '%s'", name);
     TRY(nn_bind_to_f32(&e->binder, dst, name, ndim, shape, err, err_len));
     *out = dst;
@@ -147,7 +132,7 @@ static ctts_status bind_codebook(q3t_speech_encoder *e, int q, const char *stem,
     TRY(bind_vec(e, &tab, name, 2, s_tab, err, err_len));
     FMT_NAME(name, "%scodebook.initialized", stem);
     TRY(bind_vec(e, &init, name, 1, s_one, err, err_len));
-    e->enorm[q] = own_alloc(e, (size_t)e->cb * sizeof(float));
+    e->enorm[q] = nn_binder_alloc(&e->binder, (size_t)e->cb * sizeof(float));
     if (!e->enorm[q]) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory binding '%s'", stem);
     for (int i = 0; i < e->cb; i++) {
         const float u = usage[i] > SE_CB_EPS ? usage[i] : SE_CB_EPS; /* clamp(min=eps) */
@@ -224,7 +209,7 @@ static ctts_status bind_all(q3t_speech_encoder *e, char *err, size_t err_len) {
             TRY(bind_codebook(e, p ? n_sem + i : i, stem, err, err_len));
         }
     }
-    e->neg_one = own_alloc(e, (size_t)e->cbdim * sizeof(float));
+    e->neg_one = nn_binder_alloc(&e->binder, (size_t)e->cbdim * sizeof(float));
     if (!e->neg_one) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
     for (int j = 0; j < e->cbdim; j++) e->neg_one[j] = -1.0f;
     return CTTS_OK;
@@ -321,8 +306,6 @@ ctts_status q3t_speech_encoder_bind(const q3t_codec_config *cfg, ctts_backend *b
 void q3t_speech_encoder_free(q3t_speech_encoder *e) {
     if (!e) return;
     for (int i = 0; i < SE_MAX_LAYERS; i++) nn_codec_layer_release(&e->layers[i], e->be);
-    for (int i = 0; i < e->n_owned; i++) e->be->free_buf(e->be, e->owned[i]);
-    free(e->owned);
     nn_binder_release(&e->binder);
     free(e);
 }
