@@ -120,6 +120,8 @@ typedef struct {
     float eos_threshold;      /* Pocket: EOS when logit > this; default -4.0 */
     int frames_after_eos;     /* frames kept after EOS; default -1 = official rule */
     int max_frames;           /* cap on frames per text chunk; default 0 = model's own limit */
+    int ignore_eos;           /* 1: never stop at the end-of-speech signal, generate up to
+                                 max_frames (fixed-length benchmarks); default 0 */
     int max_tokens_per_chunk; /* long-text chunk size in tokens; default 50 */
     int pipeline;             /* decode audio on a second thread while the next frame is
                                  computed (the model's threads split between the two):

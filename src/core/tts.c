@@ -61,7 +61,8 @@ struct ctts_session {
     size_t frame_len, frame_pos;
     atomic_int cancel;
     double t_begin, t_first; /* stream begin, first samples available */
-    double frame_ms;         /* duration of one frame of audio */
+    double made_samples;     /* samples produced by the stream so far */
+    int64_t first_frames;    /* frames of the first step */
     ctts_timings timings;
     char error[512];
 };
@@ -352,7 +353,6 @@ ctts_status ctts_session_new(ctts_model *m, ctts_session **out) {
     s->model = m;
     int fs = m->fam ? (int)m->fam->max_step_samples(m->fam_model) : pocket_frame_size(m->pocket);
     s->frame = malloc((size_t)fs * sizeof(float));
-    s->frame_ms = fs * 1000.0 / m->info.sample_rate;
     char err[256];
     ctts_status st = !s->frame ? CTTS_E_OOM
                      : m->fam  ? m->fam->stream_new(m->fam_model, &s->fam_stream, err, sizeof err)
@@ -409,6 +409,8 @@ ctts_status ctts_stream_begin(ctts_session *s, const ctts_voice *v, const ctts_g
     memset(&s->timings, 0, sizeof s->timings);
     s->timings.load_ms = s->model->load_ms;
     s->t_first = 0;
+    s->made_samples = 0;
+    s->first_frames = 0;
     s->t_begin = now_ms();
     ctts_status st =
         s->model->fam
@@ -447,19 +449,26 @@ ctts_status ctts_stream_end_text(ctts_session *s) {
     return CTTS_OK;
 }
 
-/* A new frame is available now: first audio and playback lead. */
-static void frame_arrived(ctts_session *s) {
+/* n new samples (whole frames) are available now: first audio and playback
+ * lead (how far the audio produced so far runs ahead of real time). */
+static void frames_arrived(ctts_session *s, size_t n) {
     ctts_timings *t = &s->timings;
-    double now = now_ms();
+    const double now = now_ms(), sr = s->model->info.sample_rate;
     if (t->frames == 0) {
         s->t_first = now;
         t->first_audio_ms = now - s->t_begin;
     } else {
-        double lead = s->t_first + (double)t->frames * s->frame_ms - now;
-        if (t->frames == 1 || lead < t->min_lead_ms) t->min_lead_ms = lead;
+        const double lead = s->t_first + s->made_samples * 1000.0 / sr - now;
+        if (t->frames == s->first_frames || lead < t->min_lead_ms) t->min_lead_ms = lead;
     }
-    t->frames++;
-    if (t->frames == 1) update_timings(s);
+    const double per_frame = s->model->info.frame_rate > 0 ? sr / s->model->info.frame_rate : 0;
+    const int64_t k = per_frame > 0 ? (int64_t)(n / per_frame + 0.5) : 1;
+    t->frames += k > 0 ? k : 1;
+    s->made_samples += (double)n;
+    if (t->frames == (k > 0 ? k : 1)) {
+        s->first_frames = t->frames;
+        update_timings(s);
+    }
 }
 
 ctts_status ctts_stream_read(ctts_session *s, float *pcm, size_t cap, size_t *n_out) {
@@ -491,7 +500,7 @@ ctts_status ctts_stream_read(ctts_session *s, float *pcm, size_t cap, size_t *n_
         if (n == 0) return CTTS_OK; /* before end_text: waiting for more text */
         s->frame_len = n;
         s->frame_pos = 0;
-        frame_arrived(s);
+        frames_arrived(s, n);
     }
     size_t k = s->frame_len - s->frame_pos;
     if (k > cap) k = cap;

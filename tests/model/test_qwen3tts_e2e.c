@@ -10,7 +10,8 @@
  *  - the 3 Base cases (voice from the golden x-vector and reference codes):
  *    codes exact, audio (reference part cut) within 1e-3;
  *  - stream errors: missing / unknown speaker, bad sampling values, a voice
- *    given to a CustomVoice model, step before start.
+ *    given to a CustomVoice model, step before start;
+ *  - pipelined == sequential audio (2 threads); max_frames + ignore_eos.
  * Golden data: $CTTS_GOLDEN or ../shared/golden (run from the repo root).
  */
 #include <math.h>
@@ -148,7 +149,7 @@ static int run_golden_cases(int base, int *n_sampled) {
         return -1;
     }
     const int G = q3t_model_config(m)->talker.dec.num_code_groups;
-    const size_t hop = (size_t)q3t_frame_size(m);
+    const size_t step_max = q3t_step_max_samples(m);
     const json_value *cases = json_get(man, base ? "base_cases" : "cases");
     int n_greedy = 0;
     for (size_t i = 0; cases && i < cases->length; i++) {
@@ -167,7 +168,7 @@ static int run_golden_cases(int base, int *n_sampled) {
         ctts_status rc = q3t_stream_start(s, v, &gp, json_get(mc, "text")->string, err, sizeof err);
         size_t n = 0;
         float *pcm = NULL;
-        if (rc == CTTS_OK) pcm = run_stream(s, hop, &n, &rc);
+        if (rc == CTTS_OK) pcm = run_stream(s, step_max, &n, &rc);
         else TEST_FAIL_AT("%s: start: %s", id, err);
         int64_t n_codes = 0, n_first = 0, n_audio = 0;
         int32_t *gc = golden_array(st, "codes", CTTS_DT_I32, &n_codes);
@@ -252,7 +253,7 @@ static void test_sampled_case(void) {
         p.seed = seeds[r];
         ctts_status rc = q3t_stream_start(s, NULL, &p, text, err, sizeof err);
         REQUIRE(rc == CTTS_OK);
-        pcm[r] = run_stream(s, (size_t)q3t_frame_size(m), &n[r], &rc);
+        pcm[r] = run_stream(s, q3t_step_max_samples(m), &n[r], &rc);
         CHECK(rc == CTTS_DONE);
         CHECK(n[r] <= (size_t)47 * 1920 && n[r] % 1920 == 0);
     }
@@ -270,7 +271,8 @@ static void test_stream_errors(void) {
     q3t_stream *s = NULL, *sb = NULL;
     REQUIRE(q3t_model_load(model_dir(0, dir, sizeof dir), NULL, &m, err, sizeof err) == CTTS_OK);
     REQUIRE(q3t_stream_new(m, &s, err, sizeof err) == CTTS_OK);
-    float pcm[1920];
+    float pcm[4 * 1920];
+    REQUIRE(q3t_step_max_samples(m) <= sizeof pcm / sizeof pcm[0]);
     size_t n = 0;
     CHECK(q3t_stream_step(s, pcm, &n, err, sizeof err) == CTTS_E_STATE);
     ctts_gen_params p = q3t_default_gen_params(m);
@@ -352,5 +354,55 @@ static void test_stream_errors(void) {
     q3t_model_free(m);
 }
 
+/* Pipelined (decoder on a worker thread, 2 threads) == sequential, sample for
+ * sample; max_frames with ignore_eos gives exactly that many frames, and the
+ * step sizes are 1 frame, then up to 4. */
+static void test_pipeline_and_frame_cap(void) {
+    if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
+    char dir[1024], err[512];
+    q3t_model *m = NULL;
+    q3t_stream *s = NULL;
+    ctts_model_params mp = ctts_model_default_params();
+    mp.n_threads = 2;
+    REQUIRE(q3t_model_load(model_dir(0, dir, sizeof dir), &mp, &m, err, sizeof err) == CTTS_OK);
+    REQUIRE(q3t_stream_new(m, &s, err, sizeof err) == CTTS_OK);
+    const size_t hop = (size_t)q3t_frame_size(m), step_max = q3t_step_max_samples(m);
+    CHECK(step_max == 4 * hop);
+    ctts_gen_params p = q3t_default_gen_params(m);
+    p.speaker = "ryan";
+    p.temperature = 0;
+    p.ignore_eos = 1;
+    p.max_frames = 11;
+    const char *text = "Pipelining must not change a single sample.";
+    float *pcm[2] = {0};
+    size_t n[2] = {0};
+    for (int pipe = 0; pipe < 2; pipe++) {
+        p.pipeline = pipe;
+        REQUIRE(q3t_stream_start(s, NULL, &p, text, err, sizeof err) == CTTS_OK);
+        pcm[pipe] = malloc(32 * hop * sizeof(float));
+        REQUIRE(pcm[pipe] != NULL);
+        size_t k = 0, steps = 0;
+        ctts_status rc;
+        while ((rc = q3t_stream_step(s, pcm[pipe] + n[pipe], &k, err, sizeof err)) == CTTS_OK) {
+            CHECK(k > 0 && k % hop == 0 && k <= (steps == 0 ? hop : step_max));
+            n[pipe] += k;
+            steps++;
+            if (n[pipe] > 20 * hop) break;
+        }
+        CHECK(rc == CTTS_DONE);
+        CHECK_EQ_INT((int)(n[pipe] / hop), 11); /* 1 + 4 + 4 + 2 */
+        CHECK_EQ_INT((int)steps, 4);
+    }
+    CHECK(n[0] == n[1] && memcmp(pcm[0], pcm[1], n[0] * sizeof(float)) == 0);
+    /* A bad pipeline value is refused by name. */
+    p.pipeline = 3;
+    CHECK(q3t_stream_start(s, NULL, &p, text, err, sizeof err) == CTTS_E_INVALID_ARG);
+    CHECK_STR_CONTAINS(err, "pipeline");
+    free(pcm[0]);
+    free(pcm[1]);
+    q3t_stream_free(s);
+    q3t_model_free(m);
+}
+
 TEST_MAIN(T(test_custom_voice_greedy), T(test_base_greedy), T(test_sampled_case),
-          T(test_stream_errors))
+          T(test_stream_errors), T(test_pipeline_and_frame_cap))

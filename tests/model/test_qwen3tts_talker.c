@@ -514,7 +514,7 @@ static void test_sampled(void) {
             for (int d = 0; d < D; d++) row[d] += add[d];
             REQUIRE(q3t_talker_forward(m.t, s, row, 1, err, sizeof err) == CTTS_OK);
         }
-        const int tok = q3t_talker_choose(m.t, s, c.first, k, &p.talker, &rng, sc);
+        const int tok = q3t_talker_choose(m.t, s, c.first, k, 0, &p.talker, &rng, sc);
         int finite = 0;
         for (int i = 0; i < V; i++) finite += !isinf(sc[i]);
         const double d = diff_scores(sc, c.scores3 + (size_t)k * V, V);

@@ -143,7 +143,7 @@ int cmd_bench(cli_args *a) {
     }
     ctts_gen_params gp = ctts_gen_default_params(m);
     cli_apply_gen_args(a, &gp);
-    gp.eos_threshold = 1e9f; /* fixed length: never stop early */
+    gp.ignore_eos = 1; /* fixed length: never stop early */
     gp.max_frames = a->gp_set_max ? a->max_frames : 40;
     const int sr = ctts_model_get_info(m)->sample_rate;
 

@@ -535,7 +535,7 @@ static int produce(pocket_stream *s, frame_job *job, ctts_backend *exec, char *e
             if (st != CTTS_OK) return ctts_err(err, err_len, st, "FlowLM step failed");
         }
         s->first_ready = 0;
-        if (s->eos_step < 0 && eos_logit > s->p.eos_threshold) s->eos_step = s->step;
+        if (s->eos_step < 0 && !s->p.ignore_eos && eos_logit > s->p.eos_threshold) s->eos_step = s->step;
         int stop = s->eos_step >= 0 && s->step >= s->eos_step + s->frames_after_eos;
         if (s->observer)
             s->observer(s->observer_user, s->chunk, s->step, s->latent, eos_logit, !stop);

@@ -33,6 +33,7 @@ struct q3t_code_predictor {
 
 struct q3t_cp_state {
     const q3t_code_predictor *cp;
+    ctts_backend *exec; /* runs the ops: cp->be unless set_exec chose another */
     nn_kv_cache *kv; /* [n_layers], G rows each */
     float *dev;      /* device: rows_t [2, Dt] | x [2, D] | h [D] | logits [V] | layer scratch */
     float *rows_t, *x, *h, *lg, *ls;
@@ -161,6 +162,7 @@ ctts_status q3t_cp_state_new(const q3t_code_predictor *cp, q3t_cp_state **out, c
     q3t_cp_state *s = calloc(1, sizeof *s);
     if (!s) return ctts_err(err, err_len, CTTS_E_OOM, "code predictor state: out of memory");
     s->cp = cp;
+    s->exec = be;
     s->kv = calloc((size_t)cp->n_layers, sizeof *s->kv);
     const size_t o_x = round16(2 * (size_t)cp->Dt), o_h = o_x + round16(2 * (size_t)cp->D),
                  o_lg = o_h + round16((size_t)cp->D), o_ls = o_lg + round16((size_t)cp->V),
@@ -183,10 +185,14 @@ ctts_status q3t_cp_state_new(const q3t_code_predictor *cp, q3t_cp_state **out, c
     return CTTS_OK;
 }
 
+void q3t_cp_state_set_exec(q3t_cp_state *s, ctts_backend *exec) {
+    if (s) s->exec = exec ? exec : s->cp->be;
+}
+
 /* in [T, Dt] -> x [T, D] (projection; without one, in is x) -> layers at the
  * next T cache rows -> norm of the last row -> lm_head[step] -> host logits. */
 static ctts_status run_rows(const q3t_code_predictor *cp, q3t_cp_state *s, int T, int step) {
-    ctts_backend *be = cp->be;
+    ctts_backend *be = s->exec;
     const int D = cp->D;
     if (cp->proj) be->linear(be, s->x, s->rows_t, cp->proj, cp->proj_b, T);
     const int pos0 = s->kv[0].n;
@@ -222,7 +228,7 @@ ctts_status q3t_code_predictor_frame(const q3t_code_predictor *cp, q3t_cp_state 
                 return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
                                 "code predictor: forced code %d of group %d outside [0, %d)",
                                 force[g], g, cp->V);
-    ctts_backend *be = cp->be;
+    ctts_backend *be = s->exec;
     const int V = cp->V, Dt = cp->Dt;
     /* Without a projection the rows are gathered straight into x. */
     float *in = cp->proj ? s->rows_t : s->x;
@@ -261,7 +267,7 @@ ctts_status q3t_code_predictor_frame_embed(const q3t_code_predictor *cp, q3t_cp_
             return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
                             "frame embedding: code %d of group %d outside [0, %d)", codes[g], g,
                             cp->V);
-    ctts_backend *be = cp->be;
+    ctts_backend *be = s->exec;
     const int Dt = cp->Dt;
     /* Sum in group order, like torch's reduction over the 16 stacked rows. */
     float *acc = s->rows_t, *row = s->rows_t + Dt;

@@ -99,8 +99,8 @@ static ctts_status choose_first(q3t_codegen *g, char *err, size_t err_len) {
         g->first = f;
         g->cap_first = cap;
     }
-    const int c = q3t_talker_choose(g->t, g->ts, g->first, g->n_first, &g->p.talker, &g->rng,
-                                    g->scores);
+    const int c = q3t_talker_choose(g->t, g->ts, g->first, g->n_first, g->p.min_new_tokens,
+                                    &g->p.talker, &g->rng, g->scores);
     g->first[g->n_first++] = c;
     if (c == q3t_talker_cfg(g->t)->codec_eos_token_id)
         g->stop = Q3T_STOP_EOS;
@@ -178,6 +178,11 @@ ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t e
     memcpy(codes, g->last_codes, (size_t)g->G * sizeof *codes);
     g->step_pending = 1;
     return CTTS_OK;
+}
+
+void q3t_codegen_set_exec(q3t_codegen *g, ctts_backend *exec) {
+    q3t_talker_state_set_exec(g->ts, exec);
+    q3t_cp_state_set_exec(g->cs, exec);
 }
 
 q3t_stop_reason q3t_codegen_stop_reason(const q3t_codegen *g) { return g->stop; }

@@ -34,6 +34,8 @@ typedef struct {
     nn_sampling_params talker;    /* do_sample, temperature, top_k, top_p, repetition_penalty */
     nn_sampling_params predictor; /* subtalker_*; its repetition_penalty is ignored */
     int max_new_tokens;           /* >= 1: first codes chosen at most (frames <= this - 1) */
+    int min_new_tokens;           /* EOS blocked until this many first codes exist (besides
+                                     the official 2); INT_MAX: never stop early */
     uint64_t seed;                /* RNG seed (used only when sampling) */
 } q3t_codegen_params;
 
@@ -65,6 +67,10 @@ ctts_status q3t_codegen_begin(q3t_codegen *g, const float *prefill, int P, const
 ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t err_len);
 
 q3t_stop_reason q3t_codegen_stop_reason(const q3t_codegen *g);
+
+/* Runs the talker and code predictor ops on exec (NULL: their own backend);
+ * see q3t_talker_state_set_exec. */
+void q3t_codegen_set_exec(q3t_codegen *g, ctts_backend *exec);
 /* Every first code chosen so far, including a final EOS / discarded one. */
 const int32_t *q3t_codegen_first_codes(const q3t_codegen *g, int *n);
 /* The talker's last final-norm hidden state [D], raw logits and processed

@@ -79,7 +79,7 @@ static ctts_status voice_save(const void *voice, const char *path, char *err, si
 static void voice_free(void *voice) { q3t_voice_free(voice); }
 
 static size_t max_step_samples(const void *model) {
-    return (size_t)q3t_frame_size(((const fam_model *)model)->m);
+    return q3t_step_max_samples(((const fam_model *)model)->m);
 }
 
 /* The session side: text is collected between begin and end (the official

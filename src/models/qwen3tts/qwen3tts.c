@@ -12,14 +12,17 @@
  */
 #include "models/qwen3tts/qwen3tts.h"
 
+#include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "backend/backend.h"
 #include "base/error.h"
+#include "base/worker.h"
 #include "io/safetensors.h"
 #include "quant/convert.h"
 #include "models/qwen3tts/code_predictor.h"
@@ -32,6 +35,14 @@
 
 /* Frames per speech-decoder call (reference frames are decoded in batches). */
 #define DEC_BATCH 64
+/* Frames per stream step after the first (which is decoded alone for the
+ * lowest time to first audio): the speech decoder costs ~25% less per frame
+ * on 4 frames than on 1 (full SIMD tiles, fewer op dispatches). */
+#define STEP_FRAMES 4
+/* Pipelining is on by default (ctts_gen_params.pipeline -1) with >= 2 threads:
+ * the language model is memory-bound and the speech decoder compute-bound, so
+ * one core each beats both stages in turn on two cores. */
+#define PIPE_AUTO_ON 1
 
 typedef struct {
     st_file *st;
@@ -56,6 +67,7 @@ struct q3t_model {
     q3t_speech_encoder *senc;     /* Base models: reference codes */
     int64_t n_params;
     int n_skipped_main, n_skipped_codec; /* tensors of parts not run here */
+    int n_threads, cpu_isa;              /* of m->be (pipelined streams split the threads) */
 };
 
 struct q3t_stream {
@@ -77,6 +89,20 @@ struct q3t_stream {
     float *scratch;     /* [DEC_BATCH * hop] */
     int32_t codes[64];
     int started, prefilled, done, frame;
+    /* Batches of STEP_FRAMES frames: the codes of two (one generating while the
+     * other decodes when pipelined) and the audio the worker decodes into. */
+    int32_t *bcodes[2]; /* [STEP_FRAMES * G] each */
+    int bn[2];          /* frames in each */
+    int cur;            /* the batch on the worker */
+    float *bpcm;        /* [STEP_FRAMES * hop] */
+    int made, lm_done, max_frames;
+    int pipe;           /* this utterance: 1 pipelined, 0 sequential */
+    ctts_worker *worker;
+    ctts_backend *be_lm, *be_dec; /* the model's threads split in two (pipelined) */
+    int in_flight;
+    double job_ms;
+    ctts_status job_st;
+    char job_err[256];
     q3t_frame_observer observer;
     void *observer_user;
     double prepare_ms, prefill_ms, lm_ms, decoder_ms;
@@ -228,6 +254,9 @@ ctts_status q3t_model_load(const char *dir, const ctts_model_params *p, q3t_mode
     if (st == CTTS_OK) {
         m->be = ctts_backend_cpu_new(mp.n_threads, (int)mp.cpu_isa);
         if (!m->be) st = ctts_err(err, err_len, CTTS_E_BACKEND, "cannot start the CPU backend");
+        const long online = sysconf(_SC_NPROCESSORS_ONLN);
+        m->n_threads = mp.n_threads > 0 ? mp.n_threads : online > 0 ? (int)online : 1;
+        m->cpu_isa = (int)mp.cpu_isa;
     }
     if (st == CTTS_OK)
         st = q3t_talker_load(m->be, &m->cfg.talker, lookup, &m->main, &m->talker, err, err_len);
@@ -293,6 +322,9 @@ const q3t_config *q3t_model_config(const q3t_model *m) { return &m->cfg; }
 const bpe_tokenizer *q3t_model_tokenizer(const q3t_model *m) { return m->tok; }
 int64_t q3t_model_n_params(const q3t_model *m) { return m->n_params; }
 int q3t_frame_size(const q3t_model *m) { return q3t_speech_decoder_hop(m->sdec); }
+size_t q3t_step_max_samples(const q3t_model *m) {
+    return (size_t)STEP_FRAMES * (size_t)q3t_speech_decoder_hop(m->sdec);
+}
 const q3t_speaker_encoder *q3t_model_speaker_encoder(const q3t_model *m) { return m->spk_enc; }
 const q3t_speech_encoder *q3t_model_speech_encoder(const q3t_model *m) { return m->senc; }
 
@@ -449,7 +481,11 @@ ctts_status q3t_stream_new(q3t_model *m, q3t_stream **out, char *err, size_t err
     if (st == CTTS_OK) {
         s->pad = malloc((size_t)s->D * sizeof *s->pad);
         s->scratch = malloc((size_t)DEC_BATCH * s->hop * sizeof *s->scratch);
-        if (!s->pad || !s->scratch) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        s->bpcm = malloc((size_t)STEP_FRAMES * s->hop * sizeof *s->bpcm);
+        for (int i = 0; i < 2; i++)
+            s->bcodes[i] = malloc((size_t)STEP_FRAMES * s->G * sizeof *s->bcodes[i]);
+        if (!s->pad || !s->scratch || !s->bpcm || !s->bcodes[0] || !s->bcodes[1])
+            st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
     }
     if (st != CTTS_OK) {
         q3t_stream_free(s);
@@ -461,6 +497,12 @@ ctts_status q3t_stream_new(q3t_model *m, q3t_stream **out, char *err, size_t err
 
 void q3t_stream_free(q3t_stream *s) {
     if (!s) return;
+    ctts_worker_free(s->worker); /* waits for a decode in flight */
+    if (s->be_lm) s->be_lm->destroy(s->be_lm);
+    if (s->be_dec) s->be_dec->destroy(s->be_dec);
+    free(s->bpcm);
+    free(s->bcodes[0]);
+    free(s->bcodes[1]);
     q3t_codegen_free(s->gen);
     q3t_talker_state_free(s->ts);
     q3t_cp_state_free(s->cs);
@@ -504,6 +546,7 @@ static ctts_status make_codegen_params(const q3t_model *m, const ctts_gen_params
     out->predictor = out->talker;
     out->predictor.repetition_penalty = 1.0f;
     out->max_new_tokens = p->max_new_tokens ? p->max_new_tokens : m->cfg.gen.max_new_tokens;
+    out->min_new_tokens = p->ignore_eos ? INT_MAX : 0;
     out->seed = p->seed;
     return CTTS_OK;
 }
@@ -526,6 +569,19 @@ ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_g
 
     ctts_status st = make_codegen_params(m, p, &s->gp, err, err_len);
     if (st != CTTS_OK) return st;
+    if (p->max_frames < 0)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "max_frames must be >= 0 (0 = no cap), got %d", p->max_frames);
+    if (p->pipeline < -1 || p->pipeline > 1)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "pipeline must be -1, 0 or 1, got %d",
+                        p->pipeline);
+    if (s->in_flight) { /* a decode of the previous utterance still running */
+        ctts_worker_wait(s->worker);
+        s->in_flight = 0;
+    }
+    s->max_frames = p->max_frames;
+    s->made = s->lm_done = 0;
+    s->pipe = p->pipeline == 1 || (p->pipeline == -1 && PIPE_AUTO_ON && m->n_threads >= 2);
     if (p->text_mode < CTTS_TEXT_MODE_AUTO || p->text_mode > CTTS_TEXT_MODE_STREAMING)
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text_mode %d is not a ctts_text_mode",
                         (int)p->text_mode);
@@ -615,6 +671,97 @@ ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_g
     return CTTS_OK;
 }
 
+/* Generates up to want frames into codes ([want, G]); *got frames were made
+ * (fewer at the end: EOS, the token or frame cap). */
+static ctts_status gen_frames(q3t_stream *s, int32_t *codes, int want, int *got, char *err,
+                              size_t err_len) {
+    *got = 0;
+    while (*got < want && !s->lm_done) {
+        if (s->max_frames > 0 && s->made >= s->max_frames) {
+            s->lm_done = 1;
+            break;
+        }
+        int32_t *c = codes + (size_t)*got * s->G;
+        const double t0 = now_ms();
+        ctts_status st = q3t_codegen_next(s->gen, c, err, err_len);
+        s->lm_ms += now_ms() - t0;
+        if (st == CTTS_DONE) {
+            s->lm_done = 1;
+            break;
+        }
+        if (st != CTTS_OK) return st;
+        if (s->observer) s->observer(s->observer_user, s->made, c);
+        s->made++;
+        (*got)++;
+    }
+    return CTTS_OK;
+}
+
+/* Worker job: decodes batch cur into bpcm. */
+static void decode_job(void *ctx) {
+    q3t_stream *s = ctx;
+    const double t0 = now_ms();
+    s->job_st = q3t_sdec_stream_decode(s->dec, s->bcodes[s->cur], s->bn[s->cur], s->bpcm,
+                                       s->job_err, sizeof s->job_err);
+    s->job_ms = now_ms() - t0;
+}
+
+/* The two half-thread backends and the worker, made on first use. */
+static ctts_status pipe_setup(q3t_stream *s, char *err, size_t err_len) {
+    const int n = s->m->n_threads, n_lm = n / 2 > 0 ? n / 2 : 1, n_dec = n - n_lm > 0 ? n - n_lm : 1;
+    if (!s->be_lm) s->be_lm = ctts_backend_cpu_new(n_lm, s->m->cpu_isa);
+    if (!s->be_dec) s->be_dec = ctts_backend_cpu_new(n_dec, s->m->cpu_isa);
+    if (!s->worker) s->worker = ctts_worker_new();
+    if (!s->be_lm || !s->be_dec || !s->worker)
+        return ctts_err(err, err_len, CTTS_E_BACKEND, "cannot start the decoding thread");
+    return CTTS_OK;
+}
+
+/* Runs the language model and the decoder on all threads (pipe 0) or on
+ * their halves (pipe 1). */
+static void set_exec(q3t_stream *s, int pipe) {
+    q3t_codegen_set_exec(s->gen, pipe ? s->be_lm : NULL);
+    q3t_sdec_stream_set_exec(s->dec, pipe ? s->be_dec : NULL);
+}
+
+/* Waits for the batch on the worker and copies its audio out. */
+static ctts_status take_flight(q3t_stream *s, float *pcm, size_t *n, char *err, size_t err_len) {
+    ctts_worker_wait(s->worker);
+    s->in_flight = 0;
+    s->decoder_ms += s->job_ms;
+    if (s->job_st != CTTS_OK) return ctts_err(err, err_len, s->job_st, "%s", s->job_err);
+    const size_t k = (size_t)s->bn[s->cur] * (size_t)s->hop;
+    memcpy(pcm, s->bpcm, k * sizeof *pcm);
+    *n = k;
+    s->frame += s->bn[s->cur];
+    return CTTS_OK;
+}
+
+/* Step of a pipelined stream after the first frame: the next batch is
+ * generated while the worker decodes the previous one. */
+static ctts_status step_pipelined(q3t_stream *s, float *pcm, size_t *n, char *err,
+                                  size_t err_len) {
+    if (!s->in_flight) {
+        /* nothing decoding yet: make a batch and hand it over */
+        ctts_status st = gen_frames(s, s->bcodes[s->cur], STEP_FRAMES, &s->bn[s->cur], err, err_len);
+        if (st != CTTS_OK) return st;
+        if (s->bn[s->cur] == 0) return CTTS_DONE;
+        ctts_worker_submit(s->worker, decode_job, s);
+        s->in_flight = 1;
+    }
+    const int next = s->cur ^ 1;
+    ctts_status st = gen_frames(s, s->bcodes[next], STEP_FRAMES, &s->bn[next], err, err_len);
+    ctts_status st2 = take_flight(s, pcm, n, err, err_len);
+    if (st2 != CTTS_OK) return st2;
+    if (st != CTTS_OK) return st;
+    if (s->bn[next] > 0) {
+        s->cur = next;
+        ctts_worker_submit(s->worker, decode_job, s);
+        s->in_flight = 1;
+    }
+    return CTTS_OK;
+}
+
 ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, size_t err_len) {
     if (!s || !pcm || !n) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "stream: bad argument");
     *n = 0;
@@ -622,6 +769,7 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
     if (s->done) return CTTS_DONE;
     ctts_status st = CTTS_OK;
     if (!s->prefilled) {
+        set_exec(s, 0);
         /* Reference frames (ICL) go through the decoder first; their audio is dropped. */
         double t0 = now_ms();
         for (int f = 0; f < s->n_ref && st == CTTS_OK; f += DEC_BATCH) {
@@ -642,33 +790,47 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
         }
         s->prefilled = 1;
     }
-    double t0 = now_ms();
-    st = q3t_codegen_next(s->gen, s->codes, err, err_len);
-    double t1 = now_ms();
-    s->lm_ms += t1 - t0;
-    if (st == CTTS_DONE) {
-        s->done = 1;
-        return CTTS_DONE;
-    }
-    if (st != CTTS_OK) {
-        s->done = 1;
-        return st;
-    }
-    if (s->observer) s->observer(s->observer_user, s->frame, s->codes);
-    st = q3t_sdec_stream_decode(s->dec, s->codes, 1, pcm, err, err_len);
-    double t2 = now_ms();
-    s->decoder_ms += t2 - t1;
-    if (s->frame == 0) {
+    if (s->made == 0) {
+        /* The first frame alone on every thread: the lowest time to first audio. */
+        int got = 0;
+        const double t0 = now_ms();
+        st = gen_frames(s, s->bcodes[0], 1, &got, err, err_len);
+        const double t1 = now_ms();
+        if (st == CTTS_OK && got == 0) st = CTTS_DONE;
+        if (st == CTTS_OK) st = q3t_sdec_stream_decode(s->dec, s->bcodes[0], 1, pcm, err, err_len);
+        const double t2 = now_ms();
+        if (st != CTTS_OK) {
+            s->done = 1;
+            return st;
+        }
+        s->decoder_ms += t2 - t1;
         s->first_lm_ms = t1 - t0;
         s->first_decoder_ms = t2 - t1;
+        s->frame = 1;
+        *n = (size_t)s->hop;
+        if (s->pipe) {
+            st = pipe_setup(s, err, err_len);
+            if (st != CTTS_OK) s->pipe = 0; /* no second thread: go on sequentially */
+            set_exec(s, s->pipe);
+        }
+        return CTTS_OK;
     }
-    if (st != CTTS_OK) {
-        s->done = 1;
-        return st;
+    if (s->pipe) {
+        st = step_pipelined(s, pcm, n, err, err_len);
+    } else {
+        st = gen_frames(s, s->bcodes[0], STEP_FRAMES, &s->bn[0], err, err_len);
+        if (st == CTTS_OK && s->bn[0] == 0) st = CTTS_DONE;
+        const double t0 = now_ms();
+        if (st == CTTS_OK)
+            st = q3t_sdec_stream_decode(s->dec, s->bcodes[0], s->bn[0], pcm, err, err_len);
+        s->decoder_ms += now_ms() - t0;
+        if (st == CTTS_OK) {
+            *n = (size_t)s->bn[0] * (size_t)s->hop;
+            s->frame += s->bn[0];
+        }
     }
-    s->frame++;
-    *n = (size_t)s->hop;
-    return CTTS_OK;
+    if (st != CTTS_OK) s->done = 1;
+    return st;
 }
 
 void q3t_stream_times(const q3t_stream *s, double *prepare_ms, double *prefill_ms, double *lm_ms,

@@ -46,6 +46,8 @@ const bpe_tokenizer *q3t_model_tokenizer(const q3t_model *m);
 int64_t q3t_model_n_params(const q3t_model *m);
 /* Samples per frame (1920). */
 int q3t_frame_size(const q3t_model *m);
+/* Most samples one q3t_stream_step returns (4 frames). */
+size_t q3t_step_max_samples(const q3t_model *m);
 /* The voice-cloning encoders of a Base model (NULL for other types). */
 struct q3t_speaker_encoder;
 struct q3t_speech_encoder;
@@ -97,8 +99,13 @@ void q3t_stream_free(q3t_stream *s);
  * for Base. Checks every parameter; errors name the field. */
 ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_gen_params *p,
                              const char *text, char *err, size_t err_len);
-/* Next frame into pcm[frame_size]: CTTS_OK with *n = frame_size, or CTTS_DONE
- * (*n = 0) once the talker stopped. */
+/* Next audio into pcm[q3t_step_max_samples]: CTTS_OK with *n a multiple of
+ * the frame size (the first step one frame, for the earliest audio; later
+ * steps up to 4 frames per speech-decoder call), or CTTS_DONE (*n = 0) once
+ * the talker stopped or p->max_frames frames were made. With
+ * p->pipeline (1, or -1 with >= 2 model threads) a worker thread decodes
+ * each batch while the next one is generated, the threads split between
+ * them; the audio is identical either way. */
 ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, size_t err_len);
 /* Stage times of the current / last utterance (ms): prepare (tokenize, layout,
  * embed), prefill (talker prefill + first code), lm (talker steps + code

@@ -425,7 +425,8 @@ typedef struct {
 
 struct q3t_sdec_stream {
     const q3t_speech_decoder *d;
-    ctts_backend *be;
+    ctts_backend *be;   /* owns the buffers */
+    ctts_backend *exec; /* runs the ops: be unless set_exec chose another */
     int max_frames; /* per decode call (API limit) */
     int t_max;      /* frames per internal piece (buffer size): min(max_frames, SD_PIECE) */
     int chunk, context;
@@ -507,6 +508,10 @@ void q3t_sdec_stream_free(q3t_sdec_stream *s) {
     free(s);
 }
 
+void q3t_sdec_stream_set_exec(q3t_sdec_stream *s, ctts_backend *exec) {
+    if (s) s->exec = exec ? exec : s->be;
+}
+
 void q3t_sdec_stream_set_tap(q3t_sdec_stream *s, q3t_sdec_tap_fn fn, void *user) {
     if (!s) return;
     s->tap = fn;
@@ -545,7 +550,7 @@ ctts_status q3t_sdec_stream_new(const q3t_speech_decoder *d, int max_frames, int
     q3t_sdec_stream *s = calloc(1, sizeof *s);
     if (!s) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
     s->d = d;
-    s->be = d->be;
+    s->be = s->exec = d->be;
     s->max_frames = max_frames;
     s->t_max = max_frames < SD_PIECE ? max_frames : SD_PIECE;
     s->chunk = chunk;
@@ -623,7 +628,7 @@ static void tap(q3t_sdec_stream *s, int on, const char *name, const float *x, in
 static void convnext(q3t_sdec_stream *s, int i, float *x, int m, float *s1, float *s2) {
     const q3t_speech_decoder *d = s->d;
     const up_w *u = &d->up[i];
-    ctts_backend *be = s->be;
+    ctts_backend *be = s->exec;
     const int L = d->L;
     nn_conv1d_stream_forward(&s->up_dw[i], be, s1, x, m);      /* dwconv [L, m] */
     be->transpose(be, s2, s1, L, m);                           /* [m, L] */
@@ -645,7 +650,7 @@ static void swap_ptr(float **a, float **b) {
 /* Decodes n <= t_max frames; pcm NULL discards the audio (chunk context). */
 static void decode_piece(q3t_sdec_stream *s, const int32_t *codes, int n, float *pcm) {
     const q3t_speech_decoder *d = s->d;
-    ctts_backend *be = s->be;
+    ctts_backend *be = s->exec;
     const int on = pcm != NULL, half = d->half, cd = d->cd, L = d->L, hd = d->hd;
     /* cur: the current activation; o1, o2: free buffers. */
     float *cur = s->buf[0], *o1 = s->buf[1], *o2 = s->buf[2];

@@ -90,6 +90,10 @@ void q3t_sdec_stream_reset(q3t_sdec_stream *s);
 void q3t_sdec_stream_free(q3t_sdec_stream *s);
 /* Sets (or clears with fn NULL) the tap callback. */
 void q3t_sdec_stream_set_tap(q3t_sdec_stream *s, q3t_sdec_tap_fn fn, void *user);
+/* Runs the stream's ops on exec (NULL: the decoder's own backend), e.g. a
+ * one-thread CPU backend on a decoding thread; exec must share memory with
+ * the decoder's backend (CPU backends do). */
+void q3t_sdec_stream_set_exec(q3t_sdec_stream *s, ctts_backend *exec);
 
 /* Decodes n frames of codes (host memory, [n, n_codebooks] row-major, each in
  * [0, codebook_size)) into n * hop samples (host memory), clamped to [-1, 1].

@@ -37,6 +37,7 @@ struct q3t_talker {
 
 struct q3t_talker_state {
     const q3t_talker *t;
+    ctts_backend *exec; /* runs the ops: t->be unless set_exec chose another */
     nn_kv_cache *kv; /* [n_layers] */
     int kv_cap;
     float *scratch; /* device */
@@ -177,6 +178,7 @@ ctts_status q3t_talker_state_new(const q3t_talker *t, q3t_talker_state **out, ch
     q3t_talker_state *s = calloc(1, sizeof *s);
     if (!s) return ctts_err(err, err_len, CTTS_E_OOM, "talker state: out of memory");
     s->t = t;
+    s->exec = t->be;
     s->kv = calloc((size_t)t->n_layers, sizeof *s->kv);
     s->hid_dev = t->be->alloc(t->be, (size_t)t->D * sizeof(float));
     s->logit_dev = t->be->alloc(t->be, (size_t)t->V * sizeof(float));
@@ -192,6 +194,10 @@ ctts_status q3t_talker_state_new(const q3t_talker *t, q3t_talker_state **out, ch
     for (int l = 0; l < t->n_layers; l++) s->kv[l].d_model = kd;
     *out = s;
     return CTTS_OK;
+}
+
+void q3t_talker_state_set_exec(q3t_talker_state *s, ctts_backend *exec) {
+    if (s) s->exec = exec ? exec : s->t->be;
 }
 
 void q3t_talker_state_reset(q3t_talker_state *s) {
@@ -268,7 +274,7 @@ ctts_status q3t_talker_embed_text(const q3t_talker *t, q3t_talker_state *s, cons
     if (n == 0) return CTTS_OK;
     ctts_status st = check_ids(ids, n, t->cfg.text_vocab_size, "text", err, err_len);
     if (st != CTTS_OK) return st;
-    ctts_backend *be = t->be;
+    ctts_backend *be = s->exec;
     const int C = n < Q3T_ROW_CHUNK ? n : Q3T_ROW_CHUNK;
     const size_t e_sz = round16((size_t)C * (size_t)t->TH);
     if (ensure_scratch(s, 2 * e_sz + round16((size_t)C * (size_t)t->D)) != CTTS_OK)
@@ -297,8 +303,8 @@ ctts_status q3t_talker_embed_codec(const q3t_talker *t, q3t_talker_state *s, con
         return ctts_err(err, err_len, CTTS_E_OOM, "talker: out of memory (%d codec rows)", n);
     for (int r0 = 0; r0 < n; r0 += C) {
         const int m = n - r0 < C ? n - r0 : C;
-        t->be->get_rows(t->be, s->scratch, t->codec_emb, ids + r0, m);
-        t->be->download(t->be, out + (size_t)r0 * t->D, s->scratch,
+        s->exec->get_rows(s->exec, s->scratch, t->codec_emb, ids + r0, m);
+        s->exec->download(s->exec, out + (size_t)r0 * t->D, s->scratch,
                         (size_t)m * (size_t)t->D * sizeof(float));
     }
     return CTTS_OK;
@@ -310,7 +316,7 @@ ctts_status q3t_talker_forward(const q3t_talker *t, q3t_talker_state *s, const f
                                char *err, size_t err_len) {
     if (!t || !s || !x || T <= 0 || T > (1 << 20))
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "talker: bad forward arguments");
-    ctts_backend *be = t->be;
+    ctts_backend *be = s->exec;
     const int D = t->D, pos0 = s->kv[0].n;
     const int max_pos = t->cfg.dec.max_position_embeddings;
     if (pos0 > INT32_MAX - T || (max_pos > 0 && pos0 + T > max_pos))
@@ -360,8 +366,10 @@ void q3t_talker_process(const q3t_talker *t, q3t_talker_state *s, const int32_t 
 }
 
 int q3t_talker_choose(const q3t_talker *t, q3t_talker_state *s, const int32_t *hist, int n_hist,
-                      const nn_sampling_params *p, ctts_rng *rng, float *scores) {
+                      int min_new_tokens, const nn_sampling_params *p, ctts_rng *rng,
+                      float *scores) {
     float *sc = scores ? scores : s->scores;
     q3t_talker_process(t, s, hist, n_hist, p ? p->repetition_penalty : 1.0f, sc);
+    if (n_hist < min_new_tokens) sc[t->cfg.codec_eos_token_id] = -INFINITY;
     return nn_sample_token(&s->sampler, sc, t->V, p, rng);
 }

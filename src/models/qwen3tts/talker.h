@@ -64,6 +64,10 @@ ctts_status q3t_talker_state_new(const q3t_talker *t, q3t_talker_state **out, ch
 void q3t_talker_state_free(q3t_talker_state *s);
 /* Empties the KV caches (keeps the memory). */
 void q3t_talker_state_reset(q3t_talker_state *s);
+/* Runs the state's ops on exec (NULL: the talker's own backend), e.g. a CPU
+ * backend with fewer threads while audio decodes beside it. exec must share
+ * memory with the talker's backend (CPU backends do). */
+void q3t_talker_state_set_exec(q3t_talker_state *s, ctts_backend *exec);
 /* Positions already in the cache. */
 int q3t_talker_state_positions(const q3t_talker_state *s);
 
@@ -90,10 +94,13 @@ const float *q3t_talker_logits(const q3t_talker_state *s); /* [vocab] */
 void q3t_talker_process(const q3t_talker *t, q3t_talker_state *s, const int32_t *hist, int n_hist,
                         float repetition_penalty, float *scores);
 
-/* Processes the current logits (q3t_talker_process) and picks the next first
- * code: greedy argmax, or temperature / top-k / top-p and a draw from rng.
- * scores (optional, [vocab]) receives the final processed scores. */
+/* Processes the current logits (q3t_talker_process; EOS also blocked while
+ * n_hist < min_new_tokens, a bound above Q3T_MIN_NEW_TOKENS: fixed-length
+ * benchmarks) and picks the next first code: greedy argmax, or temperature /
+ * top-k / top-p and a draw from rng. scores (optional, [vocab]) receives the
+ * final processed scores. */
 int q3t_talker_choose(const q3t_talker *t, q3t_talker_state *s, const int32_t *hist, int n_hist,
-                      const nn_sampling_params *p, ctts_rng *rng, float *scores);
+                      int min_new_tokens, const nn_sampling_params *p, ctts_rng *rng,
+                      float *scores);
 
 #endif
