@@ -31,6 +31,9 @@ struct q3t_codegen {
     int n_first, cap_first;
     int32_t *last_codes; /* [G] the frame returned last */
     int step_pending;    /* a returned frame still has to be fed back */
+    int32_t *teach;      /* [G] codes the next frame takes (teacher forcing), if set */
+    int teach_on;
+    float *teach_logits; /* caller's [G-1, cp vocab] for the next frame's predictor logits */
     int started;
     q3t_stop_reason stop;
 };
@@ -57,6 +60,7 @@ void q3t_codegen_free(q3t_codegen *g) {
     free(g->scores);
     free(g->first);
     free(g->last_codes);
+    free(g->teach);
     free(g);
 }
 
@@ -81,7 +85,8 @@ ctts_status q3t_codegen_new(const q3t_talker *t, const q3t_code_predictor *cp, q
     g->row = malloc((size_t)g->D * sizeof(float));
     g->scores = malloc((size_t)g->V * sizeof(float));
     g->last_codes = calloc((size_t)g->G, sizeof(int32_t));
-    if (!g->pad || !g->row || !g->scores || !g->last_codes) {
+    g->teach = calloc((size_t)g->G, sizeof(int32_t));
+    if (!g->pad || !g->row || !g->scores || !g->last_codes || !g->teach) {
         q3t_codegen_free(g);
         return ctts_err(err, err_len, CTTS_E_OOM, "codegen: out of memory");
     }
@@ -171,12 +176,33 @@ ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t e
         g->step_pending = 0;
         if (g->stop != Q3T_STOP_NONE) return CTTS_DONE;
     }
+    if (g->teach_on) g->first[g->n_first - 1] = g->teach[0];
     st = q3t_code_predictor_frame(g->cp, g->cs, g->t, q3t_talker_hidden(g->ts),
-                                  g->first[g->n_first - 1], &g->p.predictor, &g->rng, NULL,
-                                  g->last_codes, NULL, NULL, err, err_len);
+                                  g->first[g->n_first - 1], &g->p.predictor, &g->rng,
+                                  g->teach_on ? g->teach : NULL, g->last_codes, g->teach_logits,
+                                  NULL, err, err_len);
+    g->teach_on = 0;
+    g->teach_logits = NULL;
     if (st != CTTS_OK) return st;
     memcpy(codes, g->last_codes, (size_t)g->G * sizeof *codes);
     g->step_pending = 1;
+    return CTTS_OK;
+}
+
+ctts_status q3t_codegen_teach_next(q3t_codegen *g, const int32_t *codes, float *cp_logits,
+                                   char *err, size_t err_len) {
+    if (!g) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "codegen: bad arguments");
+    if (codes) {
+        const int V = q3t_talker_vocab(g->t), K = q3t_code_predictor_vocab(g->cp);
+        for (int i = 0; i < g->G; i++)
+            if (codes[i] < 0 || codes[i] >= (i ? K : V))
+                return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                                "codegen: forced code %d of group %d outside [0, %d)", codes[i], i,
+                                i ? K : V);
+        memcpy(g->teach, codes, (size_t)g->G * sizeof *codes);
+    }
+    g->teach_on = codes != NULL;
+    g->teach_logits = cp_logits;
     return CTTS_OK;
 }
 

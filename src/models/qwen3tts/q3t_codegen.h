@@ -68,6 +68,14 @@ ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t e
 
 q3t_stop_reason q3t_codegen_stop_reason(const q3t_codegen *g);
 
+/* For the next frame only (quality measurements): codes ([G], NULL = its own
+ * choices) replace the frame's chosen codes, so the language model is teacher
+ * forced along a reference; cp_logits (NULL = none, else [G-1, predictor
+ * vocab]) receives the code predictor's raw logits. Errors: a code out of
+ * range. */
+ctts_status q3t_codegen_teach_next(q3t_codegen *g, const int32_t *codes, float *cp_logits,
+                                   char *err, size_t err_len);
+
 /* Runs the talker and code predictor ops on exec (NULL: their own backend);
  * see q3t_talker_state_set_exec. */
 void q3t_codegen_set_exec(q3t_codegen *g, ctts_backend *exec);

@@ -859,6 +859,8 @@ const q3t_layout *q3t_stream_layout(const q3t_stream *s) { return &s->layout; }
 const float *q3t_stream_rows(const q3t_stream *s) { return s->rows; }
 const float *q3t_stream_pad_row(const q3t_stream *s) { return s->pad; }
 
+q3t_codegen *q3t_stream_codegen(q3t_stream *s) { return s->gen; }
+
 const int32_t *q3t_stream_first_codes(const q3t_stream *s, int *n) {
     if (!s->prefilled) {
         *n = 0;

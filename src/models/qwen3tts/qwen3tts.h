@@ -117,6 +117,9 @@ void q3t_stream_first_frame_times(const q3t_stream *s, double *lm_ms, double *de
 
 /* ---- inspection (tests, tools) ---- */
 
+/* The stream's code generator (tests and measurements: teacher forcing, logits). */
+struct q3t_codegen *q3t_stream_codegen(q3t_stream *s);
+
 /* Called with every frame's codes [G] as it is produced. */
 typedef void (*q3t_frame_observer)(void *user, int frame, const int32_t *codes);
 void q3t_stream_set_observer(q3t_stream *s, q3t_frame_observer fn, void *user);
