@@ -130,6 +130,38 @@ static void test_pocket_export(void) {
         return;
     }
     CHECK_EQ_INT(pocket_model_n_params(a), pocket_model_n_params(b));
+    /* The q8_0 policy: transformer matrices in Q8_0, the flow head (fed back
+     * every frame) and the audio decoder's convolutions in F16, the text
+     * embedding table as stored. */
+    char gpath[600];
+    snprintf(gpath, sizeof gpath, "%s/model.gguf", out);
+    gguf_file *gf = NULL;
+    if (gguf_open(gpath, &gf, err, sizeof err) == CTTS_OK) {
+        int seen = 0;
+        for (int i = 0; i < gguf_count(gf); i++) {
+            const ctts_tensor *t = gguf_tensor(gf, i);
+            if (strstr(t->name, "flow_lm.transformer.") && strstr(t->name, "linear1.weight")) {
+                CHECK_EQ_INT(t->dtype, CTTS_DT_Q8_0);
+                seen |= 1;
+            }
+            if (strstr(t->name, "flow_net.") && t->ndim == 2) {
+                CHECK_EQ_INT(t->dtype, CTTS_DT_F16);
+                seen |= 2;
+            }
+            if (!strncmp(t->name, "mimi.decoder.", 13) && t->ndim == 3) {
+                CHECK_EQ_INT(t->dtype, CTTS_DT_F16);
+                seen |= 4;
+            }
+            if (!strcmp(t->name, "flow_lm.conditioner.embed.weight")) {
+                CHECK_EQ_INT(t->dtype, CTTS_DT_F32);
+                seen |= 8;
+            }
+        }
+        CHECK_EQ_INT(seen, 15);
+        gguf_close(gf);
+    } else {
+        TEST_FAIL_AT("open export: %s", err);
+    }
     ctts_gen_params p = pocket_default_gen_params();
     p.temperature = 0;
     p.max_frames = 6;
