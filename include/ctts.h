@@ -326,12 +326,15 @@ CTTS_API ctts_status ctts_model_export_gguf(const ctts_model *m, const char *out
 /* Compute stages the backend attributes its ops to while profiling. */
 typedef enum {
     CTTS_STAGE_OTHER = 0,        /* ops outside the stages below */
-    CTTS_STAGE_PREFILL,          /* FlowLM transformer over the text and voice prompt */
+    CTTS_STAGE_PREFILL,          /* language model over the text and voice prompt */
     CTTS_STAGE_FLOWLM,           /* FlowLM transformer, one step per frame */
     CTTS_STAGE_FLOW_HEAD,        /* flow-matching head (LSD decode), per frame */
     CTTS_STAGE_MIMI_TRANSFORMER, /* Mimi decoder: latent projection, upsampling, transformer */
     CTTS_STAGE_SEANET,           /* Mimi decoder: SEANet convolutions */
     CTTS_STAGE_ENCODER,          /* Mimi encoder (voice cloning) */
+    CTTS_STAGE_TALKER,           /* Qwen3-TTS talker, one step per frame */
+    CTTS_STAGE_CODE_PREDICTOR,   /* Qwen3-TTS code predictor, 15 passes per frame */
+    CTTS_STAGE_SPEECH_DECODER,   /* Qwen3-TTS speech tokenizer decoder */
     CTTS_STAGE_COUNT
 } ctts_stage;
 
@@ -348,7 +351,7 @@ typedef struct {
  * per-op profiling on (enable != 0) or off. The counters belong to the model:
  * profile with one session at a time and pipeline = 0 (ops of a pipelined
  * decoder thread would land in whatever stage the other thread set).
- * Costs two clock reads per op while on. CTTS_E_UNSUPPORTED for families
+ * Costs two clock reads per op while on. CTTS_E_UNSUPPORTED for a model
  * without it. Name of a stage: ctts_stage_name (never NULL). */
 CTTS_API ctts_status ctts_model_profile(ctts_model *m, int enable, ctts_profile *out);
 CTTS_API const char *ctts_stage_name(ctts_stage st);

@@ -565,7 +565,9 @@ ctts_status ctts_model_export_gguf(const ctts_model *m, const char *out_dir, cha
 
 ctts_status ctts_model_profile(ctts_model *m, int enable, ctts_profile *out) {
     if (!m) return CTTS_E_INVALID_ARG;
-    ctts_backend *be = m->pocket ? pocket_model_backend(m->pocket) : NULL;
+    ctts_backend *be = m->pocket                            ? pocket_model_backend(m->pocket)
+                       : m->fam && m->fam->model_backend ? m->fam->model_backend(m->fam_model)
+                                                         : NULL;
     if (!be || !be->profile) {
         if (out) memset(out, 0, sizeof *out);
         return CTTS_E_UNSUPPORTED;
@@ -576,7 +578,8 @@ ctts_status ctts_model_profile(ctts_model *m, int enable, ctts_profile *out) {
 
 const char *ctts_stage_name(ctts_stage st) {
     static const char *names[CTTS_STAGE_COUNT] = {"other", "prefill", "flowlm", "flow_head",
-                                                  "mimi_transformer", "seanet", "encoder"};
+                                                  "mimi_transformer", "seanet", "encoder",
+                                                  "talker", "code_predictor", "speech_decoder"};
     return (unsigned)st < CTTS_STAGE_COUNT ? names[st] : "?";
 }
 

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend/backend.h"
 #include "base/error.h"
 
 struct q3t_codegen {
@@ -33,6 +34,7 @@ struct q3t_codegen {
     int step_pending;    /* a returned frame still has to be fed back */
     int32_t *teach;      /* [G] codes the next frame takes (teacher forcing), if set */
     int teach_on;
+    ctts_backend *own_be, *exec; /* the talker's backend; the one running the ops */
     float *teach_logits; /* caller's [G-1, cp vocab] for the next frame's predictor logits */
     int started;
     q3t_stop_reason stop;
@@ -71,6 +73,7 @@ ctts_status q3t_codegen_new(const q3t_talker *t, const q3t_code_predictor *cp, q
     q3t_codegen *g = calloc(1, sizeof *g);
     if (!g) return ctts_err(err, err_len, CTTS_E_OOM, "codegen: out of memory");
     g->t = t;
+    g->own_be = g->exec = q3t_talker_backend(t);
     g->cp = cp;
     g->D = q3t_talker_hidden_size(t);
     g->G = q3t_code_predictor_groups(cp);
@@ -170,6 +173,7 @@ ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t e
         const int k = g->n_first - 1; /* talker step index (0-based) */
         const float *add = k < g->n_trailing ? g->trailing + (size_t)k * g->D : g->pad;
         for (int d = 0; d < g->D; d++) g->row[d] += add[d];
+        ctts_backend_stage(g->exec, CTTS_STAGE_TALKER);
         st = q3t_talker_forward(g->t, g->ts, g->row, 1, err, err_len);
         if (st == CTTS_OK) st = choose_first(g, err, err_len);
         if (st != CTTS_OK) return st;
@@ -177,6 +181,7 @@ ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t e
         if (g->stop != Q3T_STOP_NONE) return CTTS_DONE;
     }
     if (g->teach_on) g->first[g->n_first - 1] = g->teach[0];
+    ctts_backend_stage(g->exec, CTTS_STAGE_CODE_PREDICTOR);
     st = q3t_code_predictor_frame(g->cp, g->cs, g->t, q3t_talker_hidden(g->ts),
                                   g->first[g->n_first - 1], &g->p.predictor, &g->rng,
                                   g->teach_on ? g->teach : NULL, g->last_codes, g->teach_logits,
@@ -207,6 +212,7 @@ ctts_status q3t_codegen_teach_next(q3t_codegen *g, const int32_t *codes, float *
 }
 
 void q3t_codegen_set_exec(q3t_codegen *g, ctts_backend *exec) {
+    g->exec = exec ? exec : g->own_be;
     q3t_talker_state_set_exec(g->ts, exec);
     q3t_cp_state_set_exec(g->cs, exec);
 }

@@ -78,6 +78,10 @@ static ctts_status voice_save(const void *voice, const char *path, char *err, si
 
 static void voice_free(void *voice) { q3t_voice_free(voice); }
 
+static struct ctts_backend *model_backend(void *model) {
+    return q3t_model_backend(((fam_model *)model)->m);
+}
+
 static size_t max_step_samples(const void *model) {
     return q3t_step_max_samples(((const fam_model *)model)->m);
 }
@@ -212,4 +216,5 @@ const ctts_family q3t_family = {
     .stream_end = stream_end,
     .stream_step = stream_step,
     .stream_times = stream_times,
+    .model_backend = model_backend,
 };

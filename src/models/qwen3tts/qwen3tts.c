@@ -322,6 +322,8 @@ const q3t_config *q3t_model_config(const q3t_model *m) { return &m->cfg; }
 const bpe_tokenizer *q3t_model_tokenizer(const q3t_model *m) { return m->tok; }
 int64_t q3t_model_n_params(const q3t_model *m) { return m->n_params; }
 int q3t_frame_size(const q3t_model *m) { return q3t_speech_decoder_hop(m->sdec); }
+struct ctts_backend *q3t_model_backend(q3t_model *m) { return m->be; }
+
 size_t q3t_step_max_samples(const q3t_model *m) {
     return (size_t)STEP_FRAMES * (size_t)q3t_speech_decoder_hop(m->sdec);
 }
@@ -779,6 +781,7 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
         }
         double t1 = now_ms();
         s->decoder_ms += t1 - t0;
+        ctts_backend_stage(s->m->be, CTTS_STAGE_PREFILL);
         if (st == CTTS_OK)
             st = q3t_codegen_begin(s->gen, s->rows, s->layout.n_prefill,
                                    s->rows + (size_t)s->layout.n_prefill * s->D,

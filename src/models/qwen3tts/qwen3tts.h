@@ -46,6 +46,8 @@ const bpe_tokenizer *q3t_model_tokenizer(const q3t_model *m);
 int64_t q3t_model_n_params(const q3t_model *m);
 /* Samples per frame (1920). */
 int q3t_frame_size(const q3t_model *m);
+/* The backend the model runs on (profiling). */
+struct ctts_backend *q3t_model_backend(q3t_model *m);
 /* Most samples one q3t_stream_step returns (4 frames). */
 size_t q3t_step_max_samples(const q3t_model *m);
 /* The voice-cloning encoders of a Base model (NULL for other types). */

@@ -655,6 +655,7 @@ static void decode_piece(q3t_sdec_stream *s, const int32_t *codes, int n, float 
     /* cur: the current activation; o1, o2: free buffers. */
     float *cur = s->buf[0], *o1 = s->buf[1], *o2 = s->buf[2];
     char name[48];
+    ctts_backend_stage(be, CTTS_STAGE_SPEECH_DECODER);
 
     /* RVQ: codebook 0 -> A0, codebooks 1.. summed in order -> AR; each projected. */
     float *A0 = o1, *AR = A0 + (size_t)n * half, *tmp = AR + (size_t)n * half;

@@ -56,6 +56,7 @@ static size_t round16(size_t n) { return (n + 15u) & ~(size_t)15u; }
 const q3t_talker_config *q3t_talker_cfg(const q3t_talker *t) { return &t->cfg; }
 int q3t_talker_hidden_size(const q3t_talker *t) { return t->D; }
 int q3t_talker_vocab(const q3t_talker *t) { return t->V; }
+ctts_backend *q3t_talker_backend(const q3t_talker *t) { return t->be; }
 const ctts_tensor *q3t_talker_codec_table(const q3t_talker *t) { return t->codec_emb; }
 
 void q3t_talker_free(q3t_talker *t) {

@@ -53,6 +53,8 @@ void q3t_talker_free(q3t_talker *t);
 
 int q3t_talker_hidden_size(const q3t_talker *t); /* D */
 int q3t_talker_vocab(const q3t_talker *t);       /* codec vocab (3072) */
+/* The backend the talker was bound to. */
+ctts_backend *q3t_talker_backend(const q3t_talker *t);
 const q3t_talker_config *q3t_talker_cfg(const q3t_talker *t);
 /* The codec table E_0 [vocab, D] (the code predictor reads it for C(code0)). */
 const ctts_tensor *q3t_talker_codec_table(const q3t_talker *t);
