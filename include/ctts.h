@@ -127,7 +127,8 @@ typedef struct {
                                  computed (the model's threads split between the two):
                                  1 on, 0 off, default -1 = auto: with >= 2 threads the
                                  session measures both and keeps the faster (it depends
-                                 on the machine). The audio is identical in every mode. */
+                                 on the machine); Qwen3-TTS: auto = off (measured
+                                 slower). The audio is identical in every mode. */
     /* Qwen3-TTS only (Pocket ignores them); defaults from generation_config.json: */
     int top_k;                /* sample among the k best codes; 0 = off; default 50 */
     float top_p;              /* nucleus mass in (0, 1]; 1 = off; default 1.0 */

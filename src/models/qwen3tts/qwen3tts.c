@@ -39,10 +39,11 @@
  * lowest time to first audio): the speech decoder costs ~25% less per frame
  * on 4 frames than on 1 (full SIMD tiles, fewer op dispatches). */
 #define STEP_FRAMES 4
-/* Pipelining is on by default (ctts_gen_params.pipeline -1) with >= 2 threads:
- * the language model is memory-bound and the speech decoder compute-bound, so
- * one core each beats both stages in turn on two cores. */
-#define PIPE_AUTO_ON 1
+/* Pipelining (ctts_gen_params.pipeline -1 = auto) stays off unless asked for:
+ * measured on 2 EPYC cores it loses (q8_0: 0.86x against 0.97x real time
+ * sequential): one core streams the language model's weights at well under
+ * half the bandwidth of two. */
+#define PIPE_AUTO_ON 0
 
 typedef struct {
     st_file *st;

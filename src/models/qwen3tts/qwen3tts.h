@@ -104,10 +104,10 @@ ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_g
 /* Next audio into pcm[q3t_step_max_samples]: CTTS_OK with *n a multiple of
  * the frame size (the first step one frame, for the earliest audio; later
  * steps up to 4 frames per speech-decoder call), or CTTS_DONE (*n = 0) once
- * the talker stopped or p->max_frames frames were made. With
- * p->pipeline (1, or -1 with >= 2 model threads) a worker thread decodes
- * each batch while the next one is generated, the threads split between
- * them; the audio is identical either way. */
+ * the talker stopped or p->max_frames frames were made. With p->pipeline 1
+ * a worker thread decodes each batch while the next one is generated, the
+ * threads split between them (auto, -1, is off: it measured slower); the
+ * audio is identical either way. */
 ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, size_t err_len);
 /* Stage times of the current / last utterance (ms): prepare (tokenize, layout,
  * embed), prefill (talker prefill + first code), lm (talker steps + code
