@@ -316,9 +316,10 @@ CTTS_API const ctts_timings *ctts_session_timings(const ctts_session *s);
 
 /* Writes the loaded model to out_dir as a GGUF model directory: model.gguf
  * (every tensor in the dtype it has after load-time conversion, e.g. Q8_0
- * after weight_type = CTTS_WEIGHTS_Q8_0), config.yaml and tokenizer.model.
- * Loading out_dir maps model.gguf and uses the tensors without copies.
- * Pocket models only (CTTS_E_UNSUPPORTED otherwise); CTTS_E_IO. */
+ * after weight_type = CTTS_WEIGHTS_Q8_0) and the model's config and tokenizer
+ * files (Pocket: config.yaml, tokenizer.model; Qwen3-TTS: the published JSON
+ * and tokenizer files, speech_tokenizer/ linked to the source's). Loading
+ * out_dir maps model.gguf and uses the tensors without copies. CTTS_E_IO. */
 CTTS_API ctts_status ctts_model_export_gguf(const ctts_model *m, const char *out_dir, char *err,
                                             size_t err_len);
 

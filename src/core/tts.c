@@ -558,9 +558,10 @@ const ctts_timings *ctts_session_timings(const ctts_session *s) { return s ? &s-
 ctts_status ctts_model_export_gguf(const ctts_model *m, const char *out_dir, char *err,
                                    size_t err_len) {
     if (!m || !out_dir) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "export: bad arguments");
-    if (!m->pocket)
-        return ctts_err(err, err_len, CTTS_E_UNSUPPORTED, "export: only Pocket TTS models");
-    return pocket_model_export_gguf(m->pocket, out_dir, err, err_len);
+    if (m->pocket) return pocket_model_export_gguf(m->pocket, out_dir, err, err_len);
+    if (m->fam && m->fam->export_gguf)
+        return m->fam->export_gguf(m->fam_model, out_dir, err, err_len);
+    return ctts_err(err, err_len, CTTS_E_UNSUPPORTED, "export: not supported for this model");
 }
 
 ctts_status ctts_model_profile(ctts_model *m, int enable, ctts_profile *out) {

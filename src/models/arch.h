@@ -55,6 +55,9 @@ typedef struct ctts_family {
     /* Stage times of the current / last utterance into t: prepare_ms, prefill_ms,
      * flowlm_ms (the language model), mimi_ms (the audio decoder), first_*_ms. */
     void (*stream_times)(const void *stream, ctts_timings *t);
+    /* ctts quantize: the loaded weights as a GGUF model folder (NULL member: none). */
+    ctts_status (*export_gguf)(const void *model, const char *out_dir, char *err,
+                               size_t err_len);
     /* The backend whose profiler ctts_model_profile reads (NULL member: none). */
     struct ctts_backend *(*model_backend)(void *model);
 } ctts_family;

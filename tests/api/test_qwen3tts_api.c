@@ -306,6 +306,36 @@ static void test_weight_types(void) {
         } else if (k <= 2) {
             /* BF16 -> F32 widening is exact: same codes, same audio up to summation order. */
             CHECK(n == n_ref && max_diff(pcm, ref, n) <= TOL_AUDIO);
+        } else if (types[k] == CTTS_WEIGHTS_Q8_0) {
+            /* ctts quantize: the GGUF folder loads without conversion and speaks
+             * sample for sample like the conversion at load. */
+            char out[128];
+            snprintf(out, sizeof out, "%s/q8", tmpdir);
+            CHECK(ctts_model_export_gguf(m, out, err, sizeof err) == CTTS_OK);
+            ctts_model *g = NULL;
+            ctts_session *gs = NULL;
+            float *gpcm = NULL;
+            size_t gn = 0;
+            if (ctts_model_load(out, NULL, &g, err, sizeof err) != CTTS_OK) {
+                TEST_FAIL_AT("load export: %s", err);
+            } else if (ctts_session_new(g, &gs) == CTTS_OK &&
+                       ctts_synthesize(gs, "Weights.", NULL, &p, &gpcm, &gn) == CTTS_OK) {
+                CHECK(gn == n && memcmp(gpcm, pcm, n * sizeof *pcm) == 0);
+            } else {
+                TEST_FAIL_AT("%s", "synthesize from the export failed");
+            }
+            ctts_pcm_free(gpcm);
+            ctts_session_free(gs);
+            ctts_model_free(g);
+            static const char *files[] = {"model.gguf", "config.json", "generation_config.json",
+                                          "vocab.json", "merges.txt", "tokenizer_config.json",
+                                          "preprocessor_config.json", "speech_tokenizer"};
+            for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
+                char f[300];
+                snprintf(f, sizeof f, "%s/%s", out, files[i]);
+                unlink(f);
+            }
+            rmdir(out);
         }
         ctts_pcm_free(pcm);
         ctts_session_free(s);

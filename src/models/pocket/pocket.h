@@ -53,7 +53,6 @@ ctts_gen_params pocket_default_gen_params(void);
  * weights_file and tokenizer_path tokenizer.model (pocket_random.c). */
 ctts_status pocket_write_config(const pocket_config *c, const char *path, const char *weights_file,
                                 const char *comment, char *err, size_t err_len);
-ctts_status pocket_copy_file(const char *src, const char *dst, char *err, size_t err_len);
 /* Writes the loaded weights (as converted at load) to out_dir/model.gguf with a
  * config.yaml and the tokenizer beside it: a model directory that loads the
  * weights zero-copy (pocket_export.c). Errors: CTTS_E_IO, CTTS_E_UNSUPPORTED. */

@@ -12,6 +12,7 @@
 #include <sys/stat.h>
 
 #include "base/error.h"
+#include "io/file_copy.h"
 #include "models/pocket/pocket.h"
 #include "models/pocket/pocket_internal.h"
 
@@ -33,7 +34,7 @@ ctts_status pocket_model_export_gguf(const pocket_model *m, const char *out_dir,
     ctts_status st = pocket_weights_write_gguf(m->weights, path, kv, 3, err, err_len);
     if (st == CTTS_OK) {
         snprintf(path, sizeof path, "%s/tokenizer.model", out_dir);
-        st = pocket_copy_file(m->cfg.tokenizer_path, path, err, err_len);
+        st = io_copy_file(m->cfg.tokenizer_path, path, err, err_len);
     }
     if (st == CTTS_OK) {
         char comment[2 * POCKET_PATH_MAX];

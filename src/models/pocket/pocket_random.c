@@ -19,6 +19,7 @@
 
 #include "ctts.h"
 #include "base/error.h"
+#include "io/file_copy.h"
 #include "base/rng.h"
 #include "io/safetensors.h"
 #include "models/pocket/pocket.h"
@@ -216,26 +217,6 @@ static void add_mimi(spec_list *l, const pocket_config *c) {
     add(l, INIT_RANDOM, 1, "mimi.upsample.convtr.convtr.weight", C, 1, 2 * m->resample_stride);
 }
 
-ctts_status pocket_copy_file(const char *src, const char *dst, char *err, size_t err_len) {
-    FILE *in = fopen(src, "rb");
-    if (!in) return ctts_err(err, err_len, CTTS_E_IO, "cannot open tokenizer '%s'", src);
-    FILE *out = fopen(dst, "wb");
-    if (!out) {
-        fclose(in);
-        return ctts_err(err, err_len, CTTS_E_IO, "cannot write '%s': %s", dst, strerror(errno));
-    }
-    char buf[65536];
-    size_t n;
-    int bad = 0;
-    while ((n = fread(buf, 1, sizeof buf, in)) > 0)
-        if (fwrite(buf, 1, n, out) != n) bad = 1;
-    bad |= ferror(in);
-    fclose(in);
-    if (fclose(out) != 0) bad = 1;
-    return bad ? ctts_err(err, err_len, CTTS_E_IO, "cannot copy '%s' to '%s'", src, dst)
-               : CTTS_OK;
-}
-
 /* A config in the official schema pointing at the local files. */
 static ctts_status write_config(const pocket_config *c, const char *path, uint64_t seed,
                                 char *err, size_t err_len) {
@@ -322,7 +303,7 @@ ctts_status ctts_dev_make_random_model(const char *config, uint64_t seed,
     }
     if (l.st == CTTS_OK) {
         snprintf(path, sizeof path, "%s/tokenizer.model", out_dir);
-        l.st = pocket_copy_file(tok, path, err, err_len);
+        l.st = io_copy_file(tok, path, err, err_len);
     }
     if (l.st == CTTS_OK) {
         snprintf(path, sizeof path, "%s/config.yaml", out_dir);

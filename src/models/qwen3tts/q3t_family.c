@@ -78,6 +78,11 @@ static ctts_status voice_save(const void *voice, const char *path, char *err, si
 
 static void voice_free(void *voice) { q3t_voice_free(voice); }
 
+static ctts_status export_gguf(const void *model, const char *out_dir, char *err,
+                               size_t err_len) {
+    return q3t_model_export_gguf(((const fam_model *)model)->m, out_dir, err, err_len);
+}
+
 static struct ctts_backend *model_backend(void *model) {
     return q3t_model_backend(((fam_model *)model)->m);
 }
@@ -216,5 +221,6 @@ const ctts_family q3t_family = {
     .stream_end = stream_end,
     .stream_step = stream_step,
     .stream_times = stream_times,
+    .export_gguf = export_gguf,
     .model_backend = model_backend,
 };

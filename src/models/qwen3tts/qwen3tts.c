@@ -12,17 +12,21 @@
  */
 #include "models/qwen3tts/qwen3tts.h"
 
+#include <errno.h>
 #include <limits.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "backend/backend.h"
 #include "base/error.h"
 #include "base/worker.h"
+#include "io/file_copy.h"
+#include "io/gguf.h"
 #include "io/safetensors.h"
 #include "quant/convert.h"
 #include "models/qwen3tts/code_predictor.h"
@@ -45,12 +49,14 @@
  * half the bandwidth of two. */
 #define PIPE_AUTO_ON 0
 
+/* One weights file: the official safetensors, or the GGUF of ctts quantize. */
 typedef struct {
     st_file *st;
-    uint8_t *used;      /* [st_count] */
+    gguf_file *gg;      /* instead of st */
+    uint8_t *used;      /* [count] */
     ctts_dtype convert; /* linear weights converted to this at load (CTTS_DT_COUNT: as stored) */
     int n_threads;
-    ctts_tensor *conv;  /* [st_count] converted copies (data owned), dtype COUNT until made */
+    ctts_tensor *conv;  /* [count] converted copies (data owned), dtype COUNT until made */
     char *conv_err;     /* first conversion error (lookup cannot return one) */
     size_t conv_err_len;
     ctts_status conv_st;
@@ -129,11 +135,32 @@ static ctts_dtype target_dtype(const ctts_tensor *t, ctts_dtype to) {
     return to;
 }
 
+static int wf_count(const wfile *w) {
+    return w->st ? st_count(w->st) : w->gg ? gguf_count(w->gg) : 0;
+}
+static const ctts_tensor *wf_tensor(const wfile *w, int i) {
+    return w->st ? st_tensor(w->st, i) : gguf_tensor(w->gg, i);
+}
+static const char *wf_path(const wfile *w) {
+    return w->st ? st_path(w->st) : w->gg ? gguf_path(w->gg) : "";
+}
+/* Index of the tensor called name, or -1. */
+static int wf_find(const wfile *w, const char *name) {
+    if (w->st) {
+        const ctts_tensor *t = st_find(w->st, name);
+        return t ? (int)(t - st_tensor(w->st, 0)) : -1;
+    }
+    for (int i = 0; i < wf_count(w); i++) /* ~500 tensors, once each at bind */
+        if (!strcmp(gguf_tensor(w->gg, i)->name, name)) return i;
+    return -1;
+}
+
 static const ctts_tensor *lookup(void *ctx, const char *name) {
     wfile *w = ctx;
-    const ctts_tensor *t = st_find(w->st, name);
-    if (!t) return NULL;
-    const size_t i = (size_t)(t - st_tensor(w->st, 0));
+    const int idx = wf_find(w, name);
+    if (idx < 0) return NULL;
+    const size_t i = (size_t)idx;
+    const ctts_tensor *t = wf_tensor(w, idx);
     w->used[i] = 1;
     if (w->convert == CTTS_DT_COUNT) return t;
     if (w->conv[i].dtype != CTTS_DT_COUNT) return &w->conv[i];
@@ -159,9 +186,11 @@ static ctts_status wfile_open(wfile *w, const char *path, ctts_dtype convert, in
                               char *err, size_t err_len) {
     w->convert = convert;
     w->n_threads = n_threads;
-    ctts_status st = st_open(path, &w->st, err, err_len);
+    const size_t pl = strlen(path);
+    ctts_status st = pl > 5 && !strcmp(path + pl - 5, ".gguf") ? gguf_open(path, &w->gg, err, err_len)
+                                                              : st_open(path, &w->st, err, err_len);
     if (st != CTTS_OK) return st;
-    const size_t n = (size_t)st_count(w->st) + 1;
+    const size_t n = (size_t)wf_count(w) + 1;
     w->used = calloc(n, 1);
     w->conv = calloc(n, sizeof *w->conv);
     if (!w->used || !w->conv) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
@@ -172,10 +201,11 @@ static ctts_status wfile_open(wfile *w, const char *path, ctts_dtype convert, in
 }
 
 static void wfile_close(wfile *w) {
-    if (w->conv && w->st)
-        for (int i = 0; i < st_count(w->st); i++)
+    if (w->conv)
+        for (int i = 0; i < wf_count(w); i++)
             if (w->conv[i].dtype != CTTS_DT_COUNT) free(w->conv[i].data);
     st_close(w->st);
+    gguf_close(w->gg);
     free(w->used);
     free(w->conv);
     memset(w, 0, sizeof *w);
@@ -185,8 +215,8 @@ static void wfile_close(wfile *w) {
 static ctts_status check_used(const wfile *w, const char *skip_prefix, int *n_skipped,
                               int64_t *n_params, char *err, size_t err_len) {
     size_t pl = strlen(skip_prefix);
-    for (int i = 0; i < st_count(w->st); i++) {
-        const ctts_tensor *t = st_tensor(w->st, i);
+    for (int i = 0; i < wf_count(w); i++) {
+        const ctts_tensor *t = wf_tensor(w, i);
         if (w->used[i]) {
             *n_params += ctts_tensor_numel(t);
             continue;
@@ -196,7 +226,7 @@ static ctts_status check_used(const wfile *w, const char *skip_prefix, int *n_sk
             continue;
         }
         return ctts_err(err, err_len, CTTS_E_FORMAT, "%s: unexpected tensor '%s'",
-                        st_path(w->st), t->name);
+                        wf_path(w), t->name);
     }
     return CTTS_OK;
 }
@@ -244,7 +274,9 @@ ctts_status q3t_model_load(const char *dir, const ctts_model_params *p, q3t_mode
     if (st == CTTS_OK) st = bpe_load(dir, BPE_REGEX_QWEN2, &m->tok, err, err_len);
     if (st == CTTS_OK) st = check_tokenizer(m, err, err_len);
     if (st == CTTS_OK) {
-        snprintf(path, sizeof path, "%s/model.safetensors", dir);
+        /* A folder written by ctts quantize holds model.gguf instead. */
+        snprintf(path, sizeof path, "%s/model.gguf", dir);
+        if (access(path, F_OK) != 0) snprintf(path, sizeof path, "%s/model.safetensors", dir);
         st = wfile_open(&m->main, path, convert, mp.n_threads > 0 ? mp.n_threads : 2, err,
                         err_len);
     }
@@ -268,8 +300,8 @@ ctts_status q3t_model_load(const char *dir, const ctts_model_params *p, q3t_mode
         st = q3t_speech_decoder_bind(&m->cfg.codec.dec, m->be, lookup, &m->codec, &m->sdec, err,
                                      err_len);
     if (st == CTTS_OK && m->main.conv_st != CTTS_OK) st = m->main.conv_st; /* message in err */
-    if (st != CTTS_OK && (m->main.st || m->codec.st) && err && err_len &&
-        !strstr(err, ".safetensors") && !strstr(err, ".json")) {
+    if (st != CTTS_OK && (wf_count(&m->main) || wf_count(&m->codec)) && err && err_len &&
+        !strstr(err, ".safetensors") && !strstr(err, ".gguf") && !strstr(err, ".json")) {
         /* Binding messages name the tensor; add the folder it was looked up in. */
         char inner[512];
         snprintf(inner, sizeof inner, "%s", err);
@@ -325,6 +357,48 @@ int64_t q3t_model_n_params(const q3t_model *m) { return m->n_params; }
 int q3t_frame_size(const q3t_model *m) { return q3t_speech_decoder_hop(m->sdec); }
 struct ctts_backend *q3t_model_backend(q3t_model *m) { return m->be; }
 
+ctts_status q3t_model_export_gguf(const q3t_model *m, const char *out_dir, char *err,
+                                  size_t err_len) {
+    if (!m || !out_dir) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "export: bad arguments");
+    if (mkdir(out_dir, 0755) != 0 && errno != EEXIST)
+        return ctts_err(err, err_len, CTTS_E_IO, "cannot create '%s': %s", out_dir,
+                        strerror(errno));
+    /* Every tensor of the main file, converted where the loader converted it. */
+    const int n = wf_count(&m->main);
+    const ctts_tensor **t = malloc(((size_t)n + 1) * sizeof *t);
+    if (!t) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    for (int i = 0; i < n; i++)
+        t[i] = m->main.conv[i].dtype != CTTS_DT_COUNT ? &m->main.conv[i] : wf_tensor(&m->main, i);
+    char src[Q3T_PATH_MAX + 64], dst[Q3T_PATH_MAX + 64];
+    const char *kv[] = {"general.architecture", "qwen3-tts"};
+    snprintf(dst, sizeof dst, "%s/model.gguf", out_dir);
+    ctts_status st = gguf_write(dst, t, n, kv, 1, err, err_len);
+    free(t);
+    /* The configs and tokenizer files as published (those present). */
+    static const char *files[] = {"config.json", "generation_config.json", "vocab.json",
+                                  "merges.txt", "tokenizer_config.json",
+                                  "preprocessor_config.json", "tokenizer.json",
+                                  "special_tokens_map.json"};
+    for (size_t i = 0; st == CTTS_OK && i < sizeof files / sizeof files[0]; i++) {
+        snprintf(src, sizeof src, "%s/%s", m->cfg.dir, files[i]);
+        snprintf(dst, sizeof dst, "%s/%s", out_dir, files[i]);
+        if (access(src, R_OK) == 0) st = io_copy_file(src, dst, err, err_len);
+    }
+    /* The speech tokenizer is not converted: a link to the source folder. */
+    if (st == CTTS_OK) {
+        snprintf(src, sizeof src, "%s/speech_tokenizer", m->cfg.dir);
+        snprintf(dst, sizeof dst, "%s/speech_tokenizer", out_dir);
+        char *abs = realpath(src, NULL);
+        if (!abs) return ctts_err(err, err_len, CTTS_E_IO, "cannot resolve '%s'", src);
+        unlink(dst); /* a link left by an earlier export */
+        if (symlink(abs, dst) != 0)
+            st = ctts_err(err, err_len, CTTS_E_IO, "cannot link '%s' to '%s': %s", dst, abs,
+                          strerror(errno));
+        free(abs);
+    }
+    return st;
+}
+
 size_t q3t_step_max_samples(const q3t_model *m) {
     return (size_t)STEP_FRAMES * (size_t)q3t_speech_decoder_hop(m->sdec);
 }
@@ -377,7 +451,7 @@ size_t q3t_model_describe(const q3t_model *m, char *buf, size_t len) {
     APPEND("tokenizer: %d ids, %d merges\n", bpe_vocab_size(m->tok), bpe_n_merges(m->tok));
     APPEND("parameters: %lld in use (model.safetensors %d tensors, speech_tokenizer %d tensors; "
            "not used here: %d speaker-encoder, %d codec-encoder tensors)\n",
-           (long long)m->n_params, st_count(m->main.st), st_count(m->codec.st),
+           (long long)m->n_params, wf_count(&m->main), wf_count(&m->codec),
            m->n_skipped_main, m->n_skipped_codec);
 #undef APPEND
     return w;

@@ -46,6 +46,13 @@ const bpe_tokenizer *q3t_model_tokenizer(const q3t_model *m);
 int64_t q3t_model_n_params(const q3t_model *m);
 /* Samples per frame (1920). */
 int q3t_frame_size(const q3t_model *m);
+/* Writes out_dir/model.gguf (the main weights as loaded: converted by the
+ * model params' weight_type where the loader converts), copies of the
+ * configs and tokenizer files, and out_dir/speech_tokenizer as a link to the
+ * source's (not converted). q3t_model_load(out_dir) maps the GGUF: no
+ * conversion at load. CTTS_E_IO / CTTS_E_OOM. */
+ctts_status q3t_model_export_gguf(const q3t_model *m, const char *out_dir, char *err,
+                                  size_t err_len);
 /* The backend the model runs on (profiling). */
 struct ctts_backend *q3t_model_backend(q3t_model *m);
 /* Most samples one q3t_stream_step returns (4 frames). */
