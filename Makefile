@@ -39,6 +39,7 @@ LDLIBS  := -lyaml -lpcre2-8 -lsndfile -lmpg123 -lcurl -lm -lpthread
 # not fully unroll the register tiles and keeps accumulators in memory (3-5x slower).
 ISA_avx2 := -O3 -mavx2 -mfma -mf16c
 ISA_avx512 := -O3 -mavx512f -mavx512bw -mavx512vl -mavx2 -mfma -mf16c
+ISA_bf16 := -O3 -mavx512f -mavx512bw -mavx512vl -mavx512bf16 -mavx2 -mfma -mf16c
 
 rwildcard = $(foreach d,$(wildcard $(1:=/*)),$(call rwildcard,$d,$2) $(filter $(subst *,%,$2),$d))
 

@@ -1,11 +1,14 @@
 /*
  * Kernel microbenchmarks of the CPU backend, shaped like Pocket TTS:
  *  - linear GEMV (T = 1), the FlowLM's per-frame work: 1024x1024, 4096x1024,
- *    1024x4096 with F32 / BF16 / Q8_0 / Q4_0 weights, reported as GB/s of
- *    weights streamed. Weights rotate over enough copies (> 3x a 32 MiB L3)
- *    that they come from DRAM, as a full model's 85 M weights do.
+ *    1024x4096, and the Qwen3-TTS talker's 3072x1024 / 1024x3072, with F32 /
+ *    BF16 / Q8_0 / Q4_0 weights, reported as GB/s of weights streamed.
+ *    Weights rotate over enough copies (> 128 MiB per pass, 4x a 32 MiB L3)
+ *    that they come from DRAM, as a full model's weights do. "gemv-hot"
+ *    repeats one 1024x1024 matrix (in L2/L3): the kernels' compute rate.
  *  - linear GEMM T = 16 (Mimi transformer) and 64 (prefill block): GFLOP/s.
  *  - the Mimi decoder's convolutions at their real shapes: GFLOP/s.
+ *  - SnakeBeta (Qwen3-TTS codec) over a [96, 7680] activation: Gelem/s.
  * For each ISA tier the host has and 1 / 2 threads. Times are the best of 5
  * slices of the budget, in process CPU time / threads (noise on shared VMs).
  * Usage: bench_kernels [seconds per case (0.3)] [substring filter]
@@ -77,13 +80,14 @@ static void report(const ctx *c, const char *name, double t, double amount, cons
     fflush(stdout);
 }
 
-static void bench_linear(const ctx *c, ctts_dtype dt, int N, int K, int T) {
+static void bench_linear(const ctx *c, ctts_dtype dt, int N, int K, int T, int hot) {
     char name[96];
-    if (T == 1) snprintf(name, sizeof name, "gemv %dx%d %s", N, K, ctts_dtype_name(dt));
+    if (T == 1)
+        snprintf(name, sizeof name, "%s %dx%d %s", hot ? "gemv-hot" : "gemv", N, K, ctts_dtype_name(dt));
     else snprintf(name, sizeof name, "gemm T=%d %dx%d %s", T, N, K, ctts_dtype_name(dt));
     if (!wanted(c, name)) return;
     const size_t bytes = ctts_dtype_row_bytes(dt, K) * (size_t)N;
-    const int copies = T == 1 ? (int)(100u * 1024 * 1024 / bytes) + 1 : 1;
+    const int copies = T == 1 && !hot ? (int)(128u * 1024 * 1024 / bytes) + 1 : 1;
     ctts_tensor *w = malloc((size_t)copies * sizeof *w);
     for (int i = 0; i < copies; i++) w[i] = make_weight(dt, N, K, 7u + (unsigned)i);
     float *x = aligned_alloc(64, ((size_t)T * K * 4 + 63) & ~(size_t)63);
@@ -142,6 +146,30 @@ static void bench_conv(const ctx *c, const char *label, int transposed, int cin,
     free(y);
 }
 
+/* SnakeBeta over x[C, T] (Qwen3-TTS codec decoder): G elements/s. */
+static void bench_snake(const ctx *c, int C, int T) {
+    char name[64];
+    snprintf(name, sizeof name, "snake %dx%d", C, T);
+    if (!wanted(c, name)) return;
+    float *x = malloc((size_t)C * T * 4), *y = malloc((size_t)C * T * 4);
+    float *a = malloc((size_t)C * 4), *b = malloc((size_t)C * 4);
+    fill_random(x, (size_t)C * T, 11);
+    for (int i = 0; i < C; i++) a[i] = 1.0f + 0.01f * (float)i, b[i] = 0.5f;
+    double best = 1e30;
+    for (int round = 0; round < ROUNDS; round++) {
+        long n = 0;
+        const double t0 = now_s();
+        double t1;
+        do {
+            c->be->snake(c->be, y, x, a, b, C, T);
+            n++;
+        } while ((t1 = now_s()) - t0 < c->budget / ROUNDS);
+        if ((t1 - t0) / n < best) best = (t1 - t0) / n;
+    }
+    report(c, name, best, (double)C * T, "Gelem/s");
+    free(x), free(y), free(a), free(b);
+}
+
 int main(int argc, char **argv) {
     const double budget = argc > 1 ? atof(argv[1]) : 0.3;
     const char *filter = argc > 2 ? argv[2] : NULL;
@@ -162,15 +190,23 @@ int main(int argc, char **argv) {
                 c.be->destroy(c.be);
                 continue;
             }
-            static const int shapes[][2] = {{1024, 1024}, {4096, 1024}, {1024, 4096}};
+            static const int shapes[][2] = {{1024, 1024}, {4096, 1024}, {1024, 4096},
+                                            {3072, 1024}, {1024, 3072}};
             static const ctts_dtype dts[] = {CTTS_DT_F32, CTTS_DT_BF16, CTTS_DT_Q8_0,
                                              CTTS_DT_Q4_0};
-            for (int s = 0; s < 3; s++)
-                for (int d = 0; d < 4; d++) bench_linear(&c, dts[d], shapes[s][0], shapes[s][1], 1);
-            for (int d = 0; d < 4; d += 2) {
-                bench_linear(&c, dts[d], 2048, 512, 16);
-                bench_linear(&c, dts[d], 512, 2048, 16);
-                bench_linear(&c, dts[d], 4096, 1024, 64);
+            for (int d = 0; d < 4; d++) bench_linear(&c, dts[d], 1024, 1024, 1, 1);
+            for (int s = 0; s < 5; s++)
+                for (int d = 0; d < 4; d++)
+                    bench_linear(&c, dts[d], shapes[s][0], shapes[s][1], 1, 0);
+            for (int d = 2; d < 4; d++) { /* Qwen3 predictor / batched frames */
+                bench_linear(&c, dts[d], 3072, 1024, 2, 0);
+                bench_linear(&c, dts[d], 3072, 1024, 4, 0);
+            }
+            for (int d = 0; d < 4; d++) {
+                if (d == 1) continue;
+                bench_linear(&c, dts[d], 2048, 512, 16, 0);
+                bench_linear(&c, dts[d], 512, 2048, 16, 0);
+                bench_linear(&c, dts[d], 4096, 1024, 64, 0);
             }
             /* Mimi decoder (english): one 80 ms frame at 200 Hz is 16 steps. */
             bench_conv(&c, "conv1d 512->512 k7 T=16 (dec in)", 0, 512, 512, 7, 1, 1, 16 + 6);
@@ -185,6 +221,7 @@ int main(int argc, char **argv) {
             bench_conv(&c, "conv1d 64->1 k3 T=1920 (out)", 0, 64, 1, 3, 1, 1, 1920 + 2);
             bench_conv(&c, "convT dw512 k32 s16 T=1 (upsample)", 1, 512, 512, 32, 16, 512, 1);
             bench_conv(&c, "conv1d 64->128 k8 s4 T=480 (enc)", 0, 64, 128, 8, 4, 1, 1920 + 4);
+            bench_snake(&c, 96, 7680); /* Qwen3 codec: last decoder block, 4 frames */
             c.be->destroy(c.be);
         }
     }

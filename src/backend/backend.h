@@ -93,12 +93,20 @@ struct ctts_backend {
                       int window);
 
     /* Valid (unpadded) 1-D convolution. x: [Cin, Tin], W: {Cout, Cin/groups, K},
-     * bias [Cout] or NULL, y: [Cout, Tout], Tout = (Tin - (K-1)*dilation - 1)/stride + 1. */
+     * bias [Cout] or NULL, y: [Cout, Tout], Tout = (Tin - (K-1)*dilation - 1)/stride + 1.
+     * W of dtype F32 / F16, or BF16 without w->bf16_products: float products of x as
+     * given, float sums. W of dtype BF16 with w->bf16_products set (both convs):
+     * "BF16 products, F32 accumulation": x is rounded to BF16 (nearest even), each
+     * product bf16(x) * w is exact in float, sums in float in an order that differs by
+     * CPU tier (within ~1e-5 of the sum of |products| of the exact value; denormal x
+     * may count as zero); with AVX512_BF16 this runs vdpbf16ps at twice the f32 rate.
+     * Meant for audio decoders in the fast weight modes (output never fed back). */
     void (*conv1d)(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
                    const float *bias, int Tin, int stride, int dilation, int groups);
 
     /* Full transposed 1-D convolution. x: [Cin, Tin], W: {Cin, Cout/groups, K},
-     * bias [Cout] or NULL (added to every output), y: [Cout, (Tin-1)*stride + K]. */
+     * bias [Cout] or NULL (added to every output), y: [Cout, (Tin-1)*stride + K].
+     * Weight dtypes as conv1d (BF16 + bf16_products: BF16 products, F32 sums). */
     void (*conv_transpose1d)(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
                              const float *bias, int Tin, int stride, int groups);
 

@@ -39,6 +39,11 @@ typedef struct {
     cpu_threadpool *pool;
     void *qscratch;        /* [QSCRATCH_BYTES] */
     atomic_int qscratch_busy;
+    /* BF16-weight convolutions: rounded or packed activations, grown to the
+     * largest conv seen (a call finding it taken uses a temporary). */
+    void *cscratch;
+    size_t cscratch_bytes;
+    atomic_int cscratch_busy;
     /* Profiler (ctts_model_profile): counters of the ops since it was reset. */
     atomic_int prof_on;
     int prof_stage;
@@ -455,6 +460,7 @@ static void cpu_attention(ctts_backend *be, float *out, const float *q, int q_st
 typedef struct {
     cpu_conv_args a;
     void (*fn)(const cpu_conv_args *a, int co0, int co1);
+    int bf16_products; /* the weight tensor's flag (BF16 weights only) */
 } conv_ctx;
 
 static void conv_task(void *vctx, int c0, int c1, int tid) {
@@ -467,14 +473,96 @@ static int conv_dtype_ok(ctts_dtype dt) {
     return dt == CTTS_DT_F32 || dt == CTTS_DT_BF16 || dt == CTTS_DT_F16;
 }
 
+/* The shared conv scratch (at least n bytes, 64-aligned) with *own = 1, or a
+ * temporary when another thread holds it (*own = 0); NULL when out of memory. */
+static void *cscratch_take(cpu_impl *im, size_t n, int *own) {
+    const size_t n64 = (n + 63) & ~(size_t)63;
+    int expected = 0;
+    *own = 0;
+    if (atomic_compare_exchange_strong(&im->cscratch_busy, &expected, 1)) {
+        if (im->cscratch_bytes < n64) {
+            free(im->cscratch);
+            im->cscratch = aligned_alloc(64, n64);
+            im->cscratch_bytes = im->cscratch ? n64 : 0;
+        }
+        if (im->cscratch) {
+            *own = 1;
+            return im->cscratch;
+        }
+        atomic_store(&im->cscratch_busy, 0);
+    }
+    return aligned_alloc(64, n64);
+}
+
+static void cscratch_give(cpu_impl *im, void *p, int own) {
+    if (own) atomic_store(&im->cscratch_busy, 0);
+    else free(p);
+}
+
+typedef struct {
+    const cpu_kernels *k;
+    const cpu_conv_args *a;
+    int transposed;
+    void *buf;
+    size_t row_len; /* floats per row of x (rounding) */
+} conv_prep_ctx;
+
+static void bf16_pack_task(void *vctx, int r0, int r1, int tid) {
+    (void)tid;
+    const conv_prep_ctx *c = vctx;
+    c->k->conv_bf16_pack(c->a, c->transposed, c->buf, r0, r1);
+}
+
+static void bf16_round_task(void *vctx, int r0, int r1, int tid) {
+    (void)tid;
+    const conv_prep_ctx *c = vctx;
+    const size_t i0 = (size_t)r0 * c->row_len, i1 = (size_t)r1 * c->row_len;
+    float *restrict y = c->buf;
+    const float *restrict x = c->a->x;
+    for (size_t i = i0; i < i1; i++) y[i] = cpu_round_bf16(x[i]);
+}
+
+/* BF16 weights flagged bf16_products (backend.h: BF16 products, F32 sums): packs x for the
+ * AVX512_BF16 kernels, or rounds x into a float copy for the float kernels.
+ * Sets c->fn / c->a and returns the scratch to give back (NULL: none taken;
+ * out of memory leaves x unrounded). */
+static void *conv_bf16_prepare(cpu_impl *im, conv_ctx *c, int transposed, int *own) {
+    cpu_conv_args *a = &c->a;
+    const cpu_kernels *k = &im->k;
+    size_t row_bytes = 0;
+    const int rows = k->conv_bf16_rows ? k->conv_bf16_rows(a, transposed, &row_bytes) : 0;
+    conv_prep_ctx p = {.k = k, .a = a, .transposed = transposed};
+    if (rows > 0) {
+        p.buf = cscratch_take(im, (size_t)rows * row_bytes, own);
+        if (p.buf) {
+            cpu_parallel_for(im->pool, rows, (int)(65536 / row_bytes), bf16_pack_task, &p);
+            a->xp = p.buf;
+            c->fn = transposed ? k->conv_transpose1d_bf16 : k->conv1d_bf16;
+            return p.buf;
+        }
+    }
+    p.buf = cscratch_take(im, (size_t)a->cin * a->tin * sizeof(float), own);
+    if (!p.buf) return NULL;
+    p.row_len = (size_t)a->tin;
+    cpu_parallel_for(im->pool, a->cin, (int)(16384 / a->tin), bf16_round_task, &p);
+    a->x = p.buf;
+    return p.buf;
+}
+
 static void run_conv(ctts_backend *be, conv_ctx *c, int transposed) {
+    cpu_impl *im = impl_of(be);
     const cpu_conv_args *a = &c->a;
     const double t0 = prof_begin(be);
+    int own = 0;
+    void *scratch = a->wdt == CTTS_DT_BF16 && c->bf16_products
+                        ? conv_bf16_prepare(im, c, transposed, &own)
+                        : NULL;
     /* Multiply-adds per output channel. */
     int64_t macs = transposed ? (int64_t)a->tin * (a->cin / a->groups) * a->k
                               : (int64_t)a->tout * (a->cin / a->groups) * a->k;
     if (macs < 1) macs = 1;
-    cpu_parallel_for(impl_of(be)->pool, a->cout, (int)(32768 / macs), conv_task, c);
+    cpu_parallel_for(im->pool, a->cout, (int)(32768 / macs), conv_task, c);
+    if (scratch) cscratch_give(im, scratch, own);
     const double wbytes = (double)a->cout * (a->cin / a->groups) * a->k *
                           (a->wdt == CTTS_DT_F32 ? 4 : 2);
     prof_end(be, t0, 2.0 * (double)macs * a->cout,
@@ -495,7 +583,8 @@ static void cpu_conv1d(ctts_backend *be, float *y, const float *x, const ctts_te
                         .cin = (int)(cin_g * groups), .cout = (int)cout, .tin = Tin,
                         .tout = (int)((Tin - span) / stride + 1), .k = (int)K, .stride = stride,
                         .dilation = dilation, .groups = groups},
-                  .fn = impl_of(be)->k.conv1d};
+                  .fn = impl_of(be)->k.conv1d,
+                  .bf16_products = w->bf16_products};
     run_conv(be, &c, 0);
 }
 
@@ -513,7 +602,8 @@ static void cpu_conv_transpose1d(ctts_backend *be, float *y, const float *x, con
                         .cin = (int)cin, .cout = (int)(cout_g * groups), .tin = Tin,
                         .tout = (int)tout, .k = (int)K, .stride = stride, .dilation = 1,
                         .groups = groups},
-                  .fn = impl_of(be)->k.conv_transpose1d};
+                  .fn = impl_of(be)->k.conv_transpose1d,
+                  .bf16_products = w->bf16_products};
     run_conv(be, &c, 1);
 }
 
@@ -745,27 +835,21 @@ typedef struct {
     float *y;
     const float *x, *a, *b;
     int T;
+    void (*row)(float *y, const float *x, int n, float a, float b); /* cpu_kernels.snake_row */
 } snake_ctx;
 
 /* Channels [c0, c1): sin(a x)^2 as a product (torch.pow(s, 2) is s * s). */
 static void snake_task(void *vctx, int c0, int c1, int tid) {
     (void)tid;
     const snake_ctx *c = vctx;
-    for (int ch = c0; ch < c1; ch++) {
-        const float a = c->a[ch], b = c->b[ch];
-        const float *x = c->x + (size_t)ch * c->T;
-        float *y = c->y + (size_t)ch * c->T;
-        for (int t = 0; t < c->T; t++) {
-            const float s = sinf(x[t] * a);
-            y[t] = x[t] + b * (s * s);
-        }
-    }
+    for (int ch = c0; ch < c1; ch++)
+        c->row(c->y + (size_t)ch * c->T, c->x + (size_t)ch * c->T, c->T, c->a[ch], c->b[ch]);
 }
 
 static void cpu_snake(ctts_backend *be, float *y, const float *x, const float *a, const float *b,
                       int C, int T) {
     if (C <= 0 || T <= 0) return;
-    snake_ctx c = {.y = y, .x = x, .a = a, .b = b, .T = T};
+    snake_ctx c = {.y = y, .x = x, .a = a, .b = b, .T = T, .row = impl_of(be)->k.snake_row};
     cpu_parallel_for(impl_of(be)->pool, C, 4096 / T, snake_task, &c);
 }
 
@@ -883,6 +967,7 @@ static void cpu_destroy(ctts_backend *be) {
     if (im) {
         cpu_threadpool_free(im->pool);
         free(im->qscratch);
+        free(im->cscratch);
     }
     free(im);
     free(be);

@@ -37,6 +37,10 @@ typedef struct {
     void *data;
     size_t nbytes;
     const char *name; /* owned by the container; may be NULL */
+    /* Convolution weights of dtype BF16 only: 1 = "BF16 products, F32
+     * accumulation" (activations rounded to BF16; the fast path of hosts with
+     * AVX512_BF16, see backend.h conv1d); 0 = float products (x exact). */
+    int bf16_products;
 } ctts_tensor;
 
 /* Name as written in safetensors headers ("F32", "BF16", ...); "?" if none. */

@@ -55,7 +55,10 @@ void cpu_kernels_init(cpu_kernels *k, ctts_cpu_isa cap) {
     const int allow_avx2 =
         cap == CTTS_ISA_AUTO || cap == CTTS_ISA_AVX2 || cap == CTTS_ISA_AVX512;
     const int allow_avx512 = cap == CTTS_ISA_AUTO || cap == CTTS_ISA_AVX512;
-    if (allow_avx512 && host == CTTS_ISA_AVX512 && cpu_kernels_init_avx512(k)) return;
+    if (allow_avx512 && host == CTTS_ISA_AVX512 && cpu_kernels_init_avx512(k)) {
+        cpu_kernels_init_bf16(k); /* vdpbf16ps convolutions where the host has them */
+        return;
+    }
     if (allow_avx2 && x86_host) cpu_kernels_init_avx2(k);
 #endif
 }

@@ -9,8 +9,10 @@
  * kernels_ref.c holds the scalar reference of every entry (always built; the
  * fallback and the test oracle). kernels_avx2.c overrides entries when the
  * host has AVX2+FMA+F16C, kernels_avx512.c the compute-bound ones again when
- * it has AVX-512 F/BW/VL; on arm64 kernels_neon.c overrides the matmuls and
- * vector primitives (NEON is always present there). dispatch.c probes the host and fills a table capped
+ * it has AVX-512 F/BW/VL; on arm64 kernels_neon.c overrides the matmuls (the
+ * quantized ones with SDOT from kernels_neon_dot.c when the host has the
+ * dot-product extension), the Q8_0 quantizer and the vector primitives (NEON
+ * is always present there). dispatch.c probes the host and fills a table capped
  * at a ctts_cpu_isa. Nothing here allocates, locks or knows about models.
  */
 #ifndef CTTS_CPU_KERNELS_H
@@ -43,7 +45,15 @@ enum { CPU_ACT_GELU_ERF = 0, CPU_ACT_SILU = 1, CPU_ACT_ELU = 2 };
  *                    tout = (tin - (k-1)*dilation - 1)/stride + 1.
  *  conv_transpose1d: x [cin, tin], W {cin, cout/groups, k}, y [cout, tout],
  *                    tout = (tin-1)*stride + k (dilation unused, 1).
- * w has dtype wdt (F32, BF16 or F16); bias [cout] or NULL. */
+ * w has dtype wdt (F32, BF16 or F16); bias [cout] or NULL.
+ *
+ * BF16 weights flagged bf16_products (base/tensor.h) mean "BF16 products, F32
+ * accumulation": y = bias + sum of bf16(x) * w, bf16() rounding to nearest
+ * even, each product exact in float, sums in float (any order). conv1d /
+ * conv_transpose1d multiply x as given, so for those the backend passes x
+ * already rounded (once per call);
+ * conv1d_bf16 / conv_transpose1d_bf16 read x packed by conv_bf16_pack from xp.
+ * Denormal activations may read as zero (vdpbf16ps, and the pool's DAZ). */
 typedef struct {
     float *y;
     const float *x;
@@ -51,6 +61,7 @@ typedef struct {
     ctts_dtype wdt;
     const float *bias;
     int cin, cout, tin, tout, k, stride, dilation, groups;
+    const void *xp; /* packed BF16 activations (the *_bf16 kernels only) */
 } cpu_conv_args;
 
 typedef struct cpu_kernels {
@@ -68,6 +79,18 @@ typedef struct cpu_kernels {
     void (*conv1d)(const cpu_conv_args *a, int co0, int co1);
     void (*conv_transpose1d)(const cpu_conv_args *a, int co0, int co1);
 
+    /* BF16-weight convolutions on vdpbf16ps (set when the host has
+     * AVX512_BF16, NULL elsewhere). conv_bf16_rows returns how many rows of
+     * row_bytes bytes (a multiple of 64) the packed activations of a take, 0
+     * when these kernels do not handle the shape (the caller then uses the
+     * float kernels on rounded x); conv_bf16_pack writes rows [r0, r1) of them
+     * into xp (64-byte aligned; rows are independent, so threads may split
+     * them); the kernels then read a->xp (and never a->x). */
+    int (*conv_bf16_rows)(const cpu_conv_args *a, int transposed, size_t *row_bytes);
+    void (*conv_bf16_pack)(const cpu_conv_args *a, int transposed, void *xp, int r0, int r1);
+    void (*conv1d_bf16)(const cpu_conv_args *a, int co0, int co1);
+    void (*conv_transpose1d_bf16)(const cpu_conv_args *a, int co0, int co1);
+
     /* Vector primitives (n >= 0, no alignment required). */
     float (*dot)(const float *a, const float *b, int n); /* sum a[i] b[i] */
     void (*axpy)(float *y, float a, const float *x, int n); /* y += a x */
@@ -75,6 +98,12 @@ typedef struct cpu_kernels {
     /* y[i] = act(x[i]) for i < n (CPU_ACT_*); y may equal x. SIMD tiers use
      * polynomial exp / erf within a few ulp of libm. */
     void (*act)(float *y, const float *x, int n, int kind);
+
+    /* SnakeBeta on one channel row: y[i] = x[i] + b * sin(a * x[i])^2 for i < n (the
+     * product a * x[i] rounded to float first, as the reference); y may equal x. The
+     * reference uses libm sinf; SIMD tiers a Cody-Waite reduction and minimax
+     * polynomials (|sin^2 error| < 4e-7 for |a x| <= 1e6, libm beyond). */
+    void (*snake_row)(float *y, const float *x, int n, float a, float b);
 
     /* One row of D: LayerNorm (biased variance; w, b may be NULL) and the
      * Pocket std-norm (unbiased variance, x not centred). */
@@ -96,6 +125,30 @@ void cpu_kernels_init_ref(cpu_kernels *k);
 int cpu_kernels_init_avx2(cpu_kernels *k);
 int cpu_kernels_init_avx512(cpu_kernels *k);
 int cpu_kernels_init_neon(cpu_kernels *k); /* 0 when built without arm64 support */
+/* Adds the AVX512_BF16 convolutions (kernels_bf16.c) when the host has
+ * AVX512_BF16 (cpuid leaf 7 subleaf 1 EAX bit 5); call after init_avx512
+ * succeeded. 0 (table untouched) otherwise. */
+int cpu_kernels_init_bf16(cpu_kernels *k);
+/* float -> the nearest BF16 value (ties to even; NaN stays NaN) as a float. */
+static inline float cpu_round_bf16(float f) {
+    union { float f; uint32_t u; } v = {.f = f};
+    /* Branch-free so loops of it vectorize. */
+    const uint32_t nan = (v.u & 0x7fffffffu) > 0x7f800000u;
+    const uint32_t r = v.u + 0x7fffu + ((v.u >> 16) & 1u), q = v.u | 0x00400000u;
+    v.u = ((q & (0u - nan)) | (r & (nan - 1u))) & 0xffff0000u;
+    return v.f;
+}
+/* The NEON tier with the ARMv8.2 dot-product (SDOT) quantized matmuls allowed
+ * (use_dotprod != 0: taken when the host has them, HWCAP_ASIMDDP) or forced
+ * off (0: the plain AdvSIMD ones). init_neon is init_neon_ex(k, 1); tests use
+ * 0 to reach the fallback on hosts with dotprod. 0 when not built for arm64. */
+int cpu_kernels_init_neon_ex(cpu_kernels *k, int use_dotprod);
+/* The SDOT matmul_q kernels (kernels_neon_dot.c); only callable on hosts with
+ * HWCAP_ASIMDDP. */
+void cpu_matmul_q8_0_neon_dot(float *y, int ldy, const void *xq, const void *w, int R, int K,
+                              int T);
+void cpu_matmul_q4_0_neon_dot(float *y, int ldy, const void *xq, const void *w, int R, int K,
+                              int T);
 
 /* The AVX2 matmuls, which the AVX-512 tier reuses for T = 1 (only callable
  * when init_avx2 succeeded). */

@@ -4,9 +4,11 @@
  * matmul (F32/BF16/F16 weights): register tiles of 4 weight rows x 3
  * activation rows, so each weight vector loaded (and widened) serves 3 rows
  * of x and each x vector serves 4 weight rows; T = 1 (GEMV, bound by memory
- * bandwidth) streams one weight row at a time. matmul_q (Q8_0/Q4_0 weights): 4 rows per
- * tile, int8 x int8 products summed in int16/int32 (maddubs + madd, the
- * weight's sign moved onto the activation), scaled per block into float.
+ * bandwidth) streams one weight row at a time. matmul_q (Q8_0/Q4_0 weights): for
+ * T <= 4 one weight row at a time against all T activation rows (4 FMA
+ * chains, activation scales hoisted, Q4_0 nibbles used unsigned); larger T
+ * 4 rows per tile; int8 x int8 products summed in int16/int32 (maddubs + madd),
+ * scaled per block into float.
  * conv1d: tiles of 4-6 output channels x 16-24 time steps, a direct loop
  * over input channels and taps (no im2col); strided convs gather x.
  * conv_transpose1d: a GEMM Z[t, (co, k)] = sum_ci x[ci, t] W[ci, co, k] whose
@@ -212,27 +214,94 @@ ALWAYS_INLINE void mmq_tile(float *y, const block_q8_0 *x, const void *w, size_t
     for (int r = 0; r < RB; r++) y[r] = hsum(acc[r]);
 }
 
-/* GEMV row: one weight row streamed front to back, two accumulators
- * (even / odd blocks). */
-ALWAYS_INLINE float mmq_row(const block_q8_0 *x, const void *w, int nb, const int q4) {
-    __m256 acc[2] = {_mm256_setzero_ps(), _mm256_setzero_ps()};
-    for (int b = 0; b < nb; b++) {
-        const __m256i xv = _mm256_loadu_si256((const __m256i *)x[b].qs);
-        __m256i wv;
-        float dw;
-        if (q4) {
-            const block_q4_0 *blk = (const block_q4_0 *)w + b;
-            wv = q4_values(blk->qs);
-            dw = _cvtsh_ss(blk->d);
-        } else {
-            const block_q8_0 *blk = (const block_q8_0 *)w + b;
-            wv = _mm256_loadu_si256((const __m256i *)blk->qs);
-            dw = _cvtsh_ss(blk->d);
-        }
-        acc[b & 1] = _mm256_fmadd_ps(_mm256_set1_ps(dw * _cvtsh_ss(x[b].d)), mul_sum_i8(wv, xv),
-                                     acc[b & 1]);
+/* ---- quantized GEMV (T <= 4) ----
+ * Activation-side work is done once per call: x scales as floats and, for
+ * Q4_0, the correction -8 * sum(x) of each block (in lane 0 of a vector),
+ * so that the nibbles n = v + 8 go into maddubs unsigned as they are:
+ * dot = maddubs(n, x) - 8 * sum(x). Q8_0 keeps the sign trick (|w| and x
+ * with w's sign; w + 128 would overflow maddubs' int16 pairs). A weight row
+ * is streamed front to back once for all T rows, with four accumulators per
+ * output (blocks b mod 4) so that four FMA chains are in flight. */
+
+#define GV_STACK_BLOCKS 1024 /* T * K / 32 the stack buffers hold */
+
+typedef struct {
+    float dx[GV_STACK_BLOCKS];
+    _Alignas(32) int32_t corr[GV_STACK_BLOCKS][8];
+} gv_prep;
+
+/* The f16 scales of 8 blocks (stride bs bytes from w) as floats. */
+ALWAYS_INLINE __m256 scales8(const char *w, size_t bs) {
+    uint64_t h[2] = {0, 0};
+    for (int i = 0; i < 8; i++) {
+        uint16_t d;
+        memcpy(&d, w + (size_t)i * bs, 2);
+        h[i >> 2] |= (uint64_t)d << (16 * (i & 3));
     }
-    return hsum(_mm256_add_ps(acc[0], acc[1]));
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
+}
+
+ALWAYS_INLINE void gv_row(float *y, int ldy, const block_q8_0 *x, const gv_prep *pp, const void *w,
+                          int nb, const int TB, const int q4) {
+    const size_t bs = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    __m256 acc[4][4];
+    for (int a = 0; a < 4; a++)
+        for (int t = 0; t < TB; t++) acc[a][t] = _mm256_setzero_ps();
+    /* Block b; S(t) is its scale d_w * d_x broadcast. */
+#define GV_STEP(b, S)                                                                           \
+    do {                                                                                        \
+        const char *blk = (const char *)w + (size_t)(b) * bs;                                   \
+        __m256i wv;                                                                             \
+        if (q4) {                                                                               \
+            const __m128i q = _mm_loadu_si128((const __m128i *)(blk + 2));                      \
+            wv = _mm256_and_si256(_mm256_set_m128i(_mm_srli_epi16(q, 4), q), _mm256_set1_epi8(15)); \
+        } else {                                                                                \
+            wv = _mm256_loadu_si256((const __m256i *)(blk + 2));                                \
+        }                                                                                       \
+        const __m256i aw = q4 ? wv : _mm256_sign_epi8(wv, wv);                                  \
+        for (int t = 0; t < TB; t++) {                                                          \
+            const size_t i = (size_t)t * nb + (b);                                              \
+            const __m256i xv = _mm256_loadu_si256((const __m256i *)x[i].qs);                    \
+            __m256i s32;                                                                        \
+            if (q4)                                                                             \
+                s32 = _mm256_add_epi32(                                                         \
+                    _mm256_madd_epi16(_mm256_maddubs_epi16(aw, xv), _mm256_set1_epi16(1)),      \
+                    _mm256_load_si256((const __m256i *)pp->corr[i]));                           \
+            else                                                                                \
+                s32 = _mm256_madd_epi16(_mm256_maddubs_epi16(aw, _mm256_sign_epi8(xv, wv)),     \
+                                        _mm256_set1_epi16(1));                                  \
+            acc[(b) & 3][t] = _mm256_fmadd_ps(S(t), _mm256_cvtepi32_ps(s32), acc[(b) & 3][t]);  \
+        }                                                                                       \
+    } while (0)
+    int b = 0;
+    for (; b + 8 <= nb; b += 8) { /* scales of 8 blocks at once */
+        const __m256 dw8 = scales8((const char *)w + (size_t)b * bs, bs);
+        __m256 s8[4];
+        for (int t = 0; t < TB; t++) s8[t] = _mm256_mul_ps(dw8, _mm256_loadu_ps(pp->dx + (size_t)t * nb + b));
+        for (int j = 0; j < 8; j++) {
+#define GV_S8(t) _mm256_permutevar8x32_ps(s8[t], _mm256_set1_epi32(j))
+            GV_STEP(b + j, GV_S8);
+#undef GV_S8
+        }
+    }
+    for (; b < nb; b++) {
+        uint16_t d;
+        memcpy(&d, (const char *)w + (size_t)b * bs, 2);
+        const float dw = _cvtsh_ss(d);
+#define GV_S1(t) _mm256_set1_ps(dw * pp->dx[(size_t)(t) * nb + b])
+        GV_STEP(b, GV_S1);
+#undef GV_S1
+    }
+#undef GV_STEP
+    for (int t = 0; t < TB; t++)
+        y[(size_t)t * ldy] = hsum(_mm256_add_ps(_mm256_add_ps(acc[0][t], acc[1][t]),
+                                                _mm256_add_ps(acc[2][t], acc[3][t])));
+}
+
+ALWAYS_INLINE void gv_rows(float *y, int ldy, const block_q8_0 *x, const gv_prep *pp, const void *w,
+                           size_t row_bytes, int R, int nb, const int TB, const int q4) {
+    for (int r = 0; r < R; r++)
+        gv_row(y + r, ldy, x, pp, (const char *)w + (size_t)r * row_bytes, nb, TB, q4);
 }
 
 ALWAYS_INLINE void mmq_rows(float *y, int ldy, const void *xq, const void *w, int R, int K, int T,
@@ -240,8 +309,23 @@ ALWAYS_INLINE void mmq_rows(float *y, int ldy, const void *xq, const void *w, in
     const int nb = K / QK;
     const size_t row_bytes = (size_t)nb * (q4 ? sizeof(block_q4_0) : sizeof(block_q8_0));
     const block_q8_0 *x = xq;
-    if (T == 1) {
-        for (int r = 0; r < R; r++) y[r] = mmq_row(x, (const char *)w + (size_t)r * row_bytes, nb, q4);
+    if (T <= 4 && (size_t)T * nb <= GV_STACK_BLOCKS) {
+        gv_prep pp;
+        for (int i = 0; i < T * nb; i++) {
+            pp.dx[i] = _cvtsh_ss(x[i].d);
+            if (q4) {
+                int s = 0;
+                for (int j = 0; j < QK; j++) s += x[i].qs[j];
+                memset(pp.corr[i], 0, sizeof pp.corr[i]);
+                pp.corr[i][0] = -8 * s;
+            }
+        }
+        switch (T) {
+        case 1: gv_rows(y, ldy, x, &pp, w, row_bytes, R, nb, 1, q4); break;
+        case 2: gv_rows(y, ldy, x, &pp, w, row_bytes, R, nb, 2, q4); break;
+        case 3: gv_rows(y, ldy, x, &pp, w, row_bytes, R, nb, 3, q4); break;
+        default: gv_rows(y, ldy, x, &pp, w, row_bytes, R, nb, 4, q4); break;
+        }
         return;
     }
     int r = 0;
@@ -627,6 +711,57 @@ static void act_avx2(float *y, const float *x, int n, int kind) {
     }
 }
 
+/* ---- SnakeBeta ---- */
+
+/* sin(v)^2. Cody-Waite: n = round(v * 2/pi), r = v - n pi/2 with pi/2 in three
+ * float parts through FMA (the first step is exact), |r| <= pi/4; then
+ * sin r or cos r (odd n) by the Cephes sinf / cosf minimax polynomials, squared
+ * (the sign of the quadrant does not matter). Measured max |error| against
+ * double sin^2 of the same float argument: < 4e-7 for |v| <= 1e6 (tests/unit/
+ * test_kernels.c checks up to 1e4 and 1e6). Lanes outside that range (or
+ * NaN / inf) are the caller's: see snake_row_avx2. */
+ALWAYS_INLINE __m256 sin2_8(__m256 v) {
+    const __m256 n = _mm256_round_ps(_mm256_mul_ps(v, _mm256_set1_ps(0.636619772367581f)),
+                                     _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m256 r = _mm256_fnmadd_ps(n, _mm256_set1_ps(1.570796371e+00f), v);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-4.371138829e-08f), r);
+    r = _mm256_fnmadd_ps(n, _mm256_set1_ps(-1.776356839e-15f), r);
+    const __m256 r2 = _mm256_mul_ps(r, r);
+    __m256 ps = _mm256_fmadd_ps(_mm256_set1_ps(-1.9515295891e-4f), r2, _mm256_set1_ps(8.3321608736e-3f));
+    ps = _mm256_fmadd_ps(ps, r2, _mm256_set1_ps(-1.6666654611e-1f));
+    const __m256 s = _mm256_fmadd_ps(_mm256_mul_ps(ps, r2), r, r);
+    __m256 pc = _mm256_fmadd_ps(_mm256_set1_ps(2.443315711809948e-5f), r2, _mm256_set1_ps(-1.388731625493765e-3f));
+    pc = _mm256_fmadd_ps(pc, r2, _mm256_set1_ps(4.166664568298827e-2f));
+    const __m256 c = _mm256_fmadd_ps(_mm256_mul_ps(pc, r2), r2,
+                                     _mm256_fnmadd_ps(_mm256_set1_ps(0.5f), r2, _mm256_set1_ps(1.0f)));
+    const __m256i odd = _mm256_and_si256(_mm256_cvtps_epi32(n), _mm256_set1_epi32(1));
+    const __m256 t = _mm256_blendv_ps(s, c, _mm256_castsi256_ps(_mm256_cmpeq_epi32(odd, _mm256_set1_epi32(1))));
+    return _mm256_mul_ps(t, t);
+}
+
+#define SNAKE_MAX_ARG 1e6f /* beyond it (and for NaN / inf) libm sinf */
+
+static void snake_row_avx2(float *y, const float *x, int n, float a, float b) {
+    const __m256 av = _mm256_set1_ps(a), bv = _mm256_set1_ps(b);
+    const __m256 lim = _mm256_set1_ps(SNAKE_MAX_ARG), sign = _mm256_set1_ps(-0.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 xv = _mm256_loadu_ps(x + i), v = _mm256_mul_ps(xv, av);
+        if (_mm256_movemask_ps(_mm256_cmp_ps(_mm256_andnot_ps(sign, v), lim, _CMP_LE_OQ)) == 0xFF) {
+            _mm256_storeu_ps(y + i, _mm256_fmadd_ps(bv, sin2_8(v), xv));
+        } else {
+            for (int j = i; j < i + 8; j++) {
+                const float s = sinf(x[j] * a);
+                y[j] = x[j] + b * (s * s);
+            }
+        }
+    }
+    for (; i < n; i++) {
+        const float s = sinf(x[i] * a);
+        y[i] = x[i] + b * (s * s);
+    }
+}
+
 int cpu_kernels_init_avx2(cpu_kernels *k) {
     k->isa = CTTS_ISA_AVX2;
     k->name = "avx2";
@@ -642,6 +777,7 @@ int cpu_kernels_init_avx2(cpu_kernels *k) {
     k->axpy = axpy_avx2;
     k->scale = scale_avx2;
     k->act = act_avx2;
+    k->snake_row = snake_row_avx2;
     return 1;
 }
 

@@ -1,9 +1,11 @@
 /*
  * AVX-512 (F + BW + VL) kernels for the compute-bound ops; this file alone is
  * built with -mavx512f -mavx512bw -mavx512vl -mfma -mf16c. Everything else
- * (GEMV, quantized matmul, activations, vector primitives) stays AVX2: those
- * are bound by memory or are small; on hosts with AVX512-VNNI the Q8_0 /
- * Q4_0 matmuls use vpdpbusd.
+ * (F32/BF16 GEMV, activations, vector primitives) stays AVX2: those are bound
+ * by memory or are small. On hosts with AVX512-VNNI the Q8_0 / Q4_0 matmuls
+ * use vpdpbusd: T <= 4 (per-frame GEMV) on 512-bit vectors of two blocks with
+ * the activation side prepared once per call (gq_*), larger T in 4 x 4 tiles.
+ * SnakeBeta: a polynomial sin^2 on 16 lanes.
  *
  * matmul for T > 1 (prefill, the Mimi transformer): tiles of 4 weight rows x
  * 6 activation rows over 16-wide K slices (24 accumulators of the 32 zmm),
@@ -20,6 +22,7 @@
 #if defined(__x86_64__)
 #include <cpuid.h>
 #include <immintrin.h>
+#include <math.h>
 #include <string.h>
 
 #include "quant/quant.h"
@@ -395,19 +398,217 @@ static inline void mmq_vnni_tile(float *y, int ldy, const block_q8_0 *x, size_t 
         }
 }
 
-/* T = 1: one row at a time (a single stream, as the AVX2 GEMV); T > 1: 4 x 4
- * tiles. An element's sum is over blocks in order either way, so results do
- * not depend on the split of rows. */
+/* ---- quantized GEMV (T <= 4) with VNNI on 512-bit vectors ----
+ *
+ * One zmm holds two consecutive weight blocks. The weights are made the
+ * unsigned operand of vpdpbusd and the activations the signed one:
+ *   Q8_0: (w ^ 0x80) = w + 128, so dpbusd = dot + 128 * sum(x);
+ *   Q4_0: the nibbles n = v + 8 as they are,  dpbusd = dot + 8 * sum(x);
+ * the correction depends on x only, so it is computed once per call and
+ * preloaded into the accumulator operand (lane 0 of each block's lanes):
+ * per pair of blocks a Q8_0 row costs one xor and one vpdpbusd, a Q4_0 row a
+ * shift and an and. Everything activation-side (x regrouped to match the
+ * weight lanes, corrections, x scales as floats) lives in gq_pair, built per
+ * call; a weight row is then streamed front to back once for all T <= 4
+ * activation rows, with two accumulators per (row, t) (even / odd pairs) so
+ * that two FMA chains are in flight per output. Each output element is
+ * computed the same way whatever rows surround it, so results do not depend
+ * on the split of rows across threads. */
+
+typedef struct {
+    int8_t x[64];     /* activations in the order of the weight bytes */
+    int32_t corr[16]; /* -128 (Q8_0) or -8 (Q4_0) times sum(x) of a block, in its first lane */
+    float dx[16];     /* x scale of the block each lane belongs to */
+} gq_pair;
+
+/* Bytes of precomputed activations a call keeps on its stack (T x pairs). */
+#define GQ_STACK_PAIRS 256
+
+/* Lane layout. Q8_0: bytes [blk0 q0..31 | blk1 q0..31] (int32 lanes 0-7 blk0,
+ * 8-15 blk1). Q4_0: bytes [blk0 lo nibbles (values 0-15) | blk1 lo | blk0 hi
+ * (values 16-31) | blk1 hi] (lanes 0-3, 8-11 blk0; 4-7, 12-15 blk1). */
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f")))
+static void gq_prep(gq_pair *p, const block_q8_0 *x, int nb, int q4) {
+    for (int j = 0; j < (nb + 1) / 2; j++) {
+        gq_pair *pp = p + j;
+        memset(pp, 0, sizeof *pp);
+        for (int h = 0; h < 2 && 2 * j + h < nb; h++) {
+            const block_q8_0 *xb = x + 2 * j + h;
+            const __m256i v = _mm256_loadu_si256((const __m256i *)xb->qs);
+            /* sum of 32 signed bytes: sad of (x + 128) against 0, minus 32 * 128 */
+            const __m256i sad = _mm256_sad_epu8(_mm256_xor_si256(v, _mm256_set1_epi8((char)0x80)),
+                                                _mm256_setzero_si256());
+            __m128i s2 = _mm_add_epi64(_mm256_castsi256_si128(sad), _mm256_extracti128_si256(sad, 1));
+            s2 = _mm_add_epi64(s2, _mm_unpackhi_epi64(s2, s2));
+            const int32_t sum = (int32_t)_mm_cvtsi128_si32(s2) - 32 * 128;
+            const float dx = _cvtsh_ss(xb->d);
+            if (q4) {
+                memcpy(pp->x + 16 * h, xb->qs, 16);
+                memcpy(pp->x + 32 + 16 * h, xb->qs + 16, 16);
+                pp->corr[4 * h] = -8 * sum;
+                for (int l = 0; l < 4; l++) pp->dx[4 * h + l] = pp->dx[8 + 4 * h + l] = dx;
+            } else {
+                memcpy(pp->x + 32 * h, xb->qs, 32);
+                pp->corr[8 * h] = -128 * sum;
+                for (int l = 0; l < 8; l++) pp->dx[8 * h + l] = dx;
+            }
+        }
+    }
+}
+
+/* The unsigned weight bytes of blocks b, b+1 (blk points at block b; only
+ * block b when !two: the upper half is then zero and nothing past it is read)
+ * and their scales spread over the lanes (zero for a missing block). */
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f"), always_inline))
+static inline void gq_load(const char *blk, const int two, const int q4, __m512i *wv, __m512 *dw) {
+    const size_t bs = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    uint16_t d0, d1 = 0;
+    memcpy(&d0, blk, 2);
+    if (two) memcpy(&d1, blk + bs, 2);
+    const __m128 dd = _mm_cvtph_ps(_mm_cvtsi32_si128((int)((uint32_t)d0 | (uint32_t)d1 << 16)));
+    if (q4) {
+        __m256i q = _mm256_castsi128_si256(_mm_loadu_si128((const __m128i *)(blk + 2)));
+        if (two) q = _mm256_inserti128_si256(q, _mm_loadu_si128((const __m128i *)(blk + bs + 2)), 1);
+        else q = _mm256_zextsi128_si256(_mm256_castsi256_si128(q));
+        const __m512i z = _mm512_inserti64x4(_mm512_castsi256_si512(q), q, 1);
+        const __m512i sh = _mm512_inserti64x4(_mm512_setzero_si512(), _mm256_set1_epi16(4), 1);
+        *wv = _mm512_and_si512(_mm512_srlv_epi16(z, sh), _mm512_set1_epi8(15));
+        *dw = _mm512_permutexvar_ps(
+            _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1), _mm512_castps128_ps512(dd));
+    } else {
+        const __m256i lo = _mm256_loadu_si256((const __m256i *)(blk + 2));
+        const __m512i z = two ? _mm512_inserti64x4(_mm512_castsi256_si512(lo),
+                                                   _mm256_loadu_si256((const __m256i *)(blk + bs + 2)), 1)
+                              : _mm512_zextsi256_si512(lo);
+        /* the missing block's zero bytes become 128: its x is zero, so no effect */
+        *wv = _mm512_xor_si512(z, _mm512_set1_epi8((char)0x80));
+        *dw = _mm512_permutexvar_ps(
+            _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1), _mm512_castps128_ps512(dd));
+    }
+}
+
+#ifndef GQ_ACC
+#define GQ_ACC 2 /* accumulators per output (pairs of blocks in flight) */
+#endif
+#ifndef GQ_RB
+#define GQ_RB 1 /* weight rows streamed together (T <= 2). Measured on Zen 5 with
+                     * 3072x1024 Q8_0 from DRAM: 2 rows 11-13 GB/s vs 1 row 29 GB/s
+                     * (two interleaved streams defeat the prefetcher), ~5% faster in
+                     * cache; software prefetch 512-2048 B ahead did not help either. */
+#endif
+
+/* The f16 scales of 8 blocks (stride bs bytes from w) as floats. */
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f"), always_inline))
+static inline __m256 gq_scales8(const char *w, size_t bs) {
+    uint64_t h[2] = {0, 0};
+    for (int i = 0; i < 8; i++) {
+        uint16_t d;
+        memcpy(&d, w + (size_t)i * bs, 2);
+        h[i >> 2] |= (uint64_t)d << (16 * (i & 3));
+    }
+    return _mm256_cvtph_ps(_mm_set_epi64x((long long)h[1], (long long)h[0]));
+}
+
+/* One weight row against TB prepared activation rows (stride np pairs; dxb:
+ * the x scales per block, stride 2 * np). Pairs of blocks go to GQ_ACC
+ * accumulators in turn; the scales d_w * d_x of 8 blocks are made at once
+ * and spread over each pair's lanes by a permute. */
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f"), always_inline))
+static inline void gq_row(float *y, int ldy, const gq_pair *xp, const float *dxb, int np,
+                          const char *w, size_t row_bytes, int nb, const int RB, const int TB,
+                          const int q4) {
+    const size_t bs = q4 ? sizeof(block_q4_0) : sizeof(block_q8_0);
+    __m512 acc[2][GQ_ACC][4];
+    for (int r = 0; r < RB; r++)
+        for (int a = 0; a < GQ_ACC; a++)
+            for (int t = 0; t < TB; t++) acc[r][a][t] = _mm512_setzero_ps();
+    /* Pair J into accumulator A; S(r, t): the scales of its lanes. */
+#define GQ_STEP(J, A, TWO, S)                                                                   \
+    do {                                                                                        \
+        __m512i wv[2];                                                                          \
+        __m512 dw[2];                                                                           \
+        for (int r = 0; r < RB; r++) {                                                          \
+            gq_load(w + (size_t)r * row_bytes + (size_t)2 * (J) * bs, TWO, q4, &wv[r], &dw[r]); \
+        }                                                                                       \
+        for (int t = 0; t < TB; t++) {                                                          \
+            const gq_pair *p = xp + (size_t)t * np + (J);                                       \
+            const __m512i xv = _mm512_load_si512(p->x), cv = _mm512_load_si512(p->corr);        \
+            for (int r = 0; r < RB; r++) {                                                      \
+                const __m512i s = _mm512_dpbusd_epi32(cv, wv[r], xv);                           \
+                acc[r][A][t] = _mm512_fmadd_ps(S(r, t), _mm512_cvtepi32_ps(s), acc[r][A][t]);   \
+            }                                                                                   \
+        }                                                                                       \
+    } while (0)
+#define GQ_S1(r, t) _mm512_mul_ps(dw[r], _mm512_load_ps(p->dx))
+    const int full = nb / 2;
+    int j = 0;
+    const __m512i lanes = q4 ? _mm512_setr_epi32(0, 0, 0, 0, 1, 1, 1, 1, 0, 0, 0, 0, 1, 1, 1, 1)
+                             : _mm512_setr_epi32(0, 0, 0, 0, 0, 0, 0, 0, 1, 1, 1, 1, 1, 1, 1, 1);
+    for (; j + 4 <= full; j += 4) {
+        __m512 s8[2][4];
+        for (int r = 0; r < RB; r++) {
+            const __m256 dw8 = gq_scales8(w + (size_t)r * row_bytes + (size_t)2 * j * bs, bs);
+            for (int t = 0; t < TB; t++)
+                s8[r][t] = _mm512_castps256_ps512(
+                    _mm256_mul_ps(dw8, _mm256_loadu_ps(dxb + (size_t)t * 2 * np + 2 * j)));
+        }
+        for (int i = 0; i < 4; i++) {
+            const __m512i idx = _mm512_add_epi32(lanes, _mm512_set1_epi32(2 * i));
+#define GQ_S8(r, t) _mm512_permutexvar_ps(idx, s8[r][t])
+            GQ_STEP(j + i, i % GQ_ACC, 1, GQ_S8);
+#undef GQ_S8
+        }
+    }
+    for (int a = 0; j < full; j++, a++) GQ_STEP(j, a % GQ_ACC, 1, GQ_S1);
+    if (nb & 1) GQ_STEP(j, GQ_ACC - 1, 0, GQ_S1);
+#undef GQ_S1
+#undef GQ_STEP
+    for (int r = 0; r < RB; r++)
+        for (int t = 0; t < TB; t++) {
+            __m512 v = acc[r][0][t];
+            for (int a = 1; a < GQ_ACC; a++) v = _mm512_add_ps(v, acc[r][a][t]);
+            y[(size_t)t * ldy + r] = _mm512_reduce_add_ps(v);
+        }
+}
+
+/* Rows in pairs (T <= 2) or one by one; a row's arithmetic is the same either way. */
+__attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f"), always_inline))
+static inline void gq_rows(float *y, int ldy, const gq_pair *xp, const float *dxb, int np,
+                           const void *w, size_t row_bytes, int R, int nb, const int TB,
+                           const int q4) {
+    int r = 0;
+    if (TB <= 2 && GQ_RB == 2)
+        for (; r + 2 <= R; r += 2)
+            gq_row(y + r, ldy, xp, dxb, np, (const char *)w + (size_t)r * row_bytes, row_bytes, nb, 2,
+                   TB, q4);
+    for (; r < R; r++)
+        gq_row(y + r, ldy, xp, dxb, np, (const char *)w + (size_t)r * row_bytes, row_bytes, nb, 1,
+               TB, q4);
+}
+
+/* T <= 4 and the activations fit the stack buffer: the GEMV path above;
+ * otherwise 4 x 4 tiles. An element's sum is over blocks in order either way,
+ * so results do not depend on the split of rows. */
 __attribute__((target("avx512vnni,avx512vl,avx512bw,avx512f"), always_inline))
 static inline void mmq_vnni(float *y, int ldy, const void *xq, const void *w, int R, int K, int T,
                             const int q4) {
-    const int nb = K / QK;
+    const int nb = K / QK, np = (nb + 1) / 2;
     const size_t row_bytes = (size_t)nb * (q4 ? sizeof(block_q4_0) : sizeof(block_q8_0));
     const block_q8_0 *x = xq;
-    if (T == 1) {
-        for (int r = 0; r < R; r++)
-            mmq_vnni_tile(y + r, ldy, x, (size_t)nb, (const char *)w + (size_t)r * row_bytes,
-                          row_bytes, nb, 1, 1, q4);
+    if (T <= 4 && T * np <= GQ_STACK_PAIRS) {
+        _Alignas(64) gq_pair xp[GQ_STACK_PAIRS];
+        float dxb[2 * GQ_STACK_PAIRS];
+        for (int t = 0; t < T; t++) {
+            gq_prep(xp + (size_t)t * np, x + (size_t)t * nb, nb, q4);
+            for (int b = 0; b < 2 * np; b++)
+                dxb[(size_t)t * 2 * np + b] = b < nb ? _cvtsh_ss(x[(size_t)t * nb + b].d) : 0.0f;
+        }
+        switch (T) {
+        case 1: gq_rows(y, ldy, xp, dxb, np, w, row_bytes, R, nb, 1, q4); break;
+        case 2: gq_rows(y, ldy, xp, dxb, np, w, row_bytes, R, nb, 2, q4); break;
+        case 3: gq_rows(y, ldy, xp, dxb, np, w, row_bytes, R, nb, 3, q4); break;
+        default: gq_rows(y, ldy, xp, dxb, np, w, row_bytes, R, nb, 4, q4); break;
+        }
         return;
     }
     for (int r = 0; r < R;) {
@@ -439,6 +640,45 @@ static void matmul_q4_0_vnni(float *y, int ldy, const void *xq, const void *w, i
     mmq_vnni(y, ldy, xq, w, R, K, T, 1);
 }
 
+/* ---- SnakeBeta: sin2_8 of kernels_avx2.c on 16 lanes, tails masked ---- */
+
+ALWAYS_INLINE __m512 sin2_16(__m512 v) {
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(v, _mm512_set1_ps(0.636619772367581f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(1.570796371e+00f), v);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-4.371138829e-08f), r);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-1.776356839e-15f), r);
+    const __m512 r2 = _mm512_mul_ps(r, r);
+    __m512 ps = _mm512_fmadd_ps(_mm512_set1_ps(-1.9515295891e-4f), r2, _mm512_set1_ps(8.3321608736e-3f));
+    ps = _mm512_fmadd_ps(ps, r2, _mm512_set1_ps(-1.6666654611e-1f));
+    const __m512 s = _mm512_fmadd_ps(_mm512_mul_ps(ps, r2), r, r);
+    __m512 pc = _mm512_fmadd_ps(_mm512_set1_ps(2.443315711809948e-5f), r2, _mm512_set1_ps(-1.388731625493765e-3f));
+    pc = _mm512_fmadd_ps(pc, r2, _mm512_set1_ps(4.166664568298827e-2f));
+    const __m512 c = _mm512_fmadd_ps(_mm512_mul_ps(pc, r2), r2,
+                                     _mm512_fnmadd_ps(_mm512_set1_ps(0.5f), r2, _mm512_set1_ps(1.0f)));
+    const __mmask16 odd = _mm512_test_epi32_mask(_mm512_cvtps_epi32(n), _mm512_set1_epi32(1));
+    const __m512 t = _mm512_mask_blend_ps(odd, s, c);
+    return _mm512_mul_ps(t, t);
+}
+
+#define SNAKE_MAX_ARG 1e6f /* beyond it (and for NaN / inf) libm sinf, as kernels_avx2.c */
+
+static void snake_row_avx512(float *y, const float *x, int n, float a, float b) {
+    const __m512 av = _mm512_set1_ps(a), bv = _mm512_set1_ps(b), lim = _mm512_set1_ps(SNAKE_MAX_ARG);
+    for (int i = 0; i < n; i += 16) {
+        const __mmask16 m = n - i >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (n - i)) - 1);
+        const __m512 xv = _mm512_maskz_loadu_ps(m, x + i), v = _mm512_mul_ps(xv, av);
+        if (_mm512_cmp_ps_mask(_mm512_abs_ps(v), lim, _CMP_LE_OQ) == 0xFFFF) {
+            _mm512_mask_storeu_ps(y + i, m, _mm512_fmadd_ps(bv, sin2_16(v), xv));
+        } else {
+            for (int j = i; j < n && j < i + 16; j++) {
+                const float s = sinf(x[j] * a);
+                y[j] = x[j] + b * (s * s);
+            }
+        }
+    }
+}
+
 static int have_vnni(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
@@ -454,6 +694,7 @@ int cpu_kernels_init_avx512(cpu_kernels *k) {
     k->matmul[CTTS_DT_F16] = matmul_f16;
     k->conv1d = conv1d_avx512;
     k->conv_transpose1d = conv_transpose1d_avx512;
+    k->snake_row = snake_row_avx512;
     if (have_vnni()) {
         k->matmul_q[CTTS_DT_Q8_0] = matmul_q8_0_vnni;
         k->matmul_q[CTTS_DT_Q4_0] = matmul_q4_0_vnni;

@@ -8,9 +8,15 @@
  * tiles of 4 weight rows x 4 activation rows, so each weight vector loaded
  * (and widened) serves 4 rows of x and each x vector serves 4 weight rows.
  * BF16 widens by a 16-bit left shift, F16 by FCVTL.
+ * matmul_q (Q8_0/Q4_0 weights x Q8_0 activations): kernels_neon_mmq.h, 4
+ * weight rows x up to 4 activation rows per tile, exact int32 block sums
+ * (SDOT from kernels_neon_dot.c when the host has the dot-product extension,
+ * else SMULL/SMLAL + pairwise adds), scaled into float per block.
+ * quant_row_q8_0: bit-identical to the reference (same scale, then v +/- 0.5
+ * truncated, as the reference rounds).
  * dot / axpy / scale: straightforward 4-lane loops.
- * Everything else (quantized matmul, convolutions, activations, norms) stays
- * on the scalar reference.
+ * Everything else (convolutions, activations, norms) stays on the scalar
+ * reference.
  *
  * Every output element is accumulated the same way whatever tile computed it
  * (one lane-parallel sum over 4-blocks of K in order, a fixed-order
@@ -24,6 +30,16 @@
 #include <arm_neon.h>
 #include <math.h>
 #include <string.h>
+#include <sys/auxv.h>
+
+#include "quant/quant.h"
+
+#ifndef HWCAP_ASIMDDP
+#define HWCAP_ASIMDDP (1 << 20) /* Linux arm64 hwcap bit of the dot-product extension */
+#endif
+
+#define NEON_MMQ_DOT 0
+#include "cpu/kernels_neon_mmq.h"
 
 #define ALWAYS_INLINE static inline __attribute__((always_inline))
 
@@ -140,6 +156,44 @@ static void matmul_f16_neon(float *y, int ldy, const float *x, int ldx, const vo
     mm_rows(y, ldy, x, ldx, w, R, K, T, W_F16);
 }
 
+/* ---- Q8_0 activation quantizer ---- */
+
+/* Per block: d = max|x| / 127 (stored as f16, rounded to nearest even), q = trunc(x / d +/- 0.5) with
+ * the same float operations as quant_row_q8_0_ref, so the bytes match it. */
+static void quant_row_q8_0_neon(const float *x, void *vy, int k) {
+    block_q8_0 *y = vy;
+    const uint32x4_t sign = vdupq_n_u32(0x80000000u);
+    const uint32x4_t half = vreinterpretq_u32_f32(vdupq_n_f32(0.5f));
+    for (int b = 0; b < k / QK; b++) {
+        const float *xb = x + (size_t)b * QK;
+        float32x4_t v[8], m = vdupq_n_f32(0.0f);
+#pragma GCC unroll 8
+        for (int i = 0; i < 8; i++) {
+            v[i] = vld1q_f32(xb + 4 * i);
+            m = vmaxq_f32(m, vabsq_f32(v[i]));
+        }
+        const float d = vmaxvq_f32(m) / 127.0f;
+        const float id = d != 0.0f ? 1.0f / d : 0.0f;
+        const __fp16 dh = (__fp16)d; /* FCVT rounds to nearest even, as ctts_f32_to_f16 */
+        memcpy(&y[b].d, &dh, 2);
+        int16x8_t h[4];
+#pragma GCC unroll 4
+        for (int i = 0; i < 4; i++) {
+            int32x4_t q[2];
+#pragma GCC unroll 2
+            for (int j = 0; j < 2; j++) {
+                const float32x4_t s = vmulq_n_f32(v[2 * i + j], id);
+                const float32x4_t r = vreinterpretq_f32_u32(
+                    vorrq_u32(vandq_u32(vreinterpretq_u32_f32(s), sign), half)); /* +/-0.5 */
+                q[j] = vcvtq_s32_f32(vaddq_f32(s, r));
+            }
+            h[i] = vcombine_s16(vmovn_s32(q[0]), vmovn_s32(q[1]));
+        }
+        vst1q_s8(y[b].qs, vcombine_s8(vmovn_s16(h[0]), vmovn_s16(h[1])));
+        vst1q_s8(y[b].qs + 16, vcombine_s8(vmovn_s16(h[2]), vmovn_s16(h[3])));
+    }
+}
+
 /* ---- vector primitives ---- */
 
 static float dot_neon(const float *a, const float *b, int n) {
@@ -171,23 +225,32 @@ static void scale_neon(float *y, float a, int n) {
     for (; i < n; i++) y[i] *= a;
 }
 
-int cpu_kernels_init_neon(cpu_kernels *k) {
+int cpu_kernels_init_neon_ex(cpu_kernels *k, int use_dotprod) {
+    const int dotprod = use_dotprod && (getauxval(AT_HWCAP) & HWCAP_ASIMDDP) != 0;
     k->isa = CTTS_ISA_NEON;
-    k->name = "neon";
+    k->name = dotprod ? "neon+dotprod" : "neon";
     k->matmul[CTTS_DT_F32] = matmul_f32_neon;
     k->matmul[CTTS_DT_BF16] = matmul_bf16_neon;
     k->matmul[CTTS_DT_F16] = matmul_f16_neon;
+    k->matmul_q[CTTS_DT_Q8_0] = dotprod ? cpu_matmul_q8_0_neon_dot : neon_mmq_q8_0;
+    k->matmul_q[CTTS_DT_Q4_0] = dotprod ? cpu_matmul_q4_0_neon_dot : neon_mmq_q4_0;
+    k->quant_row_q8_0 = quant_row_q8_0_neon;
     k->dot = dot_neon;
     k->axpy = axpy_neon;
     k->scale = scale_neon;
     return 1;
 }
 
+int cpu_kernels_init_neon(cpu_kernels *k) { return cpu_kernels_init_neon_ex(k, 1); }
+
 #else
 
-int cpu_kernels_init_neon(cpu_kernels *k) {
+int cpu_kernels_init_neon_ex(cpu_kernels *k, int use_dotprod) {
     (void)k;
+    (void)use_dotprod;
     return 0;
 }
+
+int cpu_kernels_init_neon(cpu_kernels *k) { return cpu_kernels_init_neon_ex(k, 1); }
 
 #endif

@@ -171,6 +171,13 @@ static void std_norm_row_ref(float *y, const float *x, const float *w, int D, fl
     for (int i = 0; i < D; i++) y[i] = x[i] * inv * (w ? w[i] : 1.0f);
 }
 
+static void snake_row_ref(float *y, const float *x, int n, float a, float b) {
+    for (int i = 0; i < n; i++) {
+        const float s = sinf(x[i] * a);
+        y[i] = x[i] + b * (s * s);
+    }
+}
+
 void cpu_kernels_init_ref(cpu_kernels *k) {
     memset(k, 0, sizeof *k);
     k->isa = CTTS_ISA_SCALAR;
@@ -189,4 +196,5 @@ void cpu_kernels_init_ref(cpu_kernels *k) {
     k->act = act_ref;
     k->layer_norm_row = layer_norm_row_ref;
     k->std_norm_row = std_norm_row_ref;
+    k->snake_row = snake_row_ref;
 }

@@ -6,6 +6,10 @@
  * float), with F32/BF16/F16 weights. Checks: |y - ref| within a bound
  * relative to the sum of |terms| (different summation orders are fine), and
  * 1-thread and 2-thread outputs of the same tier are bit-identical.
+ * Quantized matmul (matmul_q) and the Q8_0 activation quantizer are checked
+ * at kernel level against the scalar reference (on arm64 with and without
+ * the dot-product kernels, via cpu_kernels_init_neon_ex), including row
+ * splits as threads make them, and through the backend's linear.
  */
 #include <stdint.h>
 #include <stdlib.h>
@@ -14,6 +18,7 @@
 #include "backend/backend.h"
 #include "cpu/kernels.h"
 #include "harness.h"
+#include "quant/quant.h"
 
 /* Relative bound on |y - ref| / sum|terms|: float accumulation over up to
  * ~4k terms in any order stays well inside it. */
@@ -630,6 +635,410 @@ static void test_memory_and_dtypes(void) {
     close_backends(&B);
 }
 
+/* ------------------------------------------------- quantized matmul (matmul_q) */
+
+/* Kernel tables whose matmul_q / quant_row_q8_0 are checked against the scalar
+ * reference: on arm64 the NEON tier with the dot-product kernels forced off
+ * and, where the host has them (qemu-aarch64 does), on; elsewhere the host's
+ * best tier if it is not scalar. */
+static int simd_q_tables(cpu_kernels *k) {
+    int n = 0;
+#if defined(__aarch64__)
+    cpu_kernels_init_ref(&k[n]);
+    if (cpu_kernels_init_neon_ex(&k[n], 0)) n++;
+    cpu_kernels_init_ref(&k[n]);
+    if (cpu_kernels_init_neon_ex(&k[n], 1) && strcmp(k[n].name, "neon+dotprod") == 0) n++;
+    else fprintf(stderr, "    note: no dot-product extension on this host: SDOT kernels untested\n");
+#else
+    cpu_kernels_init(&k[n], CTTS_ISA_AUTO);
+    if (k[n].isa != CTTS_ISA_SCALAR) n++;
+#endif
+    return n;
+}
+
+static int irand(int n) { /* uniform in [0, n) */
+    return (int)((frand() * 0.5f + 0.5f) * (float)n) % n;
+}
+
+/* A random f16 scale, magnitude in [2^-12, 2^-5), either sign. */
+static uint16_t rand_scale(void) {
+    return ctts_f32_to_f16(ldexpf(1.0f + 0.5f * frand(), -6 - irand(6)) * (frand() < 0 ? -1 : 1));
+}
+
+/* R rows of K/32 random blocks of dtype dt at base (any even address): every
+ * int8 value for Q8_0 weights (-128 included), every nibble for Q4_0. Row 0
+ * of Q8_0 is all -128: against activations of -127 it is the largest
+ * pairwise int16 sum the plain NEON kernel can meet. */
+static void rand_blocks(ctts_dtype dt, char *base, int R, int K) {
+    const size_t rb = ctts_dtype_row_bytes(dt, K);
+    for (int r = 0; r < R; r++)
+        for (int b = 0; b < K / QK; b++) {
+            if (dt == CTTS_DT_Q4_0) {
+                block_q4_0 *blk = (block_q4_0 *)(base + rb * r) + b;
+                blk->d = rand_scale();
+                for (int j = 0; j < QK / 2; j++) blk->qs[j] = (uint8_t)irand(256);
+            } else {
+                block_q8_0 *blk = (block_q8_0 *)(base + rb * r) + b;
+                blk->d = rand_scale();
+                for (int j = 0; j < QK; j++) blk->qs[j] = (int8_t)(r == 0 ? -128 : irand(256) - 128);
+            }
+        }
+}
+
+/* T rows of K/32 Q8_0 activation blocks, values in [-127, 127] as every
+ * quantizer makes them; row 0 is all -127. */
+static void rand_act(block_q8_0 *x, int T, int K) {
+    for (int i = 0; i < T * (K / QK); i++) {
+        x[i].d = rand_scale();
+        for (int j = 0; j < QK; j++) x[i].qs[j] = (int8_t)(i < K / QK ? -127 : irand(255) - 127);
+    }
+}
+
+/* Row r of W against activation row t in double (exact), and sum |terms|. */
+static double qdot_exact(ctts_dtype dt, const char *wrow, const block_q8_0 *x, int K, double *mag) {
+    double s = 0;
+    *mag = 0;
+    for (int b = 0; b < K / QK; b++) {
+        double dw;
+        int q[QK];
+        if (dt == CTTS_DT_Q4_0) {
+            const block_q4_0 *blk = (const block_q4_0 *)wrow + b;
+            dw = ctts_f16_to_f32(blk->d);
+            for (int j = 0; j < QK / 2; j++) {
+                q[j] = (blk->qs[j] & 15) - 8;
+                q[j + QK / 2] = (blk->qs[j] >> 4) - 8;
+            }
+        } else {
+            const block_q8_0 *blk = (const block_q8_0 *)wrow + b;
+            dw = ctts_f16_to_f32(blk->d);
+            for (int j = 0; j < QK; j++) q[j] = blk->qs[j];
+        }
+        long acc = 0, aacc = 0;
+        for (int j = 0; j < QK; j++) {
+            acc += (long)q[j] * x[b].qs[j];
+            aacc += labs((long)q[j] * x[b].qs[j]);
+        }
+        const double d = dw * ctts_f16_to_f32(x[b].d);
+        s += d * (double)acc;
+        *mag += fabs(d) * (double)aacc;
+    }
+    return s;
+}
+
+/* matmul_q of each table vs the reference table (and both vs the exact
+ * product), with output stride ldy = R + 3 (the gaps must stay untouched),
+ * weights and activations at 2-byte (not 4-byte) alignment, and the rows cut
+ * at several points as threads would cut them: outputs bit-identical. */
+static int matmul_q_case(const cpu_kernels *k, int nk, ctts_dtype dt, int R, int K, int T) {
+    const size_t rb = ctts_dtype_row_bytes(dt, K), nb = (size_t)K / QK;
+    const int ldy = R + 3;
+    const size_t ny = (size_t)T * ldy;
+    char *wbuf = malloc(rb * R + 2), *w = wbuf + 2;
+    char *xbuf = malloc(nb * T * sizeof(block_q8_0) + 2);
+    block_q8_0 *x = (block_q8_0 *)(xbuf + 2);
+    float *y0 = malloc(ny * sizeof *y0), *y1 = malloc(ny * sizeof *y1), *y2 = malloc(ny * sizeof *y2);
+    rand_blocks(dt, w, R, K);
+    rand_act(x, T, K);
+    cpu_kernels ref;
+    cpu_kernels_init_ref(&ref);
+    for (size_t i = 0; i < ny; i++) y0[i] = 12345.0f;
+    ref.matmul_q[dt](y0, ldy, x, w, R, K, T);
+    int ok = 1;
+    for (int t = 0; t < T && ok; t++)
+        for (int r = 0; r < R && ok; r++) {
+            double mag;
+            const double e = qdot_exact(dt, w + rb * r, x + nb * t, K, &mag);
+            if (!(fabs(y0[(size_t)t * ldy + r] - e) <= 1e-5 * mag + 1e-6)) {
+                fprintf(stderr, "    scalar matmul_q [%d,%d]: %g vs exact %g\n", t, r,
+                        (double)y0[(size_t)t * ldy + r], e);
+                ok = 0;
+            }
+        }
+    for (int i = 0; i < nk && ok; i++) {
+        for (size_t j = 0; j < ny; j++) y1[j] = y2[j] = 12345.0f;
+        k[i].matmul_q[dt](y1, ldy, x, w, R, K, T);
+        for (int t = 0; t < T && ok; t++)
+            for (int r = 0; r < ldy && ok; r++) {
+                const size_t at = (size_t)t * ldy + r;
+                double mag = 0;
+                if (r < R) qdot_exact(dt, w + rb * r, x + nb * t, K, &mag);
+                if (r >= R ? y1[at] != 12345.0f : !(fabs(y1[at] - y0[at]) <= 1e-5 * mag + 1e-6)) {
+                    fprintf(stderr, "    %s matmul_q [%d,%d]: %g vs ref %g\n", k[i].name, t, r,
+                            (double)y1[at], (double)y0[at]);
+                    ok = 0;
+                }
+            }
+        /* Row splits: [0, s) then [s, R) for s = 1, 5, R / 2 + 1, R - 1. */
+        const int cuts[] = {1, 5, R / 2 + 1, R - 1};
+        for (int c = 0; c < 4 && ok; c++) {
+            const int s = cuts[c];
+            if (s <= 0 || s >= R) continue;
+            k[i].matmul_q[dt](y2, ldy, x, w, s, K, T);
+            k[i].matmul_q[dt](y2 + s, ldy, x, w + rb * s, R - s, K, T);
+            if (memcmp(y1, y2, ny * sizeof *y1) != 0) {
+                fprintf(stderr, "    %s matmul_q: rows cut at %d differ\n", k[i].name, s);
+                ok = 0;
+            }
+        }
+    }
+    if (!ok) fprintf(stderr, "    case %s R=%d K=%d T=%d\n", ctts_dtype_name(dt), R, K, T);
+    free(wbuf);
+    free(xbuf);
+    free(y0);
+    free(y1);
+    free(y2);
+    return ok;
+}
+
+static void test_matmul_q(void) {
+    cpu_kernels k[2];
+    const int nk = simd_q_tables(k);
+    if (nk == 0) SKIP("no SIMD tier on this host");
+    static const int Rs[] = {1, 31, 33}, Ks[] = {32, 64, 96, 160, 4096}, Ts[] = {1, 2, 3, 5};
+    for (int d = 0; d < 2; d++) {
+        const ctts_dtype dt = d ? CTTS_DT_Q4_0 : CTTS_DT_Q8_0;
+        for (int ri = 0; ri < 3; ri++)
+            for (int ki = 0; ki < 5; ki++)
+                for (int ti = 0; ti < 4; ti++) CHECK(matmul_q_case(k, nk, dt, Rs[ri], Ks[ki], Ts[ti]));
+        /* Many rows (every remainder of the 4-row tiles across cuts), a long GEMV, T = 4 + 1. */
+        CHECK(matmul_q_case(k, nk, dt, 4097, 64, 1));
+        CHECK(matmul_q_case(k, nk, dt, 4097, 32, 5));
+        CHECK(matmul_q_case(k, nk, dt, 4097, 4096, 1));
+        CHECK(matmul_q_case(k, nk, dt, 6, 4096, 9));
+    }
+}
+
+/* quant_row_q8_0 of each table vs the reference: NEON bit-identical; other
+ * tiers may round exact ties the other way (|q| off by 1, same scale).
+ * Blocks: random, all zero, exact ties (x / d = n + 0.5), tiny (f16-subnormal
+ * scale) and large values; x misaligned by one float. */
+static void test_quant_row_q8_0(void) {
+    cpu_kernels k[2];
+    const int nk = simd_q_tables(k);
+    if (nk == 0) SKIP("no SIMD tier on this host");
+    enum { K = 4096 + 32 };
+    float *buf = malloc((K + 1) * sizeof *buf), *x = buf + 1;
+    block_q8_0 *a = malloc(sizeof *a * (K / QK)), *b = malloc(sizeof *b * (K / QK));
+    fill(x, K);
+    for (int j = 0; j < QK; j++) {
+        x[QK + j] = 0.0f;
+        x[2 * QK + j] = j == 0 ? 127.0f : (float)(j - 16) + 0.5f; /* d = 1: ties */
+        x[3 * QK + j] = 1e-6f * frand();
+        x[4 * QK + j] = 6e4f * frand();
+    }
+    quant_row_q8_0_ref(x, a, K);
+    for (int i = 0; i < nk; i++) {
+        memset(b, 0x55, sizeof *b * (K / QK));
+        k[i].quant_row_q8_0(x, b, K);
+        const int exact = strncmp(k[i].name, "neon", 4) == 0;
+        int bad = 0;
+        for (int blk = 0; blk < K / QK; blk++) {
+            if (a[blk].d != b[blk].d) bad++;
+            for (int j = 0; j < QK; j++)
+                if (exact ? a[blk].qs[j] != b[blk].qs[j] : abs(a[blk].qs[j] - b[blk].qs[j]) > 1) bad++;
+        }
+        if (bad) TEST_FAIL_AT("%s quant_row_q8_0: %d mismatches", k[i].name, bad);
+    }
+    free(buf);
+    free(a);
+    free(b);
+}
+
+/* Backend linear with Q8_0 / Q4_0 weights on every tier and thread count:
+ * close to scalar/1 (same quantized activations, other summation order) and
+ * 1 vs 2 threads bit-identical. */
+static void test_linear_q(void) {
+    backends B = open_backends();
+    enum { N = 37, K = 256, T = 3 };
+    for (int d = 0; d < 2; d++) {
+        const ctts_dtype dt = d ? CTTS_DT_Q4_0 : CTTS_DT_Q8_0;
+        const size_t rb = ctts_dtype_row_bytes(dt, K);
+        char *w = malloc(rb * N);
+        rand_blocks(dt, w, N, K);
+        float x[T * K], bias[N], y[N_BE][T * N];
+        fill(x, T * K);
+        fill(bias, N);
+        ctts_tensor wq = {.dtype = dt, .ndim = 2, .shape = {N, K}, .data = w, .nbytes = rb * N};
+        for (int b = 0; b < N_BE; b++) {
+            if (!B.be[b]) continue;
+            REQUIRE(B.be[b]->supports_dtype(B.be[b], dt));
+            B.be[b]->linear(B.be[b], y[b], x, &wq, bias, T);
+            if (b % 2 == 1) CHECK(memcmp(y[b], y[b - 1], sizeof y[b]) == 0);
+            for (int i = 0; i < T * N && b > 0; i++) {
+                /* sum |terms| <= sum |w| |x| (1 + 1/127): bound it with the dequantized weights. */
+                float wd[K];
+                if (d) dequant_row_q4_0_ref((const block_q4_0 *)(w + rb * (i % N)), wd, K);
+                else dequant_row_q8_0_ref((const block_q8_0 *)(w + rb * (i % N)), wd, K);
+                double mag = fabs(bias[i % N]);
+                for (int j = 0; j < K; j++) mag += 1.01 * fabs((double)wd[j] * x[(i / N) * K + j]);
+                if (!(fabs(y[b][i] - y[0][i]) <= 1e-5 * mag + 1e-6)) {
+                    TEST_FAIL_AT("linear %s [%s] i=%d: %g vs scalar %g", ctts_dtype_name(dt),
+                                 B.label[b], i, (double)y[b][i], (double)y[0][i]);
+                    break;
+                }
+            }
+        }
+        free(w);
+    }
+    close_backends(&B);
+}
+
+/* ---------------------------------------------------------------- quantized GEMV / snake */
+
+/* Kernel tables of every tier this host and build have (index 0 = scalar). */
+static int kernel_tiers(cpu_kernels *k) {
+    static const ctts_cpu_isa isas[] = {CTTS_ISA_SCALAR, CTTS_ISA_AVX2, CTTS_ISA_AVX512,
+                                        CTTS_ISA_NEON};
+    int n = 0;
+    for (int i = 0; i < 4; i++) {
+        cpu_kernels_init(&k[n], isas[i]);
+        if (k[n].isa == isas[i]) n++;
+    }
+    return n;
+}
+
+/* matmul_q_case on every x86 SIMD tier (AVX2 and AVX-512, not only the
+ * host's best), at K whose block counts leave every remainder of the 8-block
+ * scale groups and of the block pairs, T up to 5. */
+static void test_matmul_q_tiers(void) {
+    cpu_kernels k[4];
+    int nk = kernel_tiers(k);
+    int n = 0;
+    for (int i = 0; i < nk; i++)
+        if (k[i].isa == CTTS_ISA_AVX2 || k[i].isa == CTTS_ISA_AVX512) k[n++] = k[i];
+    if (n == 0) SKIP("no x86 SIMD tier on this host");
+    static const int Rs[] = {1, 31, 33}, Ks[] = {32, 96, 288, 544, 1056, 4096};
+    static const int Ts[] = {1, 2, 3, 4, 5};
+    for (int d = 0; d < 2; d++) {
+        const ctts_dtype dt = d ? CTTS_DT_Q4_0 : CTTS_DT_Q8_0;
+        for (int ri = 0; ri < 3; ri++)
+            for (int ki = 0; ki < 6; ki++)
+                for (int ti = 0; ti < 5; ti++) CHECK(matmul_q_case(k, n, dt, Rs[ri], Ks[ki], Ts[ti]));
+        CHECK(matmul_q_case(k, n, dt, 4097, 288, 1));
+        CHECK(matmul_q_case(k, n, dt, 4097, 544, 2));
+        CHECK(matmul_q_case(k, n, dt, 7, 8192 + 32, 4)); /* beyond the GEMV stack buffers */
+    }
+}
+
+/* Backend linear with Q8_0 / Q4_0 weights: 1 and 2 threads bit-identical on
+ * every tier, and each output row independent of the others (a single-row
+ * weight view gives the same bits as that row within the full matrix). */
+static void test_linear_q_threads(void) {
+    backends B = open_backends();
+    static const int Ns[] = {1, 33, 4097}, Ks[] = {64, 1056}, Ts[] = {1, 2, 3, 5};
+    for (int d = 0; d < 2; d++)
+        for (int ni = 0; ni < 3; ni++)
+            for (int ki = 0; ki < 2; ki++)
+                for (int ti = 0; ti < 4; ti++) {
+                    const ctts_dtype dt = d ? CTTS_DT_Q4_0 : CTTS_DT_Q8_0;
+                    const int N = Ns[ni], K = Ks[ki], T = Ts[ti];
+                    if (N > 1000 && T > 2) continue;
+                    const size_t rb = ctts_dtype_row_bytes(dt, K);
+                    float *wf = malloc((size_t)N * K * 4), *x = malloc((size_t)T * K * 4);
+                    char *wq = malloc(rb * N);
+                    float *y1 = malloc((size_t)T * N * 4), *y2 = malloc((size_t)T * N * 4);
+                    float *yr = malloc((size_t)T * 4);
+                    fill(wf, (size_t)N * K);
+                    fill(x, (size_t)T * K);
+                    for (int r = 0; r < N; r++) {
+                        if (d) quant_row_q4_0_ref(wf + (size_t)r * K, (block_q4_0 *)(wq + rb * r), K);
+                        else quant_row_q8_0_ref(wf + (size_t)r * K, (block_q8_0 *)(wq + rb * r), K);
+                    }
+                    ctts_tensor w = {.dtype = dt, .ndim = 2, .shape = {N, K}, .data = wq,
+                                     .nbytes = rb * N};
+                    const int last = N - 1;
+                    ctts_tensor w1 = {.dtype = dt, .ndim = 2, .shape = {1, K},
+                                      .data = wq + rb * last, .nbytes = rb};
+                    for (int b = 0; b + 1 < N_BE; b += 2) {
+                        if (!B.be[b] || !B.be[b + 1]) continue;
+                        B.be[b]->linear(B.be[b], y1, x, &w, NULL, T);
+                        B.be[b + 1]->linear(B.be[b + 1], y2, x, &w, NULL, T);
+                        if (memcmp(y1, y2, (size_t)T * N * 4) != 0)
+                            TEST_FAIL_AT("%s %s N=%d K=%d T=%d: 1 vs 2 threads differ", B.label[b],
+                                         ctts_dtype_name(dt), N, K, T);
+                        B.be[b]->linear(B.be[b], yr, x, &w1, NULL, T);
+                        for (int t = 0; t < T; t++)
+                            if (memcmp(&yr[t], &y1[(size_t)t * N + last], 4) != 0)
+                                TEST_FAIL_AT("%s %s N=%d K=%d T=%d: row %d alone differs",
+                                             B.label[b], ctts_dtype_name(dt), N, K, T, last);
+                    }
+                    free(wf), free(x), free(wq), free(y1), free(y2), free(yr);
+                }
+    close_backends(&B);
+}
+
+/* snake_row of every tier vs x + b sin(a x)^2 in double (of the same float
+ * argument a * x): |sin^2 error| < 4e-7 (the bound stated in kernels.h) for
+ * |a x| up to 1e4 and 1e6; libm beyond, NaN / inf propagate; in place. */
+static void test_snake(void) {
+    cpu_kernels k[4];
+    const int nk = kernel_tiers(k);
+    static const int ns[] = {1, 7, 17, 33, 1000};
+    static const float ranges[] = {4.0f, 1e4f, 1e6f, 1e8f};
+    for (int i = 0; i < nk; i++)
+        for (int ri = 0; ri < 4; ri++)
+            for (int ni = 0; ni < 5; ni++) {
+                const int n = ns[ni];
+                float *xb = malloc((size_t)(n + 1) * 4), *x = xb + 1; /* misaligned */
+                float *yb = malloc((size_t)(n + 1) * 4), *y = yb + 1;
+                fill(x, (size_t)n);
+                const float a = 1.7f, b = 0.8f;
+                for (int j = 0; j < n; j++) x[j] *= ranges[ri] / a;
+                if (n >= 33) {
+                    x[5] = NAN;
+                    x[20] = INFINITY;
+                    x[21] = 0.0f;
+                    x[22] = (float)(3.14159265358979 / a); /* a x near pi: sin^2 ~ 0 */
+                }
+                k[i].snake_row(y, x, n, a, b);
+                double worst = 0;
+                int bad = 0;
+                for (int j = 0; j < n; j++) {
+                    const float arg = x[j] * a;
+                    const double s = sin((double)arg), want = (double)x[j] + b * s * s;
+                    if (isnan(want)) {
+                        bad += !isnan(y[j]);
+                        continue;
+                    }
+                    /* sin^2 error, plus the rounding of x + b s^2 */
+                    const double err = fabs((double)y[j] - want) - 1.2e-7 * fabs(want);
+                    if (err / b > worst) worst = err / b;
+                }
+                if (bad || !(worst < 4e-7))
+                    TEST_FAIL_AT("%s snake n=%d |a x| <= %g: sin^2 error %g, %d NaN mismatches",
+                                 k[i].name, n, (double)ranges[ri], worst, bad);
+                memcpy(y, x, (size_t)n * 4);
+                float *y2 = malloc((size_t)n * 4);
+                k[i].snake_row(y2, x, n, a, b);
+                k[i].snake_row(y, y, n, a, b); /* in place */
+                CHECK(memcmp(y, y2, (size_t)n * 4) == 0);
+                free(y2), free(xb), free(yb);
+            }
+    /* Through the backend: channel rows with their own a, b; 1 and 2 threads equal. */
+    backends B = open_backends();
+    enum { C = 5, T = 777 };
+    static float x[C * T], y1[C * T], y2[C * T], av[C], bv[C];
+    fill(x, C * T);
+    for (int c = 0; c < C; c++) av[c] = 0.5f + c, bv[c] = 1.0f / (c + 1);
+    for (int j = 0; j < C * T; j++) x[j] *= 20.0f;
+    for (int be = 0; be + 1 < N_BE; be += 2) {
+        if (!B.be[be] || !B.be[be + 1]) continue;
+        B.be[be]->snake(B.be[be], y1, x, av, bv, C, T);
+        B.be[be + 1]->snake(B.be[be + 1], y2, x, av, bv, C, T);
+        CHECK(memcmp(y1, y2, sizeof y1) == 0);
+        int bad = 0;
+        for (int c = 0; c < C; c++)
+            for (int t = 0; t < T; t++) {
+                const float xv = x[c * T + t];
+                const double s = sin((double)(xv * av[c]));
+                const double want = xv + bv[c] * s * s;
+                bad += !(fabs(y1[c * T + t] - want) <= 4e-7 * bv[c] + 1.2e-7 * fabs(want));
+            }
+        if (bad) TEST_FAIL_AT("%s snake: %d mismatches", B.label[be], bad);
+    }
+    close_backends(&B);
+}
+
 static void test_isa_cap(void) {
     cpu_kernels k;
     cpu_kernels_init(&k, CTTS_ISA_SCALAR);
@@ -639,11 +1048,13 @@ static void test_isa_cap(void) {
     cpu_kernels_init(&k, CTTS_ISA_NEON);
     CHECK(k.isa == CTTS_ISA_SCALAR || cpu_isa_detect() == CTTS_ISA_NEON);
 #if defined(__aarch64__)
-    CHECK(k.isa == CTTS_ISA_NEON && strcmp(k.name, "neon") == 0);
+    CHECK(k.isa == CTTS_ISA_NEON && strncmp(k.name, "neon", 4) == 0);
+    CHECK(k.matmul_q[CTTS_DT_Q8_0] != NULL && k.matmul_q[CTTS_DT_Q4_0] != NULL);
     CHECK(k.matmul[CTTS_DT_BF16] != NULL && k.matmul[CTTS_DT_F16] != NULL);
 #endif
 }
 
 TEST_MAIN(T(test_linear), T(test_linear_conv1x1_shape), T(test_conv1d), T(test_conv_transpose1d),
           T(test_attention), T(test_norms), T(test_elementwise), T(test_rows_ops), T(test_rope),
-          T(test_memory_and_dtypes), T(test_isa_cap))
+          T(test_memory_and_dtypes), T(test_matmul_q), T(test_quant_row_q8_0), T(test_linear_q),
+          T(test_isa_cap), T(test_matmul_q_tiers), T(test_linear_q_threads), T(test_snake))

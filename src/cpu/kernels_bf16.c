@@ -1,0 +1,330 @@
+/*
+ * AVX512_BF16 convolutions for BF16 weights: BF16 products, F32 sums
+ * (vdpbf16ps: 32 multiply-adds per instruction, twice the f32 FMA rate).
+ * This file alone is built with -mavx512bf16 (Makefile ISA_bf16); dispatch.c
+ * installs its entries after the AVX-512 tier when cpuid says AVX512_BF16.
+ *
+ * Data flow: the backend asks conv_bf16_rows for the size of the packed
+ * activations, fills them with conv_bf16_pack (rows split across threads),
+ * then runs conv1d_bf16 / conv_transpose1d_bf16 over output channels. Every
+ * packed element is a 32-bit pair of BF16 values (x rounded to nearest even)
+ * along the reduction, so one 512-bit load is 16 columns x 2 reduction steps:
+ *
+ *  conv1d: reduction index r = ci_local * K + k, the order of the weight row
+ *    W[co] (cin/groups x K contiguous BF16), so weights are used as stored: a
+ *    32-bit broadcast of W[co][2p..2p+1] meets packed row p, whose lane t holds
+ *    (x[ci(2p)][t*S + k(2p)*dil], x[ci(2p+1)][t*S + k(2p+1)*dil]) - an im2col
+ *    in pairs, rows of round16(tout) pairs, [group][ceil(cin_g*K/2)][tout].
+ *    Stride and dilation live in the packing; the kernel is a plain GEMM with
+ *    tiles of CB output channels x TV 16-column vectors (CB x TV <= 24).
+ *  conv_transpose1d: Z[t][(co, k)] = sum_ci x[ci][t] W[ci][co][k] as in the
+ *    f32 kernels, then overlap-add into y. Packed x: [group][ceil(cin_g/2)]
+ *    rows of round16(tin) pairs (x[2c][t], x[2c+1][t]); weight rows ci, ci+1
+ *    (contiguous along (co, k)) are interleaved on the fly with vpunpck*wd,
+ *    which permutes columns inside each 32; the store undoes it.
+ *
+ * Each output is one fixed chain (a lane summing its pairs in reduction
+ * order), whatever tile or thread computed it, so any thread split gives the
+ * same bits. Not handled here (the caller falls back to the float kernels on
+ * rounded x): convT kernels longer than CT_COLS. Nothing allocates.
+ */
+#include "cpu/kernels.h"
+
+#if defined(__x86_64__)
+#include <cpuid.h>
+#include <immintrin.h>
+#include <string.h>
+
+#define ALWAYS_INLINE static inline __attribute__((always_inline))
+
+/* Output columns (co, k) of one conv_transpose1d chunk: 4 vectors. */
+#define CT_COLS 64
+#define CT_TB 6
+#define CT_PF 6 /* weight row pairs prefetched ahead */
+
+static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
+
+/* ---- packing ---- */
+
+/* Rows of packed activations and their length in bytes (0 rows: not handled). */
+static int bf16_rows(const cpu_conv_args *a, int transposed, size_t *row_bytes) {
+    if (a->groups <= 0 || a->cin % a->groups || a->cout % a->groups) return 0;
+    const int64_t cin_g = a->cin / a->groups;
+    const int64_t cout_g = a->cout / a->groups;
+    int64_t per_group, cols;
+    /* Packing costs about as much as a few output channels of work: with
+     * fewer, the float kernels on rounded x are faster (depthwise, cout 1). */
+    if (transposed ? cout_g * a->k < 16 : cout_g < 8) return 0;
+    if (transposed) {
+        if (a->k > CT_COLS) return 0;
+        per_group = (cin_g + 1) / 2;
+        cols = round16(a->tin);
+    } else {
+        per_group = (cin_g * a->k + 1) / 2;
+        cols = round16(a->tout);
+    }
+    const int64_t rows = per_group * a->groups;
+    if (rows <= 0 || rows > INT32_MAX || cols <= 0) return 0;
+    *row_bytes = (size_t)cols * 4;
+    return (int)rows;
+}
+
+/* dst[t] = (bf16(s0[t*step]), bf16(s1[t*step])) for t < n, zero pairs up to
+ * round16(n); s1 NULL reads as zeros. */
+static void pack_row(uint32_t *dst, const float *s0, const float *s1, int step, int n) {
+    const __m512i lane = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15);
+    const __m512i gidx = _mm512_mullo_epi32(lane, _mm512_set1_epi32(step));
+    /* Word 2i <- a[i] (low half of cvtne2ps), word 2i+1 <- b[i] (high half). */
+    const __m512i inter = _mm512_set_epi16(31, 15, 30, 14, 29, 13, 28, 12, 27, 11, 26, 10, 25, 9,
+                                           24, 8, 23, 7, 22, 6, 21, 5, 20, 4, 19, 3, 18, 2, 17, 1,
+                                           16, 0);
+    for (int t = 0; t < n; t += 16) {
+        const int left = n - t;
+        const __mmask16 m = left >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << left) - 1);
+        const size_t off = (size_t)t * step;
+        __m512 va, vb = _mm512_setzero_ps();
+        if (step == 1) {
+            va = _mm512_maskz_loadu_ps(m, s0 + off);
+            if (s1) vb = _mm512_maskz_loadu_ps(m, s1 + off);
+        } else {
+            va = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, gidx, s0 + off, 4);
+            if (s1) vb = _mm512_mask_i32gather_ps(_mm512_setzero_ps(), m, gidx, s1 + off, 4);
+        }
+        const __m512i ab = (__m512i)_mm512_cvtne2ps_pbh(vb, va);
+        _mm512_store_si512((__m512i *)(dst + t), _mm512_permutexvar_epi16(inter, ab));
+    }
+}
+
+static void bf16_pack(const cpu_conv_args *a, int transposed, void *xp, int r0, int r1) {
+    size_t row_bytes;
+    const int rows = bf16_rows(a, transposed, &row_bytes);
+    if (rows <= 0) return;
+    const int per_group = rows / a->groups, cin_g = a->cin / a->groups;
+    for (int r = r0; r < r1 && r < rows; r++) {
+        uint32_t *dst = (uint32_t *)((char *)xp + (size_t)r * row_bytes);
+        const int g = r / per_group, p = r % per_group;
+        const float *xg = a->x + (size_t)g * cin_g * a->tin;
+        if (transposed) {
+            const int c0 = 2 * p, c1 = c0 + 1;
+            pack_row(dst, xg + (size_t)c0 * a->tin, c1 < cin_g ? xg + (size_t)c1 * a->tin : NULL, 1,
+                     a->tin);
+        } else {
+            const int64_t R = (int64_t)cin_g * a->k, q0 = 2 * (int64_t)p, q1 = q0 + 1;
+            const float *s0 = xg + (size_t)(q0 / a->k) * a->tin + (size_t)(q0 % a->k) * a->dilation;
+            const float *s1 =
+                q1 < R ? xg + (size_t)(q1 / a->k) * a->tin + (size_t)(q1 % a->k) * a->dilation
+                       : NULL;
+            pack_row(dst, s0, s1, a->stride, a->tout);
+        }
+    }
+}
+
+/* ---- conv1d ---- */
+
+ALWAYS_INLINE __m512i bcast_pair(const uint16_t *p) {
+    uint32_t u;
+    memcpy(&u, p, 4);
+    return _mm512_set1_epi32((int)u);
+}
+
+ALWAYS_INLINE __m512 dp(__m512 acc, __m512i x, __m512i w) {
+    return _mm512_dpbf16_ps(acc, (__m512bh)x, (__m512bh)w);
+}
+
+/* Channels co..co+CB-1 x columns t..t+16*TV-1 (the last vector's store masked by m). */
+ALWAYS_INLINE void c1_tile(const cpu_conv_args *a, int co, int t, __mmask16 m, const int CB,
+                           const int TV) {
+    const int cin_g = a->cin / a->groups, cout_g = a->cout / a->groups;
+    const int64_t R = (int64_t)cin_g * a->k, half = R / 2;
+    const size_t ldt = (size_t)round16(a->tout), rows_g = (size_t)((R + 1) / 2);
+    const uint32_t *xg = (const uint32_t *)a->xp + (size_t)(co / cout_g) * rows_g * ldt + t;
+    const uint16_t *w = (const uint16_t *)a->w + (size_t)co * R;
+    __m512 acc[24];
+    for (int j = 0; j < CB; j++)
+        for (int v = 0; v < TV; v++) acc[j * TV + v] = _mm512_set1_ps(a->bias ? a->bias[co + j] : 0.0f);
+    for (int64_t p = 0; p < half; p++) {
+        const uint32_t *xr = xg + (size_t)p * ldt;
+        __m512i xv[4];
+        for (int v = 0; v < TV; v++) xv[v] = _mm512_load_si512((const __m512i *)(xr + 16 * v));
+        for (int j = 0; j < CB; j++) {
+            const __m512i wv = bcast_pair(w + (size_t)j * R + 2 * p);
+            for (int v = 0; v < TV; v++) acc[j * TV + v] = dp(acc[j * TV + v], xv[v], wv);
+        }
+    }
+    if (R & 1) { /* last weight alone (its pair would be the next row's first) */
+        const uint32_t *xr = xg + (size_t)half * ldt;
+        __m512i xv[4];
+        for (int v = 0; v < TV; v++) xv[v] = _mm512_load_si512((const __m512i *)(xr + 16 * v));
+        for (int j = 0; j < CB; j++) {
+            const __m512i wv = _mm512_set1_epi32((int)w[(size_t)j * R + 2 * half]);
+            for (int v = 0; v < TV; v++) acc[j * TV + v] = dp(acc[j * TV + v], xv[v], wv);
+        }
+    }
+    for (int j = 0; j < CB; j++)
+        for (int v = 0; v < TV; v++)
+            _mm512_mask_storeu_ps(a->y + (size_t)(co + j) * a->tout + t + 16 * v,
+                                  v == TV - 1 ? m : (__mmask16)0xFFFF, acc[j * TV + v]);
+}
+
+/* Column tiles outside (the packed strip of a tile stays in cache while the
+ * channel blocks stream their weights), channel blocks of CB inside a group. */
+ALWAYS_INLINE void c1_run(const cpu_conv_args *a, int co0, int co1, const int CB, const int TV) {
+    const int cout_g = a->cout / a->groups, span = 16 * TV;
+    for (int t = 0; t < a->tout; t += span) {
+        const int full = t + span <= a->tout;
+        for (int co = co0; co < co1;) {
+            const int group_end = (co / cout_g + 1) * cout_g;
+            const int lim = group_end < co1 ? group_end : co1;
+            const int blk = co + CB <= lim;
+            if (full) {
+                if (blk) c1_tile(a, co, t, 0xFFFF, CB, TV);
+                else c1_tile(a, co, t, 0xFFFF, 1, TV);
+            } else {
+                for (int tt = t; tt < a->tout; tt += 16) {
+                    const int n = a->tout - tt < 16 ? a->tout - tt : 16;
+                    const __mmask16 m = (__mmask16)((1u << n) - 1);
+                    if (blk) c1_tile(a, co, tt, m, CB, 1);
+                    else c1_tile(a, co, tt, m, 1, 1);
+                }
+            }
+            co += blk ? CB : 1;
+        }
+    }
+}
+
+static void conv1d_bf16(const cpu_conv_args *a, int co0, int co1) {
+    if (a->tout >= 64) c1_run(a, co0, co1, 6, 4);
+    else if (a->tout >= 32) c1_run(a, co0, co1, 12, 2);
+    else c1_run(a, co0, co1, 24, 1);
+}
+
+/* ---- conv_transpose1d ---- */
+
+/* z[i][c] for i < TB, c < 32*NH: sum over the group's channel pairs of the
+ * packed x (rows xg, column t + i) times weight columns wg[0 .. 32*NH) of
+ * rows ci, ci + 1 (row stride ldw); columns past the masks read as zero. */
+ALWAYS_INLINE void ct_tile(float *z, const uint32_t *xg, size_t ldt, int t, const uint16_t *wg,
+                           size_t ldw, int cin_g, __mmask32 m0, __mmask32 m1, const int TB,
+                           const int NH) {
+    __m512 acc[CT_TB][4];
+    for (int i = 0; i < TB; i++)
+        for (int v = 0; v < 2 * NH; v++) acc[i][v] = _mm512_setzero_ps();
+    const int pairs = cin_g / 2;
+    for (int p = 0; p <= pairs; p++) {
+        if (p == pairs && !(cin_g & 1)) break;
+        const uint16_t *r0 = wg + (size_t)(2 * p) * ldw;
+        /* Rows ldw apart (often a page or more): the hardware prefetchers
+         * miss them, so fetch CT_PF pairs ahead (both rows, both halves). */
+        if (p + CT_PF < pairs) {
+            const char *pf = (const char *)(r0 + (size_t)(2 * CT_PF) * ldw);
+            _mm_prefetch(pf, _MM_HINT_T0);
+            _mm_prefetch(pf + 64 * NH - 1, _MM_HINT_T0);
+            _mm_prefetch(pf + ldw * 2, _MM_HINT_T0);
+            _mm_prefetch(pf + ldw * 2 + 64 * NH - 1, _MM_HINT_T0);
+        }
+        __m512i wv[4];
+        for (int h = 0; h < NH; h++) {
+            const __mmask32 mh = h ? m1 : m0;
+            const __m512i lo = _mm512_maskz_loadu_epi16(mh, r0 + 32 * h);
+            const __m512i hi = p < pairs ? _mm512_maskz_loadu_epi16(mh, r0 + ldw + 32 * h)
+                                         : _mm512_setzero_si512();
+            wv[2 * h] = _mm512_unpacklo_epi16(lo, hi);
+            wv[2 * h + 1] = _mm512_unpackhi_epi16(lo, hi);
+        }
+        const uint32_t *xr = xg + (size_t)p * ldt + t;
+        for (int i = 0; i < TB; i++) {
+            const __m512i xb = _mm512_set1_epi32((int)xr[i]);
+            for (int v = 0; v < 2 * NH; v++) acc[i][v] = dp(acc[i][v], wv[v], xb);
+        }
+    }
+    /* unpacklo lane 4j+i holds column 8j+i, unpackhi lane 4j+i column 8j+4+i. */
+    const __m512i ia = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 4, 5, 6, 7, 20, 21, 22, 23);
+    const __m512i ib =
+        _mm512_setr_epi32(8, 9, 10, 11, 24, 25, 26, 27, 12, 13, 14, 15, 28, 29, 30, 31);
+    for (int i = 0; i < TB; i++)
+        for (int h = 0; h < NH; h++) {
+            float *zr = z + (size_t)i * CT_COLS + 32 * h;
+            _mm512_storeu_ps(zr, _mm512_permutex2var_ps(acc[i][2 * h], ia, acc[i][2 * h + 1]));
+            _mm512_storeu_ps(zr + 16,
+                             _mm512_permutex2var_ps(acc[i][2 * h], ib, acc[i][2 * h + 1]));
+        }
+}
+
+ALWAYS_INLINE void ct_rows(float *z, const uint32_t *xg, size_t ldt, int t, const uint16_t *wg,
+                           size_t ldw, int cin_g, __mmask32 m0, __mmask32 m1, int tb,
+                           const int NH) {
+    switch (tb) {
+    case 6: ct_tile(z, xg, ldt, t, wg, ldw, cin_g, m0, m1, 6, NH); break;
+    case 5: ct_tile(z, xg, ldt, t, wg, ldw, cin_g, m0, m1, 5, NH); break;
+    case 4: ct_tile(z, xg, ldt, t, wg, ldw, cin_g, m0, m1, 4, NH); break;
+    case 3: ct_tile(z, xg, ldt, t, wg, ldw, cin_g, m0, m1, 3, NH); break;
+    case 2: ct_tile(z, xg, ldt, t, wg, ldw, cin_g, m0, m1, 2, NH); break;
+    default: ct_tile(z, xg, ldt, t, wg, ldw, cin_g, m0, m1, 1, NH); break;
+    }
+}
+
+static void conv_transpose1d_bf16(const cpu_conv_args *a, int co0, int co1) {
+    const int cin_g = a->cin / a->groups, cout_g = a->cout / a->groups;
+    const int S = a->stride, K = a->k, tin = a->tin, tout = a->tout;
+    const size_t ldw = (size_t)cout_g * K, ldt = (size_t)round16(tin);
+    const size_t rows_g = (size_t)(cin_g + 1) / 2;
+    const int per_chunk = CT_COLS / K;
+    float z[CT_TB * CT_COLS];
+    for (int co = co0; co < co1; co++) {
+        float *yr = a->y + (size_t)co * tout;
+        const float b = a->bias ? a->bias[co] : 0.0f;
+        for (int j = 0; j < tout; j++) yr[j] = b;
+    }
+    for (int cs = co0; cs < co1;) {
+        const int g = cs / cout_g, group_end = (g + 1) * cout_g;
+        int ce = cs + per_chunk;
+        if (ce > co1) ce = co1;
+        if (ce > group_end) ce = group_end;
+        const int nlen = (ce - cs) * K;
+        const __mmask32 m0 = nlen >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << nlen) - 1);
+        const __mmask32 m1 = nlen >= 64   ? 0xFFFFFFFFu
+                             : nlen <= 32 ? 0
+                                          : (__mmask32)((1u << (nlen - 32)) - 1);
+        const uint16_t *wg =
+            (const uint16_t *)a->w + (size_t)g * cin_g * ldw + (size_t)(cs - g * cout_g) * K;
+        const uint32_t *xg = (const uint32_t *)a->xp + (size_t)g * rows_g * ldt;
+        for (int t = 0; t < tin; t += CT_TB) {
+            const int tb = tin - t < CT_TB ? tin - t : CT_TB;
+            if (nlen > 32) ct_rows(z, xg, ldt, t, wg, ldw, cin_g, m0, m1, tb, 2);
+            else ct_rows(z, xg, ldt, t, wg, ldw, cin_g, m0, m1, tb, 1);
+            for (int i = 0; i < tb; i++)
+                for (int co = cs; co < ce; co++) {
+                    float *yt = a->y + (size_t)co * tout + (size_t)(t + i) * S;
+                    const float *zr = z + (size_t)i * CT_COLS + (size_t)(co - cs) * K;
+                    for (int k = 0; k < K; k += 16) {
+                        const int n = K - k < 16 ? K - k : 16;
+                        const __mmask16 m = (__mmask16)((1u << n) - 1);
+                        _mm512_mask_storeu_ps(yt + k, m,
+                                              _mm512_add_ps(_mm512_maskz_loadu_ps(m, yt + k),
+                                                            _mm512_maskz_loadu_ps(m, zr + k)));
+                    }
+                }
+        }
+        cs = ce;
+    }
+}
+
+int cpu_kernels_init_bf16(cpu_kernels *k) {
+    unsigned a, b, c, d;
+    if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1) return 0; /* no subleaf 1 */
+    if (!__get_cpuid_count(7, 1, &a, &b, &c, &d) || !((a >> 5) & 1)) return 0;
+    k->conv_bf16_rows = bf16_rows;
+    k->conv_bf16_pack = bf16_pack;
+    k->conv1d_bf16 = conv1d_bf16;
+    k->conv_transpose1d_bf16 = conv_transpose1d_bf16;
+    return 1;
+}
+
+#else
+
+int cpu_kernels_init_bf16(cpu_kernels *k) {
+    (void)k;
+    return 0;
+}
+
+#endif
