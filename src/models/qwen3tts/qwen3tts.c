@@ -56,7 +56,9 @@ typedef struct {
     uint8_t *used;      /* [count] */
     ctts_dtype convert; /* linear weights converted to this at load (CTTS_DT_COUNT: as stored) */
     int n_threads;
-    ctts_tensor *conv;  /* [count] converted copies (data owned), dtype COUNT until made */
+    ctts_tensor *conv;  /* [count] converted copies, dtype COUNT until made */
+    uint8_t *owned;     /* [count] conv[i].data was allocated here */
+    int bf16_convs;     /* speech decoder convolutions in BF16 with BF16 products */
     char *conv_err;     /* first conversion error (lookup cannot return one) */
     size_t conv_err_len;
     ctts_status conv_st;
@@ -162,9 +164,20 @@ static const ctts_tensor *lookup(void *ctx, const char *name) {
     const size_t i = (size_t)idx;
     const ctts_tensor *t = wf_tensor(w, idx);
     w->used[i] = 1;
-    if (w->convert == CTTS_DT_COUNT) return t;
     if (w->conv[i].dtype != CTTS_DT_COUNT) return &w->conv[i];
-    ctts_dtype to = target_dtype(t, w->convert);
+    /* The fast modes run the audio decoder's convolutions (its output is never
+     * fed back) as BF16 products: twice the f32 rate with AVX512_BF16. Not
+     * the tiny ones (the final 1-channel conv): packing would cost more. */
+    const int bf16p = w->bf16_convs && t->ndim == 3 && t->name &&
+                      !strncmp(t->name, "decoder.decoder.", 16) && ctts_tensor_numel(t) >= 65536;
+    ctts_dtype to = bf16p ? CTTS_DT_BF16
+                    : w->convert == CTTS_DT_COUNT ? t->dtype
+                                                  : target_dtype(t, w->convert);
+    if (bf16p && t->dtype == CTTS_DT_BF16) { /* stored so: the same data, flagged */
+        w->conv[i] = *t;
+        w->conv[i].bf16_products = 1;
+        return &w->conv[i];
+    }
     if (to == t->dtype || !quant_can_convert(t, to)) return t;
     void *data = NULL;
     size_t bytes = 0;
@@ -179,7 +192,18 @@ static const ctts_tensor *lookup(void *ctx, const char *name) {
     w->conv[i].dtype = to;
     w->conv[i].data = data;
     w->conv[i].nbytes = bytes;
+    w->conv[i].bf16_products = bf16p;
+    w->owned[i] = 1;
     return &w->conv[i];
+}
+
+/* Whether the tensor called name is (after conversion) Q8_0 or Q4_0. */
+static int block_quantized(const wfile *w, const char *name) {
+    const int i = wf_find(w, name);
+    if (i < 0) return 0;
+    const ctts_dtype dt = w->conv[i].dtype != CTTS_DT_COUNT ? w->conv[i].dtype
+                                                             : wf_tensor(w, i)->dtype;
+    return dt == CTTS_DT_Q8_0 || dt == CTTS_DT_Q4_0;
 }
 
 static ctts_status wfile_open(wfile *w, const char *path, ctts_dtype convert, int n_threads,
@@ -192,8 +216,9 @@ static ctts_status wfile_open(wfile *w, const char *path, ctts_dtype convert, in
     if (st != CTTS_OK) return st;
     const size_t n = (size_t)wf_count(w) + 1;
     w->used = calloc(n, 1);
+    w->owned = calloc(n, 1);
     w->conv = calloc(n, sizeof *w->conv);
-    if (!w->used || !w->conv) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    if (!w->used || !w->owned || !w->conv) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
     for (size_t i = 0; i < n; i++) w->conv[i].dtype = CTTS_DT_COUNT;
     w->conv_err = err;
     w->conv_err_len = err_len;
@@ -201,12 +226,13 @@ static ctts_status wfile_open(wfile *w, const char *path, ctts_dtype convert, in
 }
 
 static void wfile_close(wfile *w) {
-    if (w->conv)
+    if (w->conv && w->owned)
         for (int i = 0; i < wf_count(w); i++)
-            if (w->conv[i].dtype != CTTS_DT_COUNT) free(w->conv[i].data);
+            if (w->owned[i]) free(w->conv[i].data);
     st_close(w->st);
     gguf_close(w->gg);
     free(w->used);
+    free(w->owned);
     free(w->conv);
     memset(w, 0, sizeof *w);
 }
@@ -296,6 +322,9 @@ ctts_status q3t_model_load(const char *dir, const ctts_model_params *p, q3t_mode
     if (st == CTTS_OK)
         st = q3t_code_predictor_load(m->be, &m->cfg.talker, lookup, &m->main, &m->cp, err,
                                      err_len);
+    /* Block-quantized language model (converted now or by ctts quantize): the
+     * fast mode, so the audio decoder takes BF16 products too. */
+    m->codec.bf16_convs = st == CTTS_OK && block_quantized(&m->main, "talker.codec_head.weight");
     if (st == CTTS_OK)
         st = q3t_speech_decoder_bind(&m->cfg.codec.dec, m->be, lookup, &m->codec, &m->sdec, err,
                                      err_len);
