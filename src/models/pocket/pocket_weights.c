@@ -285,14 +285,17 @@ const char *pocket_weights_source(const pocket_weights *w) { return w->source; }
  * For the block types the flow head stays as stored and, for Q4_0, attention is
  * Q8_0: the latent-cosine measurements behind these choices are in
  * docs/BENCHMARKS.md. */
+/* Convolutions from this many weights up take BF16 products in the fast modes. */
+#define BF16_CONV_MIN 65536
+
 static ctts_dtype target_dtype(const ctts_tensor *t, ctts_dtype to) {
     const char *n = t->name ? t->name : "";
     const int block = to == CTTS_DT_Q8_0 || to == CTTS_DT_Q4_0;
-    /* Block modes: the audio decoder's convolutions in F16 (their output is
-     * not fed back, and F16 keeps 11 mantissa bits: half the bytes for an
-     * audio SNR far above the quantized language model's). */
+    /* Block modes: the audio decoder's convolutions in BF16, run as BF16
+     * products (pocket_weights_convert; their output is not fed back), the
+     * tiny ones in F16 (packing for BF16 products would cost more). */
     if (block && t->ndim == 3 && strncmp(n, "mimi.decoder.", 13) == 0 && t->dtype == CTTS_DT_F32)
-        return CTTS_DT_F16;
+        return ctts_tensor_numel(t) >= BF16_CONV_MIN ? CTTS_DT_BF16 : CTTS_DT_F16;
     if (t->ndim != 2 || strcmp(n, "flow_lm.conditioner.embed.weight") == 0 ||
         strstr(n, "input_linear"))
         return t->dtype;
@@ -305,9 +308,27 @@ static ctts_dtype target_dtype(const ctts_tensor *t, ctts_dtype to) {
     return to;
 }
 
+/* With a block-quantized FlowLM (the fast modes, converted now or by ctts
+ * quantize) the audio decoder's BF16 convolutions take BF16 products. */
+static void mark_bf16_products(pocket_weights *w) {
+    int fast = 0;
+    for (int i = 0; i < w->n && !fast; i++)
+        fast = !strncmp(w->e[i].t.name, "flow_lm.transformer.", 20) &&
+               (w->e[i].t.dtype == CTTS_DT_Q8_0 || w->e[i].t.dtype == CTTS_DT_Q4_0);
+    for (int i = 0; fast && i < w->n; i++) {
+        ctts_tensor *t = &w->e[i].t;
+        if (t->ndim == 3 && t->dtype == CTTS_DT_BF16 && !strncmp(t->name, "mimi.decoder.", 13) &&
+            ctts_tensor_numel(t) >= BF16_CONV_MIN)
+            t->bf16_products = 1;
+    }
+}
+
 ctts_status pocket_weights_convert(pocket_weights *w, ctts_weight_type wt, int n_threads,
                                    char *err, size_t err_len) {
-    if (wt == CTTS_WEIGHTS_KEEP) return CTTS_OK;
+    if (wt == CTTS_WEIGHTS_KEEP) {
+        mark_bf16_products(w); /* a GGUF from ctts quantize */
+        return CTTS_OK;
+    }
     const ctts_dtype want = quant_weight_dtype(wt);
     if (want == CTTS_DT_COUNT)
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "unknown weight type %d", (int)wt);
@@ -332,6 +353,7 @@ ctts_status pocket_weights_convert(pocket_weights *w, ctts_weight_type wt, int n
         e->t.nbytes = bytes;
         e->t.dtype = to;
     }
+    mark_bf16_products(w);
     return CTTS_OK;
 }
 
