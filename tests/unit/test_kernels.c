@@ -1054,7 +1054,70 @@ static void test_isa_cap(void) {
 #endif
 }
 
+/* conv1d / conv_transpose1d on awkward shapes (cin 1/3/31, cout 1/17,
+ * depthwise, K 1/3/7, stride 1/2/4, dilation 1/3, Tout / Tin 1/5/33): tile
+ * edges of the SIMD tiers in channels and time, channel splits at odd
+ * offsets (2 threads, 17 channels) and convT phases without taps (K < stride). */
+static void test_conv_shapes(void) {
+    backends B = open_backends();
+    static const int chans[][3] = {{1, 1, 1}, {1, 17, 1}, {3, 1, 1}, {31, 17, 1}, {17, 17, 17}};
+    static const int Ks[] = {1, 3, 7}, strides[] = {1, 2, 4}, Ts[] = {1, 5, 33};
+    static const ctts_dtype dts[] = {CTTS_DT_F32, CTTS_DT_BF16, CTTS_DT_F16};
+    int n = 0;
+    for (int c = 0; c < 5; c++)
+        for (int ki = 0; ki < 3; ki++)
+            for (int si = 0; si < 3; si++)
+                for (int ti = 0; ti < 3; ti++, n++) {
+                    const int K = Ks[ki], S = strides[si], T = Ts[ti];
+                    const int dil = S == 1 && n % 2 ? 3 : 1, span = (K - 1) * dil + 1;
+                    CHECK(conv1d_case(&B, dts[n % 3], chans[c][0], chans[c][1], chans[c][2], K, S,
+                                      dil, span + (T - 1) * S, n % 2));
+                    CHECK(convt_case(&B, dts[(n + 1) % 3], chans[c][0], chans[c][1], chans[c][2], K,
+                                     S, T, (n + 1) % 2));
+                }
+    close_backends(&B);
+}
+
+/* act of every tier on a dense grid over [-12, 12] (and +/-0, +/-100) against
+ * double: GELU and SiLU within 4e-7 (1 + |y|), ELU within 2 ulp-ish
+ * (3e-7 |y| + 1e-9), so a wrong polynomial coefficient shows. */
+static void test_act_accuracy(void) {
+    cpu_kernels k[4];
+    const int nk = kernel_tiers(k);
+    const int n = 48004;
+    float *x = malloc((size_t)n * 4), *y = malloc((size_t)n * 4);
+    for (int i = 0; i < n - 4; i++) x[i] = -12.0f + 24.0f * (float)i / (float)(n - 5);
+    x[n - 4] = 0.0f;
+    x[n - 3] = -0.0f;
+    x[n - 2] = 100.0f;
+    x[n - 1] = -100.0f;
+    for (int t = 0; t < nk; t++)
+        for (int kind = CPU_ACT_GELU_ERF; kind <= CPU_ACT_ELU; kind++) {
+            k[t].act(y, x, n, kind);
+            double worst = 0;
+            int wi = 0;
+            for (int i = 0; i < n; i++) {
+                const double v = x[i];
+                const double r = kind == CPU_ACT_GELU_ERF ? 0.5 * v * (1 + erf(v / sqrt(2.0)))
+                                  : kind == CPU_ACT_SILU  ? v / (1 + exp(-v))
+                                                          : (v > 0 ? v : expm1(v));
+                const double tol = kind == CPU_ACT_ELU ? 3e-7 * fabs(r) + 1e-9 : 4e-7 * (1 + fabs(r));
+                const double e = fabs(y[i] - r) / tol;
+                if (!(e <= worst)) {
+                    worst = e;
+                    wi = i;
+                }
+            }
+            if (!(worst <= 1.0))
+                TEST_FAIL_AT("%s act %d: x=%.9g error %.3g of the bound", k[t].name, kind,
+                             (double)x[wi], worst);
+        }
+    free(x);
+    free(y);
+}
+
 TEST_MAIN(T(test_linear), T(test_linear_conv1x1_shape), T(test_conv1d), T(test_conv_transpose1d),
           T(test_attention), T(test_norms), T(test_elementwise), T(test_rows_ops), T(test_rope),
           T(test_memory_and_dtypes), T(test_matmul_q), T(test_quant_row_q8_0), T(test_linear_q),
-          T(test_isa_cap), T(test_matmul_q_tiers), T(test_linear_q_threads), T(test_snake))
+          T(test_isa_cap), T(test_matmul_q_tiers), T(test_linear_q_threads), T(test_snake),
+          T(test_conv_shapes), T(test_act_accuracy))
