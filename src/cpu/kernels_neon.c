@@ -274,7 +274,8 @@ ALWAYS_INLINE void conv_tile(const cpu_conv_args *a, int co, int t, const int CB
         }
     }
     for (int j = 0; j < CB; j++)
-        for (int v = 0; v < TV; v++) vst1q_f32(a->y + (size_t)(co + j) * a->tout + t + 4 * v, acc[j][v]);
+        for (int v = 0; v < TV; v++)
+            vst1q_f32(a->y + (size_t)(co + j) * a->tout + t + 4 * v, acc[j][v]);
 }
 
 /* One output (channel co, time t) the way a tile lane computes it. */
@@ -359,7 +360,8 @@ ALWAYS_INLINE void convt_tile(const cpu_conv_args *a, int co, int p, int M, int 
             float32x4_t xv[4];
             for (int v = 0; v < TV; v++) xv[v] = vld1q_f32(xr - m + 4 * v);
             for (int j = 0; j < CB; j++) {
-                const float32x4_t wv = vdupq_n_f32(load1(a->w, wb + (size_t)j * K + (size_t)m * S, kind));
+                const float32x4_t wv =
+                    vdupq_n_f32(load1(a->w, wb + (size_t)j * K + (size_t)m * S, kind));
                 for (int v = 0; v < TV; v++) acc[j][v] = vfmaq_f32(acc[j][v], wv, xv[v]);
             }
         }
@@ -482,7 +484,8 @@ ALWAYS_INLINE float32x4_t expm1_4(float32x4_t x) {
 ALWAYS_INLINE float32x4_t erf4(float32x4_t x) {
     const uint32x4_t sign = vandq_u32(vreinterpretq_u32_f32(x), vdupq_n_u32(0x80000000u));
     const float32x4_t ax = vabsq_f32(x);
-    const float32x4_t t = vdivq_f32(vdupq_n_f32(1.0f), vfmaq_f32(vdupq_n_f32(1.0f), ax, vdupq_n_f32(0.3275911f)));
+    const float32x4_t t =
+        vdivq_f32(vdupq_n_f32(1.0f), vfmaq_f32(vdupq_n_f32(1.0f), ax, vdupq_n_f32(0.3275911f)));
     float32x4_t p = vdupq_n_f32(1.061405429f);
     p = vfmaq_f32(vdupq_n_f32(-1.453152027f), p, t);
     p = vfmaq_f32(vdupq_n_f32(1.421413741f), p, t);

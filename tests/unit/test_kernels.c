@@ -1101,7 +1101,8 @@ static void test_act_accuracy(void) {
                 const double r = kind == CPU_ACT_GELU_ERF ? 0.5 * v * (1 + erf(v / sqrt(2.0)))
                                   : kind == CPU_ACT_SILU  ? v / (1 + exp(-v))
                                                           : (v > 0 ? v : expm1(v));
-                const double tol = kind == CPU_ACT_ELU ? 3e-7 * fabs(r) + 1e-9 : 4e-7 * (1 + fabs(r));
+                const double tol =
+                    kind == CPU_ACT_ELU ? 3e-7 * fabs(r) + 1e-9 : 4e-7 * (1 + fabs(r));
                 const double e = fabs(y[i] - r) / tol;
                 if (!(e <= worst)) {
                     worst = e;
