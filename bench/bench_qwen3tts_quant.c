@@ -11,8 +11,10 @@
  * talker and predictor apart), and how often its argmax equals the
  * reference's argmax (top-1 agreement; for the predictor that is the
  * reference code itself). A free-running greedy run also reports
- * after how many frames its codes first differ. The speech decoder is not
- * converted by --weights, so audio differences come only from codes.
+ * after how many frames its codes first differ. The teacher-forced audio is
+ * decoded from the reference codes, so its SNR against the reference audio is
+ * the cost of the speech decoder's own precision (the block types run it with
+ * Q8_0 matrices and BF16-product convolutions).
  *
  * Usage: bench_qwen3tts_quant MODEL_DIR [frames (24)] [speaker (ryan)] [threads (2)]
  */
@@ -36,6 +38,8 @@ typedef struct {
     int32_t *codes;        /* [n, G] codes produced */
     float *talker;         /* [n, V] talker logits of each frame's first code */
     float *cp;             /* [n, G-1, K] predictor logits */
+    float *audio;          /* [n_audio] */
+    size_t n_audio;
     int got;
     char err[256];
 } run_ctx;
@@ -92,6 +96,14 @@ static int run(const char *dir, ctts_weight_type w, int threads, const char *spe
     size_t n = 0;
     ctts_status st = CTTS_OK;
     while (!rc && (st = q3t_stream_step(r->s, pcm, &n, err, sizeof err)) == CTTS_OK) {
+        float *a = realloc(r->audio, (r->n_audio + n) * sizeof *a);
+        if (!a) {
+            rc = 1;
+            break;
+        }
+        memcpy(a + r->n_audio, pcm, n * sizeof *pcm);
+        r->audio = a;
+        r->n_audio += n;
     }
     if (!rc && st != CTTS_DONE) rc = 1;
     if (rc) fprintf(stderr, "bench_qwen3tts_quant: %s\n", err);
@@ -123,6 +135,18 @@ static void free_run(run_ctx *r) {
     free(r->codes);
     free(r->talker);
     free(r->cp);
+    free(r->audio);
+}
+
+/* Signal-to-noise ratio of b against a, in dB (over the shorter length). */
+static double snr_db(const float *a, size_t na, const float *b, size_t nb) {
+    const size_t n = na < nb ? na : nb;
+    double sig = 0, noise = 0;
+    for (size_t i = 0; i < n; i++) {
+        sig += (double)a[i] * a[i];
+        noise += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+    }
+    return noise > 0 ? 10 * log10(sig / noise) : INFINITY;
 }
 
 int main(int argc, char **argv) {
@@ -146,8 +170,9 @@ int main(int argc, char **argv) {
     }
     const int G = ref.G, V = ref.V, K = ref.K;
     printf("model %s, %d frames, greedy, teacher forced on the as-stored codes\n", dir, frames);
-    printf("%-6s %24s %24s %14s %14s %12s\n", "weights", "talker cos mean / min",
-           "predictor cos mean / min", "talker top-1", "pred. top-1", "free run");
+    printf("%-6s %24s %24s %14s %14s %12s %12s\n", "weights", "talker cos mean / min",
+           "predictor cos mean / min", "talker top-1", "pred. top-1", "free run",
+           "audio SNR dB");
     const ctts_weight_type types[] = {CTTS_WEIGHTS_BF16, CTTS_WEIGHTS_Q8_0, CTTS_WEIGHTS_Q4_0};
     const char *names[] = {"bf16", "q8_0", "q4_0"};
     for (int ti = 0; ti < 3; ti++) {
@@ -180,9 +205,10 @@ int main(int argc, char **argv) {
         while (same < fr.got && !memcmp(fr.codes + (size_t)same * G, ref.codes + (size_t)same * G,
                                         (size_t)G * sizeof(int32_t)))
             same++;
-        printf("%-6s %14.5f / %.5f %14.5f / %.5f %13.1f%% %13.1f%% %6d / %d\n", names[ti],
-               tc_sum / frames, tc_min, pc_sum / n_p, pc_min, 100.0 * t_agree / frames,
-               100.0 * p_agree / n_p, same, frames);
+        printf("%-6s %14.5f / %.5f %14.5f / %.5f %13.1f%% %13.1f%% %6d / %d %12.1f\n",
+               names[ti], tc_sum / frames, tc_min, pc_sum / n_p, pc_min,
+               100.0 * t_agree / frames, 100.0 * p_agree / n_p, same, frames,
+               snr_db(ref.audio, ref.n_audio, q.audio, q.n_audio));
         fflush(stdout);
         free_run(&q);
         free_run(&fr);

@@ -39,8 +39,9 @@ typedef struct {
     cpu_threadpool *pool;
     void *qscratch;        /* [QSCRATCH_BYTES] */
     atomic_int qscratch_busy;
-    /* BF16-weight convolutions: rounded or packed activations, grown to the
-     * largest conv seen (a call finding it taken uses a temporary). */
+    /* BF16 products (convolutions, prompt-sized quantized matmuls): packed
+     * activations, grown to the largest call seen (a call finding it taken
+     * uses a temporary). */
     void *cscratch;
     size_t cscratch_bytes;
     atomic_int cscratch_busy;
@@ -93,6 +94,9 @@ static void cpu_profile(ctts_backend *be, int enable, ctts_profile *out) {
 /* Rows of W per linear task unit; matches the AVX2 micro-kernel height so a
  * task boundary never splits a register tile. */
 #define LINEAR_ROW_BLOCK 4
+/* Activation rows from which block-quantized weights are multiplied as BF16
+ * products (kernels.h matmul_q_bf16) when the host has AVX512_BF16. */
+#define MQ_BF16_MIN_T 24
 
 /* ---- memory ---- */
 
@@ -121,6 +125,32 @@ static void cpu_sync(ctts_backend *be) { (void)be; }
 static int cpu_supports_dtype(ctts_backend *be, ctts_dtype dt) {
     const cpu_kernels *k = &impl_of(be)->k;
     return (unsigned)dt < CTTS_DT_COUNT && (k->matmul[dt] != NULL || k->matmul_q[dt] != NULL);
+}
+
+/* The shared scratch (BF16 convolutions and prompt-sized quantized matmuls) (at least n bytes, 64-aligned) with *own = 1, or a
+ * temporary when another thread holds it (*own = 0); NULL when out of memory. */
+static void *cscratch_take(cpu_impl *im, size_t n, int *own) {
+    const size_t n64 = (n + 63) & ~(size_t)63;
+    int expected = 0;
+    *own = 0;
+    if (atomic_compare_exchange_strong(&im->cscratch_busy, &expected, 1)) {
+        if (im->cscratch_bytes < n64) {
+            free(im->cscratch);
+            im->cscratch = aligned_alloc(64, n64);
+            im->cscratch_bytes = im->cscratch ? n64 : 0;
+        }
+        if (im->cscratch) {
+            *own = 1;
+            return im->cscratch;
+        }
+        atomic_store(&im->cscratch_busy, 0);
+    }
+    return aligned_alloc(64, n64);
+}
+
+static void cscratch_give(cpu_impl *im, void *p, int own) {
+    if (own) atomic_store(&im->cscratch_busy, 0);
+    else free(p);
 }
 
 /* ---- linear ---- */
@@ -153,6 +183,57 @@ static void linear_task(void *vctx, int b0, int b1, int tid) {
         }
 }
 
+/* Block-quantized weights times many rows (prefill) as BF16 products:
+ * activations packed once (rows split across threads), then weight rows split
+ * in blocks of CPU_MQ_BF16_ROWS, each thread dequantizing into its own part of
+ * the scratch. Returns 0 (nothing done) when the scratch cannot be had. */
+typedef struct {
+    const cpu_kernels *k;
+    const float *x;
+    float *y;
+    const char *w;
+    ctts_dtype wdt;
+    size_t row_bytes;
+    const float *bias;
+    void *xp;
+    uint16_t *wb;
+    int N, K, T;
+} mqb_ctx;
+
+static void mqb_pack_task(void *vctx, int kp0, int kp1, int tid) {
+    (void)tid;
+    const mqb_ctx *c = vctx;
+    c->k->mq_bf16_pack_x(c->x, c->K, c->T, c->xp, kp0, kp1);
+}
+
+static void mqb_task(void *vctx, int b0, int b1, int tid) {
+    const mqb_ctx *c = vctx;
+    const int r0 = b0 * CPU_MQ_BF16_ROWS;
+    const int r1 = b1 * CPU_MQ_BF16_ROWS < c->N ? b1 * CPU_MQ_BF16_ROWS : c->N;
+    c->k->matmul_q_bf16(c->y + r0, c->N, c->xp, c->T, c->w + (size_t)r0 * c->row_bytes, c->wdt,
+                        r1 - r0, c->K, c->wb + (size_t)tid * CPU_MQ_BF16_ROWS * c->K);
+    if (c->bias)
+        for (int t = 0; t < c->T; t++)
+            for (int r = r0; r < r1; r++) c->y[(size_t)t * c->N + r] += c->bias[r];
+}
+
+static int linear_q_bf16(cpu_impl *im, const linear_ctx *lc, ctts_dtype wdt) {
+    const int n_threads = cpu_threadpool_size(im->pool);
+    const size_t xp_bytes = (size_t)(lc->K / 2) * (size_t)((lc->T + 15) & ~15) * 4;
+    const size_t wb_bytes = (size_t)CPU_MQ_BF16_ROWS * lc->K * 2;
+    int own = 0;
+    char *buf = cscratch_take(im, xp_bytes + (size_t)n_threads * wb_bytes, &own);
+    if (!buf) return 0;
+    mqb_ctx c = {.k = &im->k, .x = lc->x, .y = lc->y, .w = lc->w, .wdt = wdt,
+                 .row_bytes = lc->row_bytes, .bias = lc->bias, .xp = buf,
+                 .wb = (uint16_t *)(buf + xp_bytes), .N = lc->N, .K = lc->K, .T = lc->T};
+    cpu_parallel_for(im->pool, lc->K / 2, (int)(65536 / ((lc->T + 15) & ~15)) + 1, mqb_pack_task,
+                     &c);
+    cpu_parallel_for(im->pool, (lc->N + CPU_MQ_BF16_ROWS - 1) / CPU_MQ_BF16_ROWS, 1, mqb_task, &c);
+    cscratch_give(im, buf, own);
+    return 1;
+}
+
 static void linear_run(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
                        const float *bias, int T) {
     cpu_impl *im = impl_of(be);
@@ -175,9 +256,10 @@ static void linear_run(ctts_backend *be, float *y, const float *x, const ctts_te
         cpu_parallel_for(im->pool, n_blocks, min_blocks, linear_task, &c);
         return;
     }
+    if (K % 32) return;
+    if (T >= MQ_BF16_MIN_T && im->k.matmul_q_bf16 && linear_q_bf16(im, &c, w->dtype)) return;
     /* Quantized weights: quantize rows of x to Q8_0 (once, on this thread),
      * then split weight rows across threads, a chunk of x rows at a time. */
-    if (K % 32) return;
     const size_t xq_row = (size_t)(K / 32) * 34;
     _Alignas(64) unsigned char stack_buf[QSTACK_BYTES];
     int expected = 0;
@@ -471,32 +553,6 @@ static void conv_task(void *vctx, int c0, int c1, int tid) {
 
 static int conv_dtype_ok(ctts_dtype dt) {
     return dt == CTTS_DT_F32 || dt == CTTS_DT_BF16 || dt == CTTS_DT_F16;
-}
-
-/* The shared conv scratch (at least n bytes, 64-aligned) with *own = 1, or a
- * temporary when another thread holds it (*own = 0); NULL when out of memory. */
-static void *cscratch_take(cpu_impl *im, size_t n, int *own) {
-    const size_t n64 = (n + 63) & ~(size_t)63;
-    int expected = 0;
-    *own = 0;
-    if (atomic_compare_exchange_strong(&im->cscratch_busy, &expected, 1)) {
-        if (im->cscratch_bytes < n64) {
-            free(im->cscratch);
-            im->cscratch = aligned_alloc(64, n64);
-            im->cscratch_bytes = im->cscratch ? n64 : 0;
-        }
-        if (im->cscratch) {
-            *own = 1;
-            return im->cscratch;
-        }
-        atomic_store(&im->cscratch_busy, 0);
-    }
-    return aligned_alloc(64, n64);
-}
-
-static void cscratch_give(cpu_impl *im, void *p, int own) {
-    if (own) atomic_store(&im->cscratch_busy, 0);
-    else free(p);
 }
 
 typedef struct {

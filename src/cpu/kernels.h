@@ -37,6 +37,10 @@ typedef void (*cpu_matmul_fn)(float *y, int ldy, const float *x, int ldx, const 
 typedef void (*cpu_matmul_q_fn)(float *y, int ldy, const void *xq, const void *w, int R, int K,
                                 int T);
 
+/* Weight rows dequantized at a time by matmul_q_bf16 (its scratch: this many
+ * rows of K BF16 values). */
+#define CPU_MQ_BF16_ROWS 48
+
 /* Activation kinds of cpu_kernels.act (same values as ctts_act in backend.h). */
 enum { CPU_ACT_GELU_ERF = 0, CPU_ACT_SILU = 1, CPU_ACT_ELU = 2 };
 
@@ -90,6 +94,20 @@ typedef struct cpu_kernels {
     void (*conv_bf16_pack)(const cpu_conv_args *a, int transposed, void *xp, int r0, int r1);
     void (*conv1d_bf16)(const cpu_conv_args *a, int co0, int co1);
     void (*conv_transpose1d_bf16)(const cpu_conv_args *a, int co0, int co1);
+
+    /* Block-quantized matmul for many activation rows (prompt prefill) on
+     * vdpbf16ps (set with AVX512_BF16, NULL elsewhere): y[t*ldy + r] = sum_k
+     * bf16(x[t][k]) * bf16(W[r][k]) for r < R, t < T, W Q8_0 / Q4_0
+     * dequantized to BF16 (d * q rounded to nearest even), sums in float. More
+     * accurate than matmul_q (whose activations are 8-bit) and about twice as
+     * fast once T is large enough to amortize the dequantization.
+     * mq_bf16_pack_x fills pair rows [kp0, kp1) of xp (K/2 rows of round16(T)
+     * 32-bit pairs, 64-byte aligned; rows are independent, so threads may split
+     * them); matmul_q_bf16 then reads xp, and wb is its own scratch of
+     * CPU_MQ_BF16_ROWS * K BF16 values. K % 32 == 0. */
+    void (*mq_bf16_pack_x)(const float *x, int K, int T, void *xp, int kp0, int kp1);
+    void (*matmul_q_bf16)(float *y, int ldy, const void *xp, int T, const void *w, ctts_dtype wdt,
+                          int R, int K, uint16_t *wb);
 
     /* Vector primitives (n >= 0, no alignment required). */
     float (*dot)(const float *a, const float *b, int n); /* sum a[i] b[i] */

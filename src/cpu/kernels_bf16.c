@@ -309,6 +309,103 @@ static void conv_transpose1d_bf16(const cpu_conv_args *a, int co0, int co1) {
     }
 }
 
+/* ---- prompt-sized products with block-quantized weights ---- */
+
+/* Packed activations for matmul_q_bf16: xp[kp][t] = (bf16(x[t][2kp]),
+ * bf16(x[t][2kp+1])) for pair rows [kp0, kp1), rows of round16(T) pairs. */
+static void mq_pack_x(const float *x, int K, int T, void *xp, int kp0, int kp1) {
+    const size_t ldt = (size_t)round16(T);
+    for (int kp = kp0; kp < kp1; kp++)
+        pack_row((uint32_t *)xp + (size_t)kp * ldt, x + 2 * (size_t)kp, x + 2 * (size_t)kp + 1,
+                 K, T);
+}
+
+/* Weight rows [r0, r0 + n) of a Q8_0 / Q4_0 matrix as BF16 (d * q rounded to
+ * nearest even), n rows of K contiguous values in wb. */
+static void mq_dequant(const void *w, ctts_dtype wdt, int K, int r0, int n, uint16_t *wb) {
+    const int nb = K / 32;
+    const int q4 = wdt == CTTS_DT_Q4_0;
+    const size_t bs = q4 ? 18 : 34, row_bytes = (size_t)nb * bs;
+    for (int r = 0; r < n; r++) {
+        const unsigned char *row = (const unsigned char *)w + (size_t)(r0 + r) * row_bytes;
+        uint16_t *dst = wb + (size_t)r * K;
+        for (int b = 0; b < nb; b++) {
+            const unsigned char *blk = row + (size_t)b * bs;
+            uint16_t dh;
+            memcpy(&dh, blk, 2);
+            const __m512 d = _mm512_set1_ps(_cvtsh_ss(dh));
+            __m512i lo, hi;
+            if (q4) {
+                const __m128i v = _mm_loadu_si128((const __m128i *)(blk + 2));
+                const __m128i m = _mm_set1_epi8(15), e = _mm_set1_epi8(8);
+                lo = _mm512_cvtepi8_epi32(_mm_sub_epi8(_mm_and_si128(v, m), e));
+                hi = _mm512_cvtepi8_epi32(_mm_sub_epi8(_mm_and_si128(_mm_srli_epi16(v, 4), m), e));
+            } else {
+                lo = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 2)));
+                hi = _mm512_cvtepi8_epi32(_mm_loadu_si128((const __m128i *)(blk + 18)));
+            }
+            const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_mul_ps(d, _mm512_cvtepi32_ps(hi)),
+                                                   _mm512_mul_ps(d, _mm512_cvtepi32_ps(lo)));
+            _mm512_storeu_si512((__m512i *)(dst + 32 * b), (__m512i)v);
+        }
+    }
+}
+
+/* Rows j < CB of wb (row stride K) x columns t..t+16*TV-1 of xp, the first
+ * n of them stored (lanes are columns: transposed through a small buffer into
+ * the rows of y). */
+ALWAYS_INLINE void mq_tile(float *y, int ldy, const uint32_t *xp, size_t ldt, const uint16_t *wb,
+                           int K, int r0, int t, int n, const int CB, const int TV) {
+    __m512 acc[24];
+    for (int i = 0; i < CB * TV; i++) acc[i] = _mm512_setzero_ps();
+    const uint32_t *xt = xp + t;
+    for (int kp = 0; kp < K / 2; kp++) {
+        const uint32_t *xr = xt + (size_t)kp * ldt;
+        __m512i xv[4];
+        for (int v = 0; v < TV; v++) xv[v] = _mm512_load_si512((const __m512i *)(xr + 16 * v));
+        for (int j = 0; j < CB; j++) {
+            const __m512i wv = bcast_pair(wb + (size_t)j * K + 2 * kp);
+            for (int v = 0; v < TV; v++) acc[j * TV + v] = dp(acc[j * TV + v], xv[v], wv);
+        }
+    }
+    _Alignas(64) float buf[24][16];
+    for (int j = 0; j < CB; j++)
+        for (int v = 0; v < TV; v++) _mm512_store_ps(buf[v * CB + j], acc[j * TV + v]);
+    for (int c = 0; c < n; c++) {
+        float *yr = y + (size_t)(t + c) * ldy + r0;
+        for (int j = 0; j < CB; j++) yr[j] = buf[(c / 16) * CB + j][c % 16];
+    }
+}
+
+/* Rows [0, R) of W for all T columns: MQ_ROWS rows dequantized at a time into
+ * wb, then column strips of 64 (their packed pairs stay in L2) x blocks of 6
+ * rows. */
+static void matmul_q_bf16(float *y, int ldy, const void *xp, int T, const void *w, ctts_dtype wdt,
+                          int R, int K, uint16_t *wb) {
+    const size_t ldt = (size_t)round16(T);
+    for (int r0 = 0; r0 < R; r0 += CPU_MQ_BF16_ROWS) {
+        const int rn = R - r0 < CPU_MQ_BF16_ROWS ? R - r0 : CPU_MQ_BF16_ROWS;
+        mq_dequant(w, wdt, K, r0, rn, wb);
+        for (int t = 0; t < T; t += 64) {
+            const int tn = T - t < 64 ? T - t : 64, tv = (tn + 15) / 16;
+            for (int j = 0; j < rn;) {
+                const int cb = rn - j >= 6 ? 6 : 1;
+                const uint16_t *wj = wb + (size_t)j * K;
+#define MQ_TILE(CB_, TV_) mq_tile(y, ldy, xp, ldt, wj, K, r0 + j, t, tn, CB_, TV_)
+                if (cb == 6) {
+                    if (tv == 4) MQ_TILE(6, 4); else if (tv == 3) MQ_TILE(6, 3);
+                    else if (tv == 2) MQ_TILE(6, 2); else MQ_TILE(6, 1);
+                } else {
+                    if (tv == 4) MQ_TILE(1, 4); else if (tv == 3) MQ_TILE(1, 3);
+                    else if (tv == 2) MQ_TILE(1, 2); else MQ_TILE(1, 1);
+                }
+#undef MQ_TILE
+                j += cb;
+            }
+        }
+    }
+}
+
 int cpu_kernels_init_bf16(cpu_kernels *k) {
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d) || a < 1) return 0; /* no subleaf 1 */
@@ -317,6 +414,8 @@ int cpu_kernels_init_bf16(cpu_kernels *k) {
     k->conv_bf16_pack = bf16_pack;
     k->conv1d_bf16 = conv1d_bf16;
     k->conv_transpose1d_bf16 = conv_transpose1d_bf16;
+    k->mq_bf16_pack_x = mq_pack_x;
+    k->matmul_q_bf16 = matmul_q_bf16;
     return 1;
 }
 

@@ -58,7 +58,7 @@ typedef struct {
     int n_threads;
     ctts_tensor *conv;  /* [count] converted copies, dtype COUNT until made */
     uint8_t *owned;     /* [count] conv[i].data was allocated here */
-    int bf16_convs;     /* speech decoder convolutions in BF16 with BF16 products */
+    int fast_decoder;   /* speech decoder in the fast modes' precision (lookup) */
     char *conv_err;     /* first conversion error (lookup cannot return one) */
     size_t conv_err_len;
     ctts_status conv_st;
@@ -165,12 +165,16 @@ static const ctts_tensor *lookup(void *ctx, const char *name) {
     const ctts_tensor *t = wf_tensor(w, idx);
     w->used[i] = 1;
     if (w->conv[i].dtype != CTTS_DT_COUNT) return &w->conv[i];
-    /* The fast modes run the audio decoder's convolutions (its output is never
-     * fed back) as BF16 products: twice the f32 rate with AVX512_BF16. Not
-     * the tiny ones (the final 1-channel conv): packing would cost more. */
-    const int bf16p = w->bf16_convs && t->ndim == 3 && t->name &&
-                      !strncmp(t->name, "decoder.decoder.", 16) && ctts_tensor_numel(t) >= 65536;
-    ctts_dtype to = bf16p ? CTTS_DT_BF16
+    /* The fast modes run the audio decoder (its output is never fed back) in
+     * BF16: matrices stored so (half the bytes streamed per call),
+     * convolutions as BF16 products (twice the f32 rate with AVX512_BF16)
+     * except the single-channel output and the depthwise ones, where packing
+     * would cost more than it saves. Codebooks stay (rows are gathered). */
+    const int fast = w->fast_decoder && t->name && !strncmp(t->name, "decoder.", 8);
+    const int bf16p = fast && t->ndim == 3 && strstr(t->name, "conv.weight") &&
+                      t->shape[0] >= 8 && t->shape[1] >= 8;
+    const int bf16m = fast && t->ndim == 2 && !strstr(t->name, "codebook");
+    ctts_dtype to = bf16p || bf16m ? CTTS_DT_BF16
                     : w->convert == CTTS_DT_COUNT ? t->dtype
                                                   : target_dtype(t, w->convert);
     if (bf16p && t->dtype == CTTS_DT_BF16) { /* stored so: the same data, flagged */
@@ -324,7 +328,7 @@ ctts_status q3t_model_load(const char *dir, const ctts_model_params *p, q3t_mode
                                      err_len);
     /* Block-quantized language model (converted now or by ctts quantize): the
      * fast mode, so the audio decoder takes BF16 products too. */
-    m->codec.bf16_convs = st == CTTS_OK && block_quantized(&m->main, "talker.codec_head.weight");
+    m->codec.fast_decoder = st == CTTS_OK && block_quantized(&m->main, "talker.codec_head.weight");
     if (st == CTTS_OK)
         st = q3t_speech_decoder_bind(&m->cfg.codec.dec, m->be, lookup, &m->codec, &m->sdec, err,
                                      err_len);
