@@ -149,6 +149,9 @@ typedef struct {
     const char *language;    /* built-in config name ("english", ...), "" otherwise */
     int voice_cloning;       /* 0 when the official fallback loaded the weights without
                                 voice cloning (weights_path_without_voice_cloning) */
+    int chunks_text;         /* 1: long text is synthesized chunk by chunk (Pocket; max_frames
+                                and max_tokens_per_chunk apply per chunk); 0: the whole text
+                                is one utterance (Qwen3-TTS) */
 } ctts_model_info;
 
 typedef struct {

@@ -170,6 +170,7 @@ ctts_status ctts_model_load(const char *path, const ctts_model_params *params, c
     snprintf(m->language, sizeof m->language, "%s", c->config_path[0] ? "" : c->name);
     m->info.language = m->language;
     m->info.voice_cloning = !c->weights_without_voice_cloning;
+    m->info.chunks_text = 1;
     if (hf_params_dup(&p.hub, &m->hub) != CTTS_OK) {
         ctts_model_free(m);
         return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");

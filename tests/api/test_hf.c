@@ -1080,6 +1080,7 @@ static void test_golden_model_from_hub_same_audio(void) {
     ctts_model *hm = NULL, *lm = NULL;
     REQUIRE(ctts_model_load(dir, &mp, &hm, err, sizeof err) == CTTS_OK);
     CHECK_EQ_INT(ctts_model_get_info(hm)->voice_cloning, 1);
+    CHECK_EQ_INT(ctts_model_get_info(hm)->chunks_text, 1); /* Pocket speaks text chunk by chunk */
     CHECK(strcmp(ctts_model_get_info(hm)->language, "") == 0);
     CHECK(ctts_model_default_voice(hm) == NULL); /* a local config has no catalog */
     ctts_model_params lp = ctts_model_default_params();

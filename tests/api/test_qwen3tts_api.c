@@ -105,6 +105,7 @@ static void test_load_info(void) {
     REQUIRE(st == CTTS_OK);
     const ctts_model_info *info = ctts_model_get_info(m);
     CHECK(strcmp(info->family, "qwen3tts") == 0);
+    CHECK_EQ_INT(info->chunks_text, 0); /* the whole text is one utterance */
     CHECK_EQ_INT(info->sample_rate, 24000);
     CHECK_NEAR(info->frame_rate, 12.5, 1e-6);
     CHECK(info->n_params > 4000000 && info->n_params < 6000000);

@@ -2,7 +2,10 @@
  * ctts bench: generation speed of a model over three texts (short "Hello
  * world.", a medium sentence pair, a long paragraph that makes several
  * chunks) at a fixed frame count per chunk (EOS disabled, --max-frames N,
- * default 40), --runs times each after one warm-up run (medians reported):
+ * default 40; a model that speaks the whole text as one utterance, Qwen3-TTS,
+ * gets N frames per max_tokens_per_chunk (50) tokens of text, so a long text
+ * yields a comparable amount of audio from either family instead of 40 frames
+ * after a prompt of hundreds of tokens), --runs times each after one warm-up run (medians reported):
  * x real time, frames/s, time to first audio; plus model load time, peak RSS
  * (getrusage) and the size of this binary. --profile adds one run of the
  * medium text with the per-stage profiler (pipeline off, so stages do not
@@ -74,10 +77,27 @@ static int run_once(ctts_session *s, const ctts_voice *v, const ctts_gen_params 
     return 0;
 }
 
-static int bench_text(ctts_session *s, const ctts_voice *v, const ctts_gen_params *gp,
-                      const char *text, int runs, int sample_rate, result *r) {
+/* The frame cap for text: max_frames per chunk, or per max_tokens_per_chunk
+ * tokens for a model without chunks. */
+static int frames_for(const ctts_model *m, const ctts_gen_params *gp, const char *text) {
+    size_t n_ids = 0;
+    char err[256];
+    if (ctts_model_get_info(m)->chunks_text ||
+        ctts_tokenize(m, text, 0, NULL, 0, &n_ids, err, sizeof err) != CTTS_OK)
+        return gp->max_frames;
+    const size_t per = gp->max_tokens_per_chunk > 0 ? (size_t)gp->max_tokens_per_chunk : 50;
+    const size_t chunks = n_ids > per ? (n_ids + per - 1) / per : 1;
+    return gp->max_frames * (int)chunks;
+}
+
+static int bench_text(ctts_session *s, const ctts_model *m, const ctts_voice *v,
+                      const ctts_gen_params *gp0, const char *text, int runs, int sample_rate,
+                      result *r) {
     double tot[MAX_RUNS], first[MAX_RUNS];
     ctts_timings t;
+    ctts_gen_params gp1 = *gp0;
+    gp1.max_frames = frames_for(m, gp0, text);
+    const ctts_gen_params *gp = &gp1;
     for (int i = 0; i < runs; i++) {
         int rc = run_once(s, v, gp, text, &t);
         if (rc) return rc;
@@ -154,7 +174,7 @@ int cmd_bench(cli_args *a) {
     ctts_timings warm;
     if ((rc = run_once(s, v, &gp, tx[n_texts > 1].text, &warm))) goto done; /* first touch */
     for (int i = 0; i < n_texts; i++)
-        if ((rc = bench_text(s, v, &gp, tx[i].text, runs, sr, &res[i]))) goto done;
+        if ((rc = bench_text(s, m, v, &gp, tx[i].text, runs, sr, &res[i]))) goto done;
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -176,9 +196,11 @@ int cmd_bench(cli_args *a) {
                    res[i].total_ms, res[i].x_rt, res[i].frames_per_s, res[i].first_audio_ms);
         printf("\n  ]");
     } else {
-        printf("model %s, weights %s, threads %s%d, %d runs (median), %d frames per chunk\n",
-               a->model, weights_name(a->mp.weight_type), threads ? "" : "auto ", threads, runs,
+        printf("model %s, weights %s, threads %s%d, %d runs (median), %d frames per ", a->model,
+               weights_name(a->mp.weight_type), threads ? "" : "auto ", threads, runs,
                gp.max_frames);
+        if (ctts_model_get_info(m)->chunks_text) printf("chunk\n");
+        else printf("%d tokens of text\n", gp.max_tokens_per_chunk > 0 ? gp.max_tokens_per_chunk : 50);
         printf("%-8s %7s %9s %11s %10s %16s\n", "text", "frames", "audio s", "x realtime",
                "frames/s", "first audio ms");
         for (int i = 0; i < n_texts; i++)
