@@ -127,8 +127,9 @@ static int cpu_supports_dtype(ctts_backend *be, ctts_dtype dt) {
     return (unsigned)dt < CTTS_DT_COUNT && (k->matmul[dt] != NULL || k->matmul_q[dt] != NULL);
 }
 
-/* The shared scratch (BF16 convolutions and prompt-sized quantized matmuls) (at least n bytes, 64-aligned) with *own = 1, or a
- * temporary when another thread holds it (*own = 0); NULL when out of memory. */
+/* The shared scratch of the BF16-product paths (at least n bytes, 64-aligned)
+ * with *own = 1, or a temporary when another thread holds it (*own = 0); NULL
+ * when out of memory. */
 static void *cscratch_take(cpu_impl *im, size_t n, int *own) {
     const size_t n64 = (n + 63) & ~(size_t)63;
     int expected = 0;

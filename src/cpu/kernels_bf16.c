@@ -1,6 +1,7 @@
 /*
- * AVX512_BF16 convolutions for BF16 weights: BF16 products, F32 sums
- * (vdpbf16ps: 32 multiply-adds per instruction, twice the f32 FMA rate).
+ * AVX512_BF16 convolutions for BF16 weights and prompt-sized products with
+ * Q8_0 / Q4_0 weights: BF16 products, F32 sums (vdpbf16ps: 32 multiply-adds
+ * per instruction, twice the f32 FMA rate).
  * This file alone is built with -mavx512bf16 (Makefile ISA_bf16); dispatch.c
  * installs its entries after the AVX-512 tier when cpuid says AVX512_BF16.
  *
@@ -26,7 +27,13 @@
  * Each output is one fixed chain (a lane summing its pairs in reduction
  * order), whatever tile or thread computed it, so any thread split gives the
  * same bits. Not handled here (the caller falls back to the float kernels on
- * rounded x): convT kernels longer than CT_COLS. Nothing allocates.
+ * rounded x): convT kernels longer than CT_COLS.
+ *
+ *  matmul_q_bf16: the conv1d scheme with K as the reduction (k = 1): x packed
+ *    into pairs along K, one row per pair, columns = activation rows; weight
+ *    rows dequantized to BF16 into the caller's scratch 48 at a time and
+ *    broadcast like conv weights; tiles go through a small buffer to y's rows.
+ * Nothing allocates.
  */
 #include "cpu/kernels.h"
 
