@@ -10,6 +10,7 @@
 #define CTTS_TEST_HARNESS_H
 
 #include <math.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -76,6 +77,14 @@ static char test_skip_why_[256];
     } while (0)
 
 /* Root of the shared golden data: $CTTS_GOLDEN or ../shared/golden. */
+/* xorshift64: uniform in [-1, 1), the sequence fixed by *state (non-zero). */
+static inline float test_frand(uint64_t *state) {
+    *state ^= *state << 13;
+    *state ^= *state >> 7;
+    *state ^= *state << 17;
+    return (float)((double)(*state >> 11) / 9007199254740992.0 * 2.0 - 1.0);
+}
+
 static inline const char *test_golden_dir(void) {
     const char *d = getenv("CTTS_GOLDEN");
     return d && *d ? d : "../shared/golden";

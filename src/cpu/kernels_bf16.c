@@ -138,6 +138,22 @@ ALWAYS_INLINE __m512 dp(__m512 acc, __m512i x, __m512i w) {
     return _mm512_dpbf16_ps(acc, (__m512bh)x, (__m512bh)w);
 }
 
+/* acc[j * TV + v] += sum over pair rows p < pairs of x row p (columns
+ * 16v..16v+15) times the broadcast pair (w[j][2p], w[j][2p+1]): the GEMM core
+ * of both conv1d and matmul_q_bf16 tiles. */
+ALWAYS_INLINE void dp_rows(__m512 *acc, const uint32_t *x, size_t ldx, const uint16_t *w,
+                           size_t ldw, int64_t pairs, const int CB, const int TV) {
+    for (int64_t p = 0; p < pairs; p++) {
+        const uint32_t *xr = x + (size_t)p * ldx;
+        __m512i xv[4];
+        for (int v = 0; v < TV; v++) xv[v] = _mm512_load_si512((const __m512i *)(xr + 16 * v));
+        for (int j = 0; j < CB; j++) {
+            const __m512i wv = bcast_pair(w + (size_t)j * ldw + 2 * p);
+            for (int v = 0; v < TV; v++) acc[j * TV + v] = dp(acc[j * TV + v], xv[v], wv);
+        }
+    }
+}
+
 /* Channels co..co+CB-1 x columns t..t+16*TV-1 (the last vector's store masked by m). */
 ALWAYS_INLINE void c1_tile(const cpu_conv_args *a, int co, int t, __mmask16 m, const int CB,
                            const int TV) {
@@ -149,15 +165,7 @@ ALWAYS_INLINE void c1_tile(const cpu_conv_args *a, int co, int t, __mmask16 m, c
     __m512 acc[24];
     for (int j = 0; j < CB; j++)
         for (int v = 0; v < TV; v++) acc[j * TV + v] = _mm512_set1_ps(a->bias ? a->bias[co + j] : 0.0f);
-    for (int64_t p = 0; p < half; p++) {
-        const uint32_t *xr = xg + (size_t)p * ldt;
-        __m512i xv[4];
-        for (int v = 0; v < TV; v++) xv[v] = _mm512_load_si512((const __m512i *)(xr + 16 * v));
-        for (int j = 0; j < CB; j++) {
-            const __m512i wv = bcast_pair(w + (size_t)j * R + 2 * p);
-            for (int v = 0; v < TV; v++) acc[j * TV + v] = dp(acc[j * TV + v], xv[v], wv);
-        }
-    }
+    dp_rows(acc, xg, ldt, w, (size_t)R, half, CB, TV);
     if (R & 1) { /* last weight alone (its pair would be the next row's first) */
         const uint32_t *xr = xg + (size_t)half * ldt;
         __m512i xv[4];
@@ -365,16 +373,7 @@ ALWAYS_INLINE void mq_tile(float *y, int ldy, const uint32_t *xp, size_t ldt, co
                            int K, int r0, int t, int n, const int CB, const int TV) {
     __m512 acc[24];
     for (int i = 0; i < CB * TV; i++) acc[i] = _mm512_setzero_ps();
-    const uint32_t *xt = xp + t;
-    for (int kp = 0; kp < K / 2; kp++) {
-        const uint32_t *xr = xt + (size_t)kp * ldt;
-        __m512i xv[4];
-        for (int v = 0; v < TV; v++) xv[v] = _mm512_load_si512((const __m512i *)(xr + 16 * v));
-        for (int j = 0; j < CB; j++) {
-            const __m512i wv = bcast_pair(wb + (size_t)j * K + 2 * kp);
-            for (int v = 0; v < TV; v++) acc[j * TV + v] = dp(acc[j * TV + v], xv[v], wv);
-        }
-    }
+    dp_rows(acc, xp + t, ldt, wb, (size_t)K, K / 2, CB, TV);
     _Alignas(64) float buf[24][16];
     for (int j = 0; j < CB; j++)
         for (int v = 0; v < TV; v++) _mm512_store_ps(buf[v * CB + j], acc[j * TV + v]);
