@@ -98,18 +98,24 @@ static double time_conv(ctts_backend *be, const conv_shape *s, ctts_dtype dt, do
     wt.shape[0] = s->transposed ? s->cin : s->cout;
     wt.shape[1] = s->transposed ? s->cout : s->cin;
     wt.shape[2] = s->k;
+    /* Transposed convs with the layout the models use (backend.h pack_conv_transpose). */
+    ctts_tensor *packed = s->transposed && dt == CTTS_DT_BF16 && !getenv("NOPACK")
+                              ? be->pack_conv_transpose(be, &wt, 1)
+                              : NULL;
+    const ctts_tensor *wu = packed ? packed : &wt;
     double best = 1e30;
     for (int r = 0; r <= ROUNDS; r++) { /* round 0 warms up */
         int n = 0;
         const double t0 = now_s();
         double t1;
         do {
-            if (s->transposed) be->conv_transpose1d(be, y, x, &wt, bias, tin, s->stride, 1);
+            if (s->transposed) be->conv_transpose1d(be, y, x, wu, bias, tin, s->stride, 1);
             else be->conv1d(be, y, x, &wt, bias, tin, s->stride, s->dil, 1);
             n++;
         } while ((t1 = now_s()) - t0 < budget / ROUNDS);
         if (r > 0 && (t1 - t0) / n < best) best = (t1 - t0) / n;
     }
+    if (packed) be->free_packed(be, packed);
     free(x);
     free(y);
     free(wf);

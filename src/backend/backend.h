@@ -54,6 +54,13 @@ struct ctts_backend {
     void (*linear)(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
                    const float *bias, int T);
 
+    /* y[i][T, N_i] = x[T, K] . W_i[N_i, K]^T for i < n (n <= 4, no bias): the
+     * weights of one input (q/k/v, gate/up) in one pass, so x is prepared and
+     * the work split once instead of once per weight. Same results as n
+     * linear() calls. */
+    void (*linear_multi)(ctts_backend *be, int n, float *const *y, const float *x,
+                         const ctts_tensor *const *w, int T);
+
     /* LayerNorm over the last dim D of x[T, D], biased variance:
      * y = (x - mean) / sqrt(var + eps) * w + b. w and b may be NULL (no affine). */
     void (*layer_norm)(ctts_backend *be, float *y, const float *x, const float *w,
@@ -109,6 +116,13 @@ struct ctts_backend {
      * Weight dtypes as conv1d (BF16 + bf16_products: BF16 products, F32 sums). */
     void (*conv_transpose1d)(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
                              const float *bias, int Tin, int stride, int groups);
+
+    /* A copy of conv_transpose1d weight w (for this groups) rearranged for
+     * this backend's fastest kernel, flagged packed: pass it to
+     * conv_transpose1d instead of w for the same results. NULL when w is best
+     * used as it is (or on out-of-memory); release with free_packed. */
+    ctts_tensor *(*pack_conv_transpose)(ctts_backend *be, const ctts_tensor *w, int groups);
+    void (*free_packed)(ctts_backend *be, ctts_tensor *t);
 
     /* y[c, t] = x[t, c]: x is [R, C], y is [C, R]. */
     void (*transpose)(ctts_backend *be, float *y, const float *x, int R, int C);

@@ -156,32 +156,51 @@ static void cscratch_give(cpu_impl *im, void *p, int own) {
 
 /* ---- linear ---- */
 
+/* Weights of one input multiplied in one pass (linear_multi): their row
+ * blocks are numbered one after the other, so one split across threads and
+ * one quantization of x serve them all. */
+#define LINEAR_MAX_PARTS 4
+
+typedef struct {
+    float *y; /* [T, N] */
+    const char *w;
+    int N;
+    int b0; /* first row block of this part in the joint numbering */
+} linear_part;
+
 typedef struct {
     cpu_matmul_fn mm;
     cpu_matmul_q_fn mmq; /* set for block-quantized weights: x is then xq */
     const void *xq;
-    float *y;
     const float *x;
-    const char *w;
     size_t row_bytes;
-    const float *bias;
-    int N, K, T;
+    const float *bias; /* single part only */
+    int K, T, n_parts;
+    linear_part part[LINEAR_MAX_PARTS];
 } linear_ctx;
 
 static void linear_task(void *vctx, int b0, int b1, int tid) {
     (void)tid;
     const linear_ctx *c = vctx;
-    const int r0 = b0 * LINEAR_ROW_BLOCK;
-    const int r1 = b1 * LINEAR_ROW_BLOCK < c->N ? b1 * LINEAR_ROW_BLOCK : c->N;
-    if (c->mmq)
-        c->mmq(c->y + r0, c->N, c->xq, c->w + (size_t)r0 * c->row_bytes, r1 - r0, c->K, c->T);
-    else
-        c->mm(c->y + r0, c->N, c->x, c->K, c->w + (size_t)r0 * c->row_bytes, r1 - r0, c->K, c->T);
-    if (c->bias)
-        for (int t = 0; t < c->T; t++) {
-            float *yr = c->y + (size_t)t * c->N;
-            for (int r = r0; r < r1; r++) yr[r] += c->bias[r];
-        }
+    for (int i = 0; i < c->n_parts; i++) {
+        const linear_part *p = &c->part[i];
+        const int nb = (p->N + LINEAR_ROW_BLOCK - 1) / LINEAR_ROW_BLOCK;
+        const int lo = b0 > p->b0 ? b0 - p->b0 : 0;
+        const int hi = b1 - p->b0 < nb ? b1 - p->b0 : nb;
+        if (lo >= hi) continue;
+        const int r0 = lo * LINEAR_ROW_BLOCK;
+        const int r1 = hi * LINEAR_ROW_BLOCK < p->N ? hi * LINEAR_ROW_BLOCK : p->N;
+        const char *w = p->w + (size_t)r0 * c->row_bytes;
+        if (c->mmq)
+            c->mmq(p->y + r0, p->N, c->xq, w, r1 - r0, c->K, c->T);
+        else
+            c->mm(p->y + r0, p->N, c->x, c->K, w, r1 - r0, c->K, c->T);
+        if (c->bias)
+            for (int t = 0; t < c->T; t++) {
+                float *yr = p->y + (size_t)t * p->N;
+                for (int r = r0; r < r1; r++) yr[r] += c->bias[r];
+            }
+    }
 }
 
 /* Block-quantized weights times many rows (prefill) as BF16 products:
@@ -218,47 +237,55 @@ static void mqb_task(void *vctx, int b0, int b1, int tid) {
             for (int r = r0; r < r1; r++) c->y[(size_t)t * c->N + r] += c->bias[r];
 }
 
-static int linear_q_bf16(cpu_impl *im, const linear_ctx *lc, ctts_dtype wdt) {
+static int linear_q_bf16(cpu_impl *im, float *y, const float *x, const ctts_tensor *w,
+                         const float *bias, int N, int K, int T) {
     const int n_threads = cpu_threadpool_size(im->pool);
-    const size_t xp_bytes = (size_t)(lc->K / 2) * (size_t)((lc->T + 15) & ~15) * 4;
-    const size_t wb_bytes = (size_t)CPU_MQ_BF16_ROWS * lc->K * 2;
+    const size_t xp_bytes = (size_t)(K / 2) * (size_t)((T + 15) & ~15) * 4;
+    const size_t wb_bytes = (size_t)CPU_MQ_BF16_ROWS * K * 2;
     int own = 0;
     char *buf = cscratch_take(im, xp_bytes + (size_t)n_threads * wb_bytes, &own);
     if (!buf) return 0;
-    mqb_ctx c = {.k = &im->k, .x = lc->x, .y = lc->y, .w = lc->w, .wdt = wdt,
-                 .row_bytes = lc->row_bytes, .bias = lc->bias, .xp = buf,
-                 .wb = (uint16_t *)(buf + xp_bytes), .N = lc->N, .K = lc->K, .T = lc->T};
-    cpu_parallel_for(im->pool, lc->K / 2, (int)(65536 / ((lc->T + 15) & ~15)) + 1, mqb_pack_task,
-                     &c);
-    cpu_parallel_for(im->pool, (lc->N + CPU_MQ_BF16_ROWS - 1) / CPU_MQ_BF16_ROWS, 1, mqb_task, &c);
+    mqb_ctx c = {.k = &im->k, .x = x, .y = y, .w = w->data, .wdt = w->dtype,
+                 .row_bytes = ctts_dtype_row_bytes(w->dtype, K), .bias = bias, .xp = buf,
+                 .wb = (uint16_t *)(buf + xp_bytes), .N = N, .K = K, .T = T};
+    cpu_parallel_for(im->pool, K / 2, (int)(65536 / ((T + 15) & ~15)) + 1, mqb_pack_task, &c);
+    cpu_parallel_for(im->pool, (N + CPU_MQ_BF16_ROWS - 1) / CPU_MQ_BF16_ROWS, 1, mqb_task, &c);
     cscratch_give(im, buf, own);
     return 1;
 }
 
-static void linear_run(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
-                       const float *bias, int T) {
-    cpu_impl *im = impl_of(be);
-    if (T <= 0 || w->ndim < 1 || (unsigned)w->dtype >= CTTS_DT_COUNT) return;
-    const int64_t N = w->shape[0];
-    const int64_t numel = ctts_tensor_numel(w);
-    if (N <= 0 || numel % N || numel / N > INT32_MAX || N > INT32_MAX) return;
-    const int64_t K = numel / N;
-    cpu_matmul_fn mm = im->k.matmul[w->dtype];
-    cpu_matmul_q_fn mmq = im->k.matmul_q[w->dtype];
-    if (!mm && !mmq) return;
-    linear_ctx c = {.mm = mm, .mmq = mmq, .y = y, .x = x, .w = w->data,
-                    .row_bytes = ctts_dtype_row_bytes(w->dtype, K), .bias = bias,
-                    .N = (int)N, .K = (int)K, .T = T};
-    const int n_blocks = (int)((N + LINEAR_ROW_BLOCK - 1) / LINEAR_ROW_BLOCK);
-    if (!mmq) {
+/* Rows N and columns K of a weight (K = numel / N); 0 when unusable. */
+static int linear_shape(const cpu_impl *im, const ctts_tensor *w, int *N, int *K) {
+    if (w->ndim < 1 || (unsigned)w->dtype >= CTTS_DT_COUNT) return 0;
+    if (!im->k.matmul[w->dtype] && !im->k.matmul_q[w->dtype]) return 0;
+    const int64_t n = w->shape[0], numel = ctts_tensor_numel(w);
+    if (n <= 0 || n > INT32_MAX || numel % n || numel / n > INT32_MAX) return 0;
+    *N = (int)n;
+    *K = (int)(numel / n);
+    return !im->k.matmul_q[w->dtype] || *K % 32 == 0;
+}
+
+/* y[i] = x . w[i]^T (+ bias, single weight only) for n weights of one dtype
+ * and K, each sharing the split and the quantized x. */
+static void linear_parts(cpu_impl *im, int n, float *const *y, const float *x,
+                         const ctts_tensor *const *w, const float *bias, int T, int K) {
+    const ctts_dtype dt = w[0]->dtype;
+    linear_ctx c = {.mm = im->k.matmul[dt], .mmq = im->k.matmul_q[dt], .x = x,
+                    .row_bytes = ctts_dtype_row_bytes(dt, K), .bias = bias, .K = K, .T = T,
+                    .n_parts = n};
+    int n_blocks = 0;
+    for (int i = 0; i < n; i++) {
+        c.part[i] = (linear_part){.y = y[i], .w = w[i]->data, .N = (int)w[i]->shape[0],
+                                  .b0 = n_blocks};
+        n_blocks += (c.part[i].N + LINEAR_ROW_BLOCK - 1) / LINEAR_ROW_BLOCK;
+    }
+    if (!c.mmq) {
         /* At least ~64k multiply-adds per task. */
         int64_t per_block = (int64_t)LINEAR_ROW_BLOCK * K * T;
         int min_blocks = (int)(65536 / (per_block > 0 ? per_block : 1));
         cpu_parallel_for(im->pool, n_blocks, min_blocks, linear_task, &c);
         return;
     }
-    if (K % 32) return;
-    if (T >= MQ_BF16_MIN_T && im->k.matmul_q_bf16 && linear_q_bf16(im, &c, w->dtype)) return;
     /* Quantized weights: quantize rows of x to Q8_0 (once, on this thread),
      * then split weight rows across threads, a chunk of x rows at a time. */
     const size_t xq_row = (size_t)(K / 32) * 34;
@@ -275,11 +302,11 @@ static void linear_run(ctts_backend *be, float *y, const float *x, const ctts_te
     for (int t0 = 0; t0 < T; t0 += rows_per_chunk) {
         const int tc = T - t0 < rows_per_chunk ? T - t0 : rows_per_chunk;
         for (int t = 0; t < tc; t++)
-            im->k.quant_row_q8_0(x + (size_t)(t0 + t) * K, buf + (size_t)t * xq_row, (int)K);
+            im->k.quant_row_q8_0(x + (size_t)(t0 + t) * K, buf + (size_t)t * xq_row, K);
         linear_ctx cc = c;
         cc.xq = buf;
-        cc.y = y + (size_t)t0 * N;
         cc.T = tc;
+        for (int i = 0; i < n; i++) cc.part[i].y = y[i] + (size_t)t0 * c.part[i].N;
         int64_t per_block = (int64_t)LINEAR_ROW_BLOCK * K * tc;
         int min_blocks = (int)(65536 / (per_block > 0 ? per_block : 1));
         cpu_parallel_for(im->pool, n_blocks, min_blocks, linear_task, &cc);
@@ -287,14 +314,49 @@ static void linear_run(ctts_backend *be, float *y, const float *x, const ctts_te
     if (own) atomic_store(&im->qscratch_busy, 0);
 }
 
+static void linear_run(cpu_impl *im, int n, float *const *y, const float *x,
+                       const ctts_tensor *const *w, const float *bias, int T) {
+    if (T <= 0 || n <= 0) return;
+    int N, K;
+    if (!linear_shape(im, w[0], &N, &K)) return;
+    int joint = n <= LINEAR_MAX_PARTS && !bias;
+    for (int i = 1; i < n && joint; i++) {
+        int Ni, Ki;
+        joint = linear_shape(im, w[i], &Ni, &Ki) && Ki == K && w[i]->dtype == w[0]->dtype;
+    }
+    const int q_bf16 = im->k.matmul_q[w[0]->dtype] && im->k.matmul_q_bf16 && T >= MQ_BF16_MIN_T;
+    if (n > 1 && (!joint || q_bf16)) { /* one at a time */
+        for (int i = 0; i < n; i++) linear_run(im, 1, &y[i], x, &w[i], bias, T);
+        return;
+    }
+    if (q_bf16 && linear_q_bf16(im, y[0], x, w[0], bias, N, K, T)) return;
+    linear_parts(im, n, y, x, w, bias, T, K);
+}
+
+static void prof_linear(ctts_backend *be, double t0, int n, const ctts_tensor *const *w, int T) {
+    if (t0 < 0) return;
+    double flops = 0, bytes = 0;
+    for (int i = 0; i < n; i++) {
+        if (w[i]->ndim < 1 || w[i]->shape[0] <= 0) continue;
+        const double N = (double)w[i]->shape[0], K = (double)ctts_tensor_numel(w[i]) / N;
+        flops += 2.0 * N * K * T;
+        bytes += (double)w[i]->nbytes + 4.0 * T * (N + K);
+    }
+    prof_end(be, t0, flops, bytes);
+}
+
 static void cpu_linear(ctts_backend *be, float *y, const float *x, const ctts_tensor *w,
                        const float *bias, int T) {
     const double t0 = prof_begin(be);
-    linear_run(be, y, x, w, bias, T);
-    if (t0 >= 0 && w->ndim >= 1 && w->shape[0] > 0) {
-        const double N = (double)w->shape[0], K = (double)ctts_tensor_numel(w) / N;
-        prof_end(be, t0, 2.0 * N * K * T, (double)w->nbytes + 4.0 * T * (N + K));
-    }
+    linear_run(impl_of(be), 1, &y, x, &w, bias, T);
+    prof_linear(be, t0, 1, &w, T);
+}
+
+static void cpu_linear_multi(ctts_backend *be, int n, float *const *y, const float *x,
+                             const ctts_tensor *const *w, int T) {
+    const double t0 = prof_begin(be);
+    linear_run(impl_of(be), n, y, x, w, NULL, T);
+    prof_linear(be, t0, n, w, T);
 }
 
 /* ---- norms ---- */
@@ -544,12 +606,30 @@ typedef struct {
     cpu_conv_args a;
     void (*fn)(const cpu_conv_args *a, int co0, int co1);
     int bf16_products; /* the weight tensor's flag (BF16 weights only) */
+    int chunk;         /* output channels per task unit inside a group (packed weights) */
 } conv_ctx;
 
-static void conv_task(void *vctx, int c0, int c1, int tid) {
+/* First output channel of task unit u (units of c->chunk channels, a group's
+ * last one possibly shorter). */
+static int conv_unit_start(const conv_ctx *c, int u) {
+    const int cout_g = c->a.cout / c->a.groups;
+    const int per_group = (cout_g + c->chunk - 1) / c->chunk;
+    const int g = u / per_group, i = u % per_group;
+    return g * cout_g + i * c->chunk;
+}
+
+static void conv_task(void *vctx, int u0, int u1, int tid) {
     (void)tid;
     const conv_ctx *c = vctx;
-    c->fn(&c->a, c0, c1);
+    if (c->chunk <= 1) {
+        c->fn(&c->a, u0, u1);
+        return;
+    }
+    const int cout_g = c->a.cout / c->a.groups;
+    const int per_group = (cout_g + c->chunk - 1) / c->chunk;
+    const int last = conv_unit_start(c, u1 - 1) + c->chunk;
+    const int group_end = ((u1 - 1) / per_group + 1) * cout_g;
+    c->fn(&c->a, conv_unit_start(c, u0), last < group_end ? last : group_end);
 }
 
 static int conv_dtype_ok(ctts_dtype dt) {
@@ -614,11 +694,25 @@ static void run_conv(ctts_backend *be, conv_ctx *c, int transposed) {
     void *scratch = a->wdt == CTTS_DT_BF16 && c->bf16_products
                         ? conv_bf16_prepare(im, c, transposed, &own)
                         : NULL;
+    if (a->w_packed && c->fn != im->k.conv_transpose1d_bf16) {
+        /* only that kernel reads packed weights (no scratch for x: out of memory) */
+        for (int i = 0; i < a->cout; i++)
+            for (int t = 0; t < a->tout; t++) a->y[(size_t)i * a->tout + t] = NAN;
+        if (scratch) cscratch_give(im, scratch, own);
+        return;
+    }
     /* Multiply-adds per output channel. */
     int64_t macs = transposed ? (int64_t)a->tin * (a->cin / a->groups) * a->k
                               : (int64_t)a->tout * (a->cin / a->groups) * a->k;
     if (macs < 1) macs = 1;
-    cpu_parallel_for(im->pool, a->cout, (int)(32768 / macs), conv_task, c);
+    if (a->w_packed) {
+        c->chunk = ct_bf16_chunk(a->k);
+        const int cout_g = a->cout / a->groups;
+        const int units = a->groups * ((cout_g + c->chunk - 1) / c->chunk);
+        cpu_parallel_for(im->pool, units, (int)(32768 / (macs * c->chunk)), conv_task, c);
+    } else {
+        cpu_parallel_for(im->pool, a->cout, (int)(32768 / macs), conv_task, c);
+    }
     if (scratch) cscratch_give(im, scratch, own);
     const double wbytes = (double)a->cout * (a->cin / a->groups) * a->k *
                           (a->wdt == CTTS_DT_F32 ? 4 : 2);
@@ -658,10 +752,46 @@ static void cpu_conv_transpose1d(ctts_backend *be, float *y, const float *x, con
     conv_ctx c = {.a = {.y = y, .x = x, .w = w->data, .wdt = w->dtype, .bias = bias,
                         .cin = (int)cin, .cout = (int)(cout_g * groups), .tin = Tin,
                         .tout = (int)tout, .k = (int)K, .stride = stride, .dilation = 1,
-                        .groups = groups},
+                        .groups = groups, .w_packed = w->packed},
                   .fn = impl_of(be)->k.conv_transpose1d,
                   .bf16_products = w->bf16_products};
     run_conv(be, &c, 1);
+}
+
+static ctts_tensor *cpu_pack_conv_transpose(ctts_backend *be, const ctts_tensor *w, int groups) {
+    const cpu_kernels *k = &impl_of(be)->k;
+    if (!w || w->ndim != 3 || w->dtype != CTTS_DT_BF16 || !w->bf16_products || w->packed ||
+        !k->ct_bf16_packed_bytes || !k->conv_bf16_rows || groups <= 0 || w->shape[0] % groups ||
+        w->shape[0] > INT32_MAX || w->shape[1] > INT32_MAX || w->shape[2] > INT32_MAX)
+        return NULL;
+    const int cin_g = (int)(w->shape[0] / groups), cout_g = (int)w->shape[1], K = (int)w->shape[2];
+    /* Only shapes the BF16 kernel takes (conv_bf16_rows), or the float
+     * fallback would have to read the packed layout. */
+    const cpu_conv_args probe = {.cin = cin_g * groups, .cout = cout_g * groups, .tin = 1,
+                                 .tout = K, .k = K, .stride = 1, .dilation = 1, .groups = groups};
+    size_t row_bytes;
+    const size_t n = k->ct_bf16_packed_bytes(cin_g, cout_g, K, groups);
+    if (!n || k->conv_bf16_rows(&probe, 1, &row_bytes) <= 0) return NULL;
+    ctts_tensor *t = malloc(sizeof *t);
+    void *data = aligned_alloc(64, (n + 63) & ~(size_t)63);
+    if (!t || !data) {
+        free(t);
+        free(data);
+        return NULL;
+    }
+    k->ct_bf16_pack_w(w->data, cin_g, cout_g, K, groups, data);
+    *t = *w;
+    t->data = data;
+    t->nbytes = n;
+    t->packed = 1;
+    return t;
+}
+
+static void cpu_free_packed(ctts_backend *be, ctts_tensor *t) {
+    (void)be;
+    if (!t) return;
+    free(t->data);
+    free(t);
 }
 
 /* ---- transpose ---- */
@@ -1058,6 +1188,9 @@ ctts_backend *ctts_backend_cpu_new(int n_threads, int isa) {
         .sync = cpu_sync,
         .supports_dtype = cpu_supports_dtype,
         .linear = cpu_linear,
+        .linear_multi = cpu_linear_multi,
+        .pack_conv_transpose = cpu_pack_conv_transpose,
+        .free_packed = cpu_free_packed,
         .layer_norm = cpu_layer_norm,
         .std_norm = cpu_std_norm,
         .act = cpu_act,

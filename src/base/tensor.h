@@ -41,6 +41,9 @@ typedef struct {
      * accumulation" (activations rounded to BF16; the fast path of hosts with
      * AVX512_BF16, see backend.h conv1d); 0 = float products (x exact). */
     int bf16_products;
+    /* 1: data in a backend's private layout (backend.h pack_conv_transpose);
+     * only that backend's conv_transpose1d reads it. */
+    int packed;
 } ctts_tensor;
 
 /* Name as written in safetensors headers ("F32", "BF16", ...); "?" if none. */

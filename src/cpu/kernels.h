@@ -37,6 +37,10 @@ typedef void (*cpu_matmul_fn)(float *y, int ldy, const float *x, int ldx, const 
 typedef void (*cpu_matmul_q_fn)(float *y, int ldy, const void *xq, const void *w, int R, int K,
                                 int T);
 
+/* Output channels per chunk of the packed conv_transpose1d_bf16 weights
+ * (64 output columns (channel, tap) per chunk). */
+static inline int ct_bf16_chunk(int K) { return K > 0 && K <= 64 ? 64 / K : 1; }
+
 /* Weight rows dequantized at a time by matmul_q_bf16 (its scratch: this many
  * rows of K BF16 values). */
 #define CPU_MQ_BF16_ROWS 48
@@ -66,6 +70,7 @@ typedef struct {
     const float *bias;
     int cin, cout, tin, tout, k, stride, dilation, groups;
     const void *xp; /* packed BF16 activations (the *_bf16 kernels only) */
+    int w_packed;   /* conv_transpose1d_bf16 only: w in the ct_bf16_pack_w layout */
 } cpu_conv_args;
 
 typedef struct cpu_kernels {
@@ -94,6 +99,14 @@ typedef struct cpu_kernels {
     void (*conv_bf16_pack)(const cpu_conv_args *a, int transposed, void *xp, int r0, int r1);
     void (*conv1d_bf16)(const cpu_conv_args *a, int co0, int co1);
     void (*conv_transpose1d_bf16)(const cpu_conv_args *a, int co0, int co1);
+    /* conv_transpose1d_bf16 weights rearranged once so each chunk of
+     * ct_bf16_chunk(K) output channels is one sequential stream: the bytes
+     * of that layout for W {groups * cin_g, cout_g, K} (0: not handled), and
+     * the rearrangement into dst (64-byte aligned). With a->w_packed the
+     * kernel must be called on ranges that start and end at chunk
+     * boundaries inside a group (or at the group's end). */
+    size_t (*ct_bf16_packed_bytes)(int cin_g, int cout_g, int K, int groups);
+    void (*ct_bf16_pack_w)(const void *w, int cin_g, int cout_g, int K, int groups, void *dst);
 
     /* Block-quantized matmul for many activation rows (prompt prefill) on
      * vdpbf16ps (set with AVX512_BF16, NULL elsewhere): y[t*ldy + r] = sum_k

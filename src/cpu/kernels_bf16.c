@@ -48,6 +48,7 @@
 #define CT_COLS 64
 #define CT_TB 6
 #define CT_PF 6 /* weight row pairs prefetched ahead */
+#define CT_PAIR_U16 128 /* packed layout: BF16 values per channel pair (4 vectors) */
 
 static int64_t round16(int64_t n) { return (n + 15) & ~(int64_t)15; }
 
@@ -207,10 +208,13 @@ ALWAYS_INLINE void c1_run(const cpu_conv_args *a, int co0, int co1, const int CB
     }
 }
 
+/* Few weight rows per tile: each is a separate stream from memory, and more
+ * than ~8 at once defeat the prefetchers (1024->1536 k7 at 16 columns: 24
+ * rows 156 GFLOP/s, 8 rows 417, bench_conv_bf16). */
 static void conv1d_bf16(const cpu_conv_args *a, int co0, int co1) {
     if (a->tout >= 64) c1_run(a, co0, co1, 6, 4);
-    else if (a->tout >= 32) c1_run(a, co0, co1, 12, 2);
-    else c1_run(a, co0, co1, 24, 1);
+    else if (a->tout >= 32) c1_run(a, co0, co1, 8, 2);
+    else c1_run(a, co0, co1, 8, 1);
 }
 
 /* ---- conv_transpose1d ---- */
@@ -218,6 +222,24 @@ static void conv1d_bf16(const cpu_conv_args *a, int co0, int co1) {
 /* z[i][c] for i < TB, c < 32*NH: sum over the group's channel pairs of the
  * packed x (rows xg, column t + i) times weight columns wg[0 .. 32*NH) of
  * rows ci, ci + 1 (row stride ldw); columns past the masks read as zero. */
+/* The 4 weight vectors of channel pair p (rows 2p, 2p+1 of wg, row stride
+ * ldw; p == pairs is the odd last row with zeros): columns 0-31 and 32-63
+ * (masks m0, m1) interleaved by vpunpck*wd. */
+ALWAYS_INLINE void ct_wvec(__m512i *wv, const uint16_t *wg, size_t ldw, int p, int pairs,
+                           __mmask32 m0, __mmask32 m1, const int NH) {
+    const uint16_t *r0 = wg + (size_t)(2 * p) * ldw;
+    for (int h = 0; h < NH; h++) {
+        const __mmask32 mh = h ? m1 : m0;
+        const __m512i lo = _mm512_maskz_loadu_epi16(mh, r0 + 32 * h);
+        const __m512i hi = p < pairs ? _mm512_maskz_loadu_epi16(mh, r0 + ldw + 32 * h)
+                                     : _mm512_setzero_si512();
+        wv[2 * h] = _mm512_unpacklo_epi16(lo, hi);
+        wv[2 * h + 1] = _mm512_unpackhi_epi16(lo, hi);
+    }
+}
+
+/* wg: rows of the stored layout (row stride ldw), or with ldw == 0 one chunk
+ * of the packed layout (ct_pack_w: CT_PAIR_U16 values per pair, in order). */
 ALWAYS_INLINE void ct_tile(float *z, const uint32_t *xg, size_t ldt, int t, const uint16_t *wg,
                            size_t ldw, int cin_g, __mmask32 m0, __mmask32 m1, const int TB,
                            const int NH) {
@@ -227,24 +249,21 @@ ALWAYS_INLINE void ct_tile(float *z, const uint32_t *xg, size_t ldt, int t, cons
     const int pairs = cin_g / 2;
     for (int p = 0; p <= pairs; p++) {
         if (p == pairs && !(cin_g & 1)) break;
-        const uint16_t *r0 = wg + (size_t)(2 * p) * ldw;
-        /* Rows ldw apart (often a page or more): the hardware prefetchers
-         * miss them, so fetch CT_PF pairs ahead (both rows, both halves). */
-        if (p + CT_PF < pairs) {
-            const char *pf = (const char *)(r0 + (size_t)(2 * CT_PF) * ldw);
-            _mm_prefetch(pf, _MM_HINT_T0);
-            _mm_prefetch(pf + 64 * NH - 1, _MM_HINT_T0);
-            _mm_prefetch(pf + ldw * 2, _MM_HINT_T0);
-            _mm_prefetch(pf + ldw * 2 + 64 * NH - 1, _MM_HINT_T0);
-        }
         __m512i wv[4];
-        for (int h = 0; h < NH; h++) {
-            const __mmask32 mh = h ? m1 : m0;
-            const __m512i lo = _mm512_maskz_loadu_epi16(mh, r0 + 32 * h);
-            const __m512i hi = p < pairs ? _mm512_maskz_loadu_epi16(mh, r0 + ldw + 32 * h)
-                                         : _mm512_setzero_si512();
-            wv[2 * h] = _mm512_unpacklo_epi16(lo, hi);
-            wv[2 * h + 1] = _mm512_unpackhi_epi16(lo, hi);
+        if (!ldw) {
+            for (int v = 0; v < 2 * NH; v++)
+                wv[v] = _mm512_load_si512((const __m512i *)(wg + (size_t)p * CT_PAIR_U16 + 32 * v));
+        } else {
+            /* Rows ldw apart (often a page or more): the hardware prefetchers
+             * miss them, so fetch CT_PF pairs ahead (both rows, both halves). */
+            if (p + CT_PF < pairs) {
+                const char *pf = (const char *)(wg + (size_t)(2 * (p + CT_PF)) * ldw);
+                _mm_prefetch(pf, _MM_HINT_T0);
+                _mm_prefetch(pf + 64 * NH - 1, _MM_HINT_T0);
+                _mm_prefetch(pf + ldw * 2, _MM_HINT_T0);
+                _mm_prefetch(pf + ldw * 2 + 64 * NH - 1, _MM_HINT_T0);
+            }
+            ct_wvec(wv, wg, ldw, p, pairs, m0, m1, NH);
         }
         const uint32_t *xr = xg + (size_t)p * ldt + t;
         for (int i = 0; i < TB; i++) {
@@ -278,12 +297,52 @@ ALWAYS_INLINE void ct_rows(float *z, const uint32_t *xg, size_t ldt, int t, cons
     }
 }
 
+/* Column masks of a chunk of nlen columns (vectors of 32 BF16 values). */
+static void ct_masks(int nlen, __mmask32 *m0, __mmask32 *m1) {
+    *m0 = nlen >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << nlen) - 1);
+    *m1 = nlen >= 64 ? 0xFFFFFFFFu : nlen <= 32 ? 0 : (__mmask32)((1u << (nlen - 32)) - 1);
+}
+
+/* Packed conv_transpose1d weights (kernels.h ct_bf16_pack_w): per group, per
+ * chunk of CT_COLS / K output channels, per channel pair the 4 vectors ct_tile
+ * would build from the stored rows - so a chunk is one sequential stream
+ * instead of 128 bytes from each of cin rows, and no interleaving is left. */
+static size_t ct_packed_bytes(int cin_g, int cout_g, int K, int groups) {
+    if (cin_g <= 0 || cout_g <= 0 || groups <= 0 || K <= 0 || K > CT_COLS) return 0;
+    const size_t per_chunk = (size_t)(CT_COLS / K);
+    const size_t chunks = ((size_t)cout_g + per_chunk - 1) / per_chunk;
+    return (size_t)groups * chunks * (size_t)((cin_g + 1) / 2) * CT_PAIR_U16 * 2;
+}
+
+static void ct_pack_w(const void *w, int cin_g, int cout_g, int K, int groups, void *dst) {
+    const int per_chunk = CT_COLS / K, pairs = cin_g / 2, n_pairs = (cin_g + 1) / 2;
+    const size_t ldw = (size_t)cout_g * K;
+    uint16_t *out = dst;
+    for (int g = 0; g < groups; g++)
+        for (int cs = 0; cs < cout_g; cs += per_chunk) {
+            const int ce = cs + per_chunk < cout_g ? cs + per_chunk : cout_g;
+            __mmask32 m0, m1;
+            ct_masks((ce - cs) * K, &m0, &m1);
+            const uint16_t *wg = (const uint16_t *)w + (size_t)g * cin_g * ldw + (size_t)cs * K;
+            for (int p = 0; p < n_pairs; p++, out += CT_PAIR_U16) {
+                __m512i wv[4];
+                ct_wvec(wv, wg, ldw, p, pairs, m0, m1, 2);
+                for (int v = 0; v < 4; v++) _mm512_storeu_si512((__m512i *)(out + 32 * v), wv[v]);
+            }
+        }
+}
+
 static void conv_transpose1d_bf16(const cpu_conv_args *a, int co0, int co1) {
     const int cin_g = a->cin / a->groups, cout_g = a->cout / a->groups;
     const int S = a->stride, K = a->k, tin = a->tin, tout = a->tout;
-    const size_t ldw = (size_t)cout_g * K, ldt = (size_t)round16(tin);
+    const size_t ldt = (size_t)round16(tin);
     const size_t rows_g = (size_t)(cin_g + 1) / 2;
     const int per_chunk = CT_COLS / K;
+    /* Packed weights: ldw 0, chunks at fixed places (the caller splits at
+     * multiples of per_chunk inside each group). */
+    const size_t ldw = a->w_packed ? 0 : (size_t)cout_g * K;
+    const size_t chunk_u16 = rows_g * CT_PAIR_U16;
+    const size_t group_chunks = (size_t)((cout_g + per_chunk - 1) / per_chunk);
     float z[CT_TB * CT_COLS];
     for (int co = co0; co < co1; co++) {
         float *yr = a->y + (size_t)co * tout;
@@ -296,12 +355,12 @@ static void conv_transpose1d_bf16(const cpu_conv_args *a, int co0, int co1) {
         if (ce > co1) ce = co1;
         if (ce > group_end) ce = group_end;
         const int nlen = (ce - cs) * K;
-        const __mmask32 m0 = nlen >= 32 ? 0xFFFFFFFFu : (__mmask32)((1u << nlen) - 1);
-        const __mmask32 m1 = nlen >= 64   ? 0xFFFFFFFFu
-                             : nlen <= 32 ? 0
-                                          : (__mmask32)((1u << (nlen - 32)) - 1);
+        __mmask32 m0, m1;
+        ct_masks(nlen, &m0, &m1);
         const uint16_t *wg =
-            (const uint16_t *)a->w + (size_t)g * cin_g * ldw + (size_t)(cs - g * cout_g) * K;
+            ldw ? (const uint16_t *)a->w + (size_t)g * cin_g * ldw + (size_t)(cs - g * cout_g) * K
+                : (const uint16_t *)a->w +
+                      ((size_t)g * group_chunks + (size_t)((cs - g * cout_g) / per_chunk)) * chunk_u16;
         const uint32_t *xg = (const uint32_t *)a->xp + (size_t)g * rows_g * ldt;
         for (int t = 0; t < tin; t += CT_TB) {
             const int tb = tin - t < CT_TB ? tin - t : CT_TB;
@@ -420,6 +479,8 @@ int cpu_kernels_init_bf16(cpu_kernels *k) {
     k->conv_bf16_pack = bf16_pack;
     k->conv1d_bf16 = conv1d_bf16;
     k->conv_transpose1d_bf16 = conv_transpose1d_bf16;
+    k->ct_bf16_packed_bytes = ct_packed_bytes;
+    k->ct_bf16_pack_w = ct_pack_w;
     k->mq_bf16_pack_x = mq_pack_x;
     k->matmul_q_bf16 = matmul_q_bf16;
     return 1;

@@ -175,9 +175,9 @@ ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
 
     /* Attention branch. */
     be->rms_norm(be, xn, x, w->ln1, T, D, cfg->rms_eps);
-    be->linear(be, q, xn, w->q_proj, NULL, T);
-    be->linear(be, k_new, xn, w->k_proj, NULL, T);
-    be->linear(be, v_new, xn, w->v_proj, NULL, T);
+    float *const qkv_out[3] = {q, k_new, v_new};
+    const ctts_tensor *const qkv_w[3] = {w->q_proj, w->k_proj, w->v_proj};
+    be->linear_multi(be, 3, qkv_out, xn, qkv_w, T);
     be->rms_norm(be, q, q, w->q_norm, T * H, Dh, cfg->rms_eps);
     be->rms_norm(be, k_new, k_new, w->k_norm, T * Hkv, Dh, cfg->rms_eps);
     be->rope_half(be, q, T, H, Dh, QD, pos0, cfg->rope_theta);
@@ -189,8 +189,9 @@ ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
 
     /* SwiGLU branch. */
     be->rms_norm(be, xn, x, w->ln2, T, D, cfg->rms_eps);
-    be->linear(be, g, xn, w->gate, NULL, T);
-    be->linear(be, u, xn, w->up, NULL, T);
+    float *const gu_out[2] = {g, u};
+    const ctts_tensor *const gu_w[2] = {w->gate, w->up};
+    be->linear_multi(be, 2, gu_out, xn, gu_w, T);
     be->act(be, g, g, t * (size_t)cfg->d_ff, CTTS_ACT_SILU);
     be->mul(be, g, g, u, t * (size_t)cfg->d_ff);
     be->linear(be, xn, g, w->down, NULL, T);

@@ -14,6 +14,7 @@
 #include "base/tensor.h"
 #include "ctts.h"
 #include "harness.h"
+#include "quant/quant.h"
 
 static void fill(float *x, size_t n, uint64_t seed, float scale) {
     ctts_rng r;
@@ -256,4 +257,83 @@ static void test_get_rows(void) {
     be->destroy(be);
 }
 
-TEST_MAIN(T(test_rms_norm), T(test_rope_half), T(test_attention_gqa), T(test_mul), T(test_get_rows))
+/* linear_multi (q/k/v and gate/up in one pass) gives exactly what one linear()
+ * per weight gives: every row is the same kernel on the same prepared x, only
+ * the split across threads is shared. Weights of 3 dtypes, row counts that
+ * are not multiples of the 4-row block, few and many activation rows (the
+ * prompt path runs the weights one at a time), 1 and 2 threads. */
+static void test_linear_multi(void) {
+    const int K = 96, Ns[3] = {37, 8, 21};
+    const ctts_dtype dts[3] = {CTTS_DT_F32, CTTS_DT_BF16, CTTS_DT_Q8_0};
+    const int Ts[3] = {1, 3, 30};
+    float *wf = malloc(sizeof(float) * 37 * K);
+    float *x = malloc(sizeof(float) * 30 * K);
+    fill(x, (size_t)30 * K, 11, 1.0f);
+    for (int nt = 1; nt <= 2; nt++) {
+        ctts_backend *be = ctts_backend_cpu_new(nt, CTTS_ISA_AUTO);
+        REQUIRE(be);
+        for (int d = 0; d < 3; d++) {
+            if (!be->supports_dtype(be, dts[d])) continue;
+            const size_t rb = ctts_dtype_row_bytes(dts[d], K);
+            ctts_tensor w[3];
+            void *wd[3];
+            for (int i = 0; i < 3; i++) {
+                fill(wf, (size_t)Ns[i] * K, 20 + (uint64_t)i, 0.5f);
+                wd[i] = malloc(rb * Ns[i]);
+                for (int r = 0; r < Ns[i]; r++) {
+                    const float *src = wf + (size_t)r * K;
+                    char *dst = (char *)wd[i] + rb * r;
+                    if (dts[d] == CTTS_DT_F32) memcpy(dst, src, rb);
+                    else if (dts[d] == CTTS_DT_BF16)
+                        for (int k = 0; k < K; k++) {
+                            uint16_t h = ctts_f32_to_bf16(src[k]);
+                            memcpy(dst + 2 * k, &h, 2);
+                        }
+                    else quant_row_q8_0_ref(src, (block_q8_0 *)dst, K);
+                }
+                w[i] = (ctts_tensor){.dtype = dts[d], .ndim = 2, .shape = {Ns[i], K},
+                                     .data = wd[i], .nbytes = rb * Ns[i]};
+            }
+            for (int ti = 0; ti < 3; ti++) {
+                const int T = Ts[ti];
+                float *one[3], *joint[3];
+                for (int i = 0; i < 3; i++) {
+                    one[i] = malloc(sizeof(float) * T * Ns[i]);
+                    joint[i] = malloc(sizeof(float) * T * Ns[i]);
+                    for (int j = 0; j < T * Ns[i]; j++) joint[i][j] = NAN;
+                    be->linear(be, one[i], x, &w[i], NULL, T);
+                }
+                const ctts_tensor *const wp[3] = {&w[0], &w[1], &w[2]};
+                be->linear_multi(be, 3, joint, x, wp, T);
+                int same = 1;
+                for (int i = 0; i < 3; i++)
+                    same &= memcmp(one[i], joint[i], sizeof(float) * T * Ns[i]) == 0;
+                if (!same)
+                    TEST_FAIL_AT("%s T=%d threads %d: linear_multi differs from linear",
+                                 ctts_dtype_name(dts[d]), T, nt);
+                if (dts[d] == CTTS_DT_F32) { /* and both are the product */
+                    double err = 0;
+                    for (int t = 0; t < T; t++)
+                        for (int r = 0; r < Ns[2]; r++) {
+                            double ref = 0;
+                            for (int k = 0; k < K; k++)
+                                ref += (double)x[t * K + k] * ((const float *)wd[2])[r * K + k];
+                            err = fmax(err, fabs(ref - joint[2][t * Ns[2] + r]));
+                        }
+                    CHECK(err < 1e-4);
+                }
+                for (int i = 0; i < 3; i++) {
+                    free(one[i]);
+                    free(joint[i]);
+                }
+            }
+            for (int i = 0; i < 3; i++) free(wd[i]);
+        }
+        be->destroy(be);
+    }
+    free(wf);
+    free(x);
+}
+
+TEST_MAIN(T(test_rms_norm), T(test_rope_half), T(test_attention_gqa), T(test_mul), T(test_get_rows),
+          T(test_linear_multi))

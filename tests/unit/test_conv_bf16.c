@@ -202,6 +202,8 @@ static void print_case(const conv_case *c) {
             s->k, s->stride, s->dil, s->T);
 }
 
+static int n_packed_checked; /* cases run again with packed convT weights */
+
 /* Every backend tier against the reference; scalar tier bit-exact against
  * the reference kernel on rounded x; F32 bit-exact against each tier's kernel. */
 static int check_case(backends *B, shape s, ctts_dtype dt, int with_bias) {
@@ -220,6 +222,19 @@ static int check_case(backends *B, shape s, ctts_dtype dt, int with_bias) {
         if (ok && b % 2 == 1 && memcmp(y[b], y[b - 1], c.ny * 4) != 0) {
             fprintf(stderr, "    [%s] 1 vs 2 threads differ\n", lab);
             ok = 0;
+        }
+        ctts_tensor *pk = s.transposed && B->be[b]->pack_conv_transpose
+                              ? B->be[b]->pack_conv_transpose(B->be[b], &c.wt, s.groups)
+                              : NULL;
+        if (ok && pk) { /* the packed layout: the same bits */
+            for (size_t i = 0; i < c.ny; i++) yk[i] = NAN;
+            B->be[b]->conv_transpose1d(B->be[b], yk, c.x, pk, c.bias, c.tin, s.stride, s.groups);
+            if (memcmp(yk, y[b], c.ny * 4) != 0) {
+                fprintf(stderr, "    [%s] packed weights differ\n", lab);
+                ok = 0;
+            }
+            B->be[b]->free_packed(B->be[b], pk);
+            n_packed_checked++;
         }
         if (ok && (dt != CTTS_DT_BF16 || B->isa[b] == CTTS_ISA_SCALAR)) {
             cpu_kernels k;
@@ -300,7 +315,15 @@ out:
 }
 
 static void test_conv1d_bf16_grid(void) { grid(0); }
-static void test_conv_transpose1d_bf16_grid(void) { grid(1); }
+/* Also: packed weights (pack_conv_transpose, on AVX512_BF16 hosts) give the
+ * same bits as the stored layout, grouped and odd channel counts included,
+ * and the thread split keeps to the packed chunks. */
+static void test_conv_transpose1d_bf16_grid(void) {
+    grid(1);
+    cpu_kernels k;
+    cpu_kernels_init(&k, CTTS_ISA_AUTO);
+    if (k.ct_bf16_pack_w) CHECK(n_packed_checked > 100);
+}
 
 /* F32 weights: exactly the float kernels (nothing rounded, nothing packed). */
 static void test_f32_unchanged(void) {

@@ -110,6 +110,8 @@ struct q3t_speech_decoder {
     block_w blocks[SD_MAX_BLOCKS];
     snake_w final_act;                  /* [D_last] */
     conv_w dec_out;                     /* {1, D_last, 7} */
+    ctts_tensor *packed[SD_MAX_UP + SD_MAX_BLOCKS]; /* transposed-conv weights the backend rearranged */
+    int n_packed;
 };
 
 /* ---- config ---- */
@@ -397,6 +399,13 @@ ctts_status q3t_speech_decoder_bind(const q3t_codec_decoder_config *cfg, ctts_ba
         q3t_speech_decoder_free(d);
         return st;
     }
+    /* Transposed convs in the backend's own weight layout where it has one
+     * (the CPU's BF16 kernels: one sequential stream per chunk of outputs). */
+    for (int i = 0; i < d->n_up + d->n_blocks && be->pack_conv_transpose; i++) {
+        conv_w *c = i < d->n_up ? &d->up[i].tr : &d->blocks[i - d->n_up].tr;
+        ctts_tensor *t = be->pack_conv_transpose(be, c->w, 1);
+        if (t) c->w = d->packed[d->n_packed++] = t;
+    }
     *out = d;
     return CTTS_OK;
 }
@@ -404,6 +413,7 @@ ctts_status q3t_speech_decoder_bind(const q3t_codec_decoder_config *cfg, ctts_ba
 void q3t_speech_decoder_free(q3t_speech_decoder *d) {
     if (!d) return;
     for (int i = 0; i < SD_MAX_LAYERS; i++) nn_codec_layer_release(&d->layers[i], d->be);
+    for (int i = 0; i < d->n_packed; i++) d->be->free_packed(d->be, d->packed[i]);
     nn_binder_release(&d->binder);
     free(d);
 }
