@@ -537,30 +537,25 @@ typedef struct {
     const cpu_kernels *k;
     float *out;
     const float *q, *kk, *v;
-    int q_stride, kv_stride, T, n_kv, q_pos0, H, Dh, window;
+    int q_stride, kv_stride, T, n_kv, q_pos0, H, rep, Dh, window;
     float scale;
 } att_ctx;
 
-/* One (query t, head h) item: out = softmax(q k^T * scale) v over the visible
- * keys, computed block by block with a running max and denominator. */
-static void att_item(const att_ctx *c, int t, int h) {
+/* Head h of query t over keys [j_lo, j_lo + n) of its KV head (rows kr, vr):
+ * online softmax block by block with a running max and denominator. */
+static void att_head(const att_ctx *c, float *o, const float *q, const float *kr,
+                     const float *vr, int n) {
     const cpu_kernels *k = c->k;
-    const int Dh = c->Dh, qp = c->q_pos0 + t;
-    const float *q = c->q + (size_t)t * c->q_stride + (size_t)h * Dh;
-    float *o = c->out + ((size_t)t * c->H + h) * Dh;
-    int j_hi = qp < c->n_kv - 1 ? qp : c->n_kv - 1;
-    int j_lo = c->window > 0 ? qp - c->window + 1 : 0;
-    if (j_lo < 0) j_lo = 0;
+    const int Dh = c->Dh;
     memset(o, 0, (size_t)Dh * sizeof *o);
-    if (j_lo > j_hi) return; /* no visible key: zeros */
+    if (n <= 0) return; /* no visible key: zeros */
     float s[ATT_KEY_BLOCK];
     float m = -INFINITY, l = 0.0f;
-    for (int j0 = j_lo; j0 <= j_hi; j0 += ATT_KEY_BLOCK) {
-        const int nb = j_hi - j0 + 1 < ATT_KEY_BLOCK ? j_hi - j0 + 1 : ATT_KEY_BLOCK;
+    for (int j0 = 0; j0 < n; j0 += ATT_KEY_BLOCK) {
+        const int nb = n - j0 < ATT_KEY_BLOCK ? n - j0 : ATT_KEY_BLOCK;
         float bmax = -INFINITY;
         for (int j = 0; j < nb; j++) {
-            const float *kr = c->kk + (size_t)(j0 + j) * c->kv_stride + (size_t)h * Dh;
-            s[j] = k->dot(q, kr, Dh) * c->scale;
+            s[j] = k->dot(q, kr + (size_t)(j0 + j) * c->kv_stride, Dh) * c->scale;
             if (s[j] > bmax) bmax = s[j];
         }
         if (bmax > m) {
@@ -572,32 +567,58 @@ static void att_item(const att_ctx *c, int t, int h) {
         for (int j = 0; j < nb; j++) {
             const float p = expf(s[j] - m);
             l += p;
-            k->axpy(o, p, c->v + (size_t)(j0 + j) * c->kv_stride + (size_t)h * Dh, Dh);
+            k->axpy(o, p, vr + (size_t)(j0 + j) * c->kv_stride, Dh);
         }
     }
     k->scale(o, 1.0f / l, Dh);
 }
 
+/* One (query t, KV head g) item: the rep query heads of g together (the
+ * attend kernel loads each key once for all of them). */
+static void att_item(const att_ctx *c, int t, int g) {
+    const int Dh = c->Dh, qp = c->q_pos0 + t, h0 = g * c->rep;
+    const int j_hi = qp < c->n_kv - 1 ? qp : c->n_kv - 1;
+    int j_lo = c->window > 0 ? qp - c->window + 1 : 0;
+    if (j_lo < 0) j_lo = 0;
+    const int n = j_hi - j_lo + 1;
+    const size_t kv_off = (size_t)j_lo * c->kv_stride + (size_t)g * Dh;
+    const float *q = c->q + (size_t)t * c->q_stride + (size_t)h0 * Dh;
+    float *o = c->out + ((size_t)t * c->H + h0) * Dh;
+    if (n > 0 && c->k->attend &&
+        c->k->attend(o, q, c->rep, c->kk + kv_off, c->v + kv_off, (size_t)c->kv_stride, n, Dh,
+                     c->scale))
+        return;
+    for (int i = 0; i < c->rep; i++)
+        att_head(c, o + (size_t)i * Dh, q + (size_t)i * Dh, c->kk + kv_off, c->v + kv_off, n);
+}
+
 static void att_task(void *vctx, int i0, int i1, int tid) {
     (void)tid;
     const att_ctx *c = vctx;
-    for (int i = i0; i < i1; i++) att_item(c, i / c->H, i % c->H);
+    const int G = c->H / c->rep;
+    for (int i = i0; i < i1; i++) att_item(c, i / G, i % G);
+}
+
+static void attention_run(ctts_backend *be, float *out, const float *q, int q_stride,
+                          const float *k, const float *v, int kv_stride, int T, int n_kv,
+                          int q_pos0, int H, int H_kv, int Dh, int window) {
+    cpu_impl *im = impl_of(be);
+    if (T <= 0 || H <= 0 || H_kv <= 0 || H % H_kv || Dh <= 0 || n_kv < 0) return;
+    const double t0 = prof_begin(be);
+    att_ctx c = {.k = &im->k, .out = out, .q = q, .kk = k, .v = v, .q_stride = q_stride,
+                 .kv_stride = kv_stride, .T = T, .n_kv = n_kv, .q_pos0 = q_pos0, .H = H,
+                 .rep = H / H_kv, .Dh = Dh, .window = window,
+                 .scale = 1.0f / sqrtf((float)Dh)};
+    const int64_t per_item = (int64_t)(n_kv > 0 ? n_kv : 1) * Dh * 2 * c.rep;
+    cpu_parallel_for(im->pool, T * H_kv, (int)(32768 / per_item), att_task, &c);
+    const double hd = (double)H * Dh;
+    prof_end(be, t0, 4.0 * T * n_kv * hd, 4.0 * (2.0 * n_kv * H_kv * Dh + 2.0 * T * hd));
 }
 
 static void cpu_attention(ctts_backend *be, float *out, const float *q, int q_stride,
                           const float *k, const float *v, int kv_stride, int T, int n_kv,
                           int q_pos0, int H, int Dh, int window) {
-    cpu_impl *im = impl_of(be);
-    if (T <= 0 || H <= 0 || Dh <= 0 || n_kv < 0) return;
-    const double t0 = prof_begin(be);
-    att_ctx c = {.k = &im->k, .out = out, .q = q, .kk = k, .v = v, .q_stride = q_stride,
-                 .kv_stride = kv_stride, .T = T, .n_kv = n_kv, .q_pos0 = q_pos0, .H = H,
-                 .Dh = Dh, .window = window, .scale = 1.0f / sqrtf((float)Dh)};
-    const int64_t per_item = (int64_t)(n_kv > 0 ? n_kv : 1) * Dh * 2;
-    int min_items = (int)(32768 / per_item);
-    cpu_parallel_for(im->pool, T * H, min_items, att_task, &c);
-    const double hd = (double)H * Dh;
-    prof_end(be, t0, 4.0 * T * n_kv * hd, 4.0 * (2.0 * n_kv * hd + 2.0 * T * hd));
+    attention_run(be, out, q, q_stride, k, v, kv_stride, T, n_kv, q_pos0, H, H, Dh, window);
 }
 
 /* ---- convolutions ---- */
@@ -880,68 +901,10 @@ static void cpu_rope_half(ctts_backend *be, float *x, int T, int H, int Dh, int 
     }
 }
 
-typedef struct {
-    const cpu_kernels *k;
-    float *out;
-    const float *q, *kk, *v;
-    int q_stride, kv_stride, T, n_kv, q_pos0, H, rep, Dh, window;
-    float scale;
-} gqa_ctx;
-
-/* One (query t, head h) item with an online softmax over the visible keys of
- * KV head h / rep (same scheme as att_item). */
-static void gqa_item(const gqa_ctx *c, int t, int h) {
-    const cpu_kernels *k = c->k;
-    const int Dh = c->Dh, qp = c->q_pos0 + t;
-    const size_t kv_off = (size_t)(h / c->rep) * Dh;
-    const float *q = c->q + (size_t)t * c->q_stride + (size_t)h * Dh;
-    float *o = c->out + ((size_t)t * c->H + h) * Dh;
-    int j_hi = qp < c->n_kv - 1 ? qp : c->n_kv - 1;
-    int j_lo = c->window > 0 ? qp - c->window + 1 : 0;
-    if (j_lo < 0) j_lo = 0;
-    memset(o, 0, (size_t)Dh * sizeof *o);
-    if (j_lo > j_hi) return;
-    float s[ATT_KEY_BLOCK];
-    float m = -INFINITY, l = 0.0f;
-    for (int j0 = j_lo; j0 <= j_hi; j0 += ATT_KEY_BLOCK) {
-        const int nb = j_hi - j0 + 1 < ATT_KEY_BLOCK ? j_hi - j0 + 1 : ATT_KEY_BLOCK;
-        float bmax = -INFINITY;
-        for (int j = 0; j < nb; j++) {
-            s[j] = k->dot(q, c->kk + (size_t)(j0 + j) * c->kv_stride + kv_off, Dh) * c->scale;
-            if (s[j] > bmax) bmax = s[j];
-        }
-        if (bmax > m) {
-            const float f = expf(m - bmax);
-            k->scale(o, f, Dh);
-            l *= f;
-            m = bmax;
-        }
-        for (int j = 0; j < nb; j++) {
-            const float p = expf(s[j] - m);
-            l += p;
-            k->axpy(o, p, c->v + (size_t)(j0 + j) * c->kv_stride + kv_off, Dh);
-        }
-    }
-    k->scale(o, 1.0f / l, Dh);
-}
-
-static void gqa_task(void *vctx, int i0, int i1, int tid) {
-    (void)tid;
-    const gqa_ctx *c = vctx;
-    for (int i = i0; i < i1; i++) gqa_item(c, i / c->H, i % c->H);
-}
-
 static void cpu_attention_gqa(ctts_backend *be, float *out, const float *q, int q_stride,
                               const float *k, const float *v, int kv_stride, int T, int n_kv,
                               int q_pos0, int H, int H_kv, int Dh, int window) {
-    cpu_impl *im = impl_of(be);
-    if (T <= 0 || H <= 0 || H_kv <= 0 || H % H_kv || Dh <= 0 || n_kv < 0) return;
-    gqa_ctx c = {.k = &im->k, .out = out, .q = q, .kk = k, .v = v, .q_stride = q_stride,
-                 .kv_stride = kv_stride, .T = T, .n_kv = n_kv, .q_pos0 = q_pos0, .H = H,
-                 .rep = H / H_kv, .Dh = Dh, .window = window,
-                 .scale = 1.0f / sqrtf((float)Dh)};
-    const int64_t per_item = (int64_t)(n_kv > 0 ? n_kv : 1) * Dh * 2;
-    cpu_parallel_for(im->pool, T * H, (int)(32768 / per_item), gqa_task, &c);
+    attention_run(be, out, q, q_stride, k, v, kv_stride, T, n_kv, q_pos0, H, H_kv, Dh, window);
 }
 
 static void mul_task(void *vctx, int i0, int i1, int tid) {

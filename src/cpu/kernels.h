@@ -126,6 +126,13 @@ typedef struct cpu_kernels {
     float (*dot)(const float *a, const float *b, int n); /* sum a[i] b[i] */
     void (*axpy)(float *y, float a, const float *x, int n); /* y += a x */
     void (*scale)(float *y, float a, int n);                /* y *= a */
+    /* Softmax attention of one query row for the nq heads (q + h*Dh, out
+     * o + h*Dh) that share one key/value head: n keys k + j*ld and values
+     * v + j*ld of Dh floats, o = softmax(scale * q.k) v (zeros when n = 0).
+     * Returns 0 without writing when it does not take the sizes (the caller
+     * then uses dot / axpy); NULL below AVX-512. */
+    int (*attend)(float *o, const float *q, int nq, const float *k, const float *v, size_t ld,
+                  int n, int Dh, float scale);
     /* y[i] = act(x[i]) for i < n (CPU_ACT_*); y may equal x. SIMD tiers use
      * polynomial exp / erf within a few ulp of libm. */
     void (*act)(float *y, const float *x, int n, int kind);

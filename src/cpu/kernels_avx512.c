@@ -694,6 +694,102 @@ static void snake_row_avx512(float *y, const float *x, int n, float a, float b) 
     }
 }
 
+/* ---- attention of one query row, the heads of one KV head together ---- */
+
+/* e^x as exp8 of kernels_avx2.c on 16 lanes. */
+ALWAYS_INLINE __m512 exp16(__m512 x) {
+    x = _mm512_min_ps(_mm512_max_ps(x, _mm512_set1_ps(-87.3f)), _mm512_set1_ps(88.3f));
+    const __m512 n = _mm512_roundscale_ps(_mm512_mul_ps(x, _mm512_set1_ps(1.44269504088896341f)),
+                                          _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    __m512 r = _mm512_fnmadd_ps(n, _mm512_set1_ps(0.693359375f), x);
+    r = _mm512_fnmadd_ps(n, _mm512_set1_ps(-2.12194440e-4f), r);
+    __m512 p = _mm512_set1_ps(1.9875691500e-4f);
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.3981999507e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(8.3334519073e-3f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(4.1665795894e-2f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(1.6666665459e-1f));
+    p = _mm512_fmadd_ps(p, r, _mm512_set1_ps(5.0000001201e-1f));
+    p = _mm512_fmadd_ps(p, _mm512_mul_ps(r, r), _mm512_add_ps(r, _mm512_set1_ps(1.0f)));
+    const __m512i e =
+        _mm512_slli_epi32(_mm512_add_epi32(_mm512_cvtps_epi32(n), _mm512_set1_epi32(127)), 23);
+    return _mm512_mul_ps(p, _mm512_castsi512_ps(e));
+}
+
+#define ATTEND_BLOCK 64 /* keys scored before their values are summed */
+
+/* kernels.h attend: Dh a multiple of 16 up to 256, up to 4 heads. Each key
+ * row is loaded once for all heads; scores and their exponentials are
+ * vectors; values go 16 dimensions at a time over a block of keys. */
+static int attend_avx512(float *o, const float *q, int nq, const float *k, const float *v,
+                         size_t ld, int n, int Dh, float scale) {
+    if (Dh <= 0 || Dh % 16 || Dh > 256 || nq < 1 || nq > 4 || n < 0) return 0;
+    const int nv = Dh / 16;
+    memset(o, 0, (size_t)nq * Dh * sizeof *o);
+    _Alignas(64) float s[4][ATTEND_BLOCK];
+    float m[4], l[4];
+    for (int h = 0; h < nq; h++) m[h] = -INFINITY, l[h] = 0.0f;
+    for (int j0 = 0; j0 < n; j0 += ATTEND_BLOCK) {
+        const int nb = n - j0 < ATTEND_BLOCK ? n - j0 : ATTEND_BLOCK;
+        for (int j = 0; j < nb; j++) {
+            const float *kr = k + (size_t)(j0 + j) * ld;
+            __m512 kv[16];
+            for (int d = 0; d < nv; d++) kv[d] = _mm512_loadu_ps(kr + 16 * d);
+            for (int h = 0; h < nq; h++) {
+                const float *qh = q + (size_t)h * Dh;
+                __m512 a0 = _mm512_mul_ps(_mm512_loadu_ps(qh), kv[0]), a1 = _mm512_setzero_ps();
+                for (int d = 1; d < nv; d++) {
+                    if (d & 1) a1 = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * d), kv[d], a1);
+                    else a0 = _mm512_fmadd_ps(_mm512_loadu_ps(qh + 16 * d), kv[d], a0);
+                }
+                s[h][j] = _mm512_reduce_add_ps(_mm512_add_ps(a0, a1)) * scale;
+            }
+        }
+        for (int h = 0; h < nq; h++) {
+            __m512 mx = _mm512_set1_ps(-INFINITY);
+            for (int j = 0; j < nb; j += 16) {
+                const __mmask16 mk = nb - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nb - j)) - 1);
+                mx = _mm512_mask_max_ps(mx, mk, mx, _mm512_load_ps(&s[h][j]));
+            }
+            const float bmax = _mm512_reduce_max_ps(mx);
+            if (bmax > m[h]) { /* rescale what is summed so far (0 on the first block) */
+                const __m512 f = _mm512_set1_ps(expf(m[h] - bmax));
+                for (int d = 0; d < nv; d++)
+                    _mm512_storeu_ps(o + (size_t)h * Dh + 16 * d,
+                                     _mm512_mul_ps(f, _mm512_loadu_ps(o + (size_t)h * Dh + 16 * d)));
+                l[h] *= expf(m[h] - bmax);
+                m[h] = bmax;
+            }
+            __m512 sum = _mm512_setzero_ps();
+            for (int j = 0; j < nb; j += 16) {
+                const __mmask16 mk = nb - j >= 16 ? (__mmask16)0xFFFF : (__mmask16)((1u << (nb - j)) - 1);
+                const __m512 p = _mm512_maskz_mov_ps(
+                    mk, exp16(_mm512_sub_ps(_mm512_load_ps(&s[h][j]), _mm512_set1_ps(m[h]))));
+                _mm512_store_ps(&s[h][j], p);
+                sum = _mm512_add_ps(sum, p);
+            }
+            l[h] += _mm512_reduce_add_ps(sum);
+        }
+        for (int d = 0; d < nv; d++) {
+            __m512 acc[4];
+            for (int h = 0; h < nq; h++) acc[h] = _mm512_loadu_ps(o + (size_t)h * Dh + 16 * d);
+            const float *vr = v + (size_t)j0 * ld + 16 * d;
+            for (int j = 0; j < nb; j++, vr += ld) {
+                const __m512 vv = _mm512_loadu_ps(vr);
+                for (int h = 0; h < nq; h++)
+                    acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(s[h][j]), vv, acc[h]);
+            }
+            for (int h = 0; h < nq; h++) _mm512_storeu_ps(o + (size_t)h * Dh + 16 * d, acc[h]);
+        }
+    }
+    for (int h = 0; h < nq && n > 0; h++) {
+        const __m512 r = _mm512_set1_ps(1.0f / l[h]);
+        for (int d = 0; d < nv; d++)
+            _mm512_storeu_ps(o + (size_t)h * Dh + 16 * d,
+                             _mm512_mul_ps(r, _mm512_loadu_ps(o + (size_t)h * Dh + 16 * d)));
+    }
+    return 1;
+}
+
 static int have_vnni(void) {
     unsigned a, b, c, d;
     if (!__get_cpuid_count(7, 0, &a, &b, &c, &d)) return 0;
@@ -710,6 +806,7 @@ int cpu_kernels_init_avx512(cpu_kernels *k) {
     k->conv1d = conv1d_avx512;
     k->conv_transpose1d = conv_transpose1d_avx512;
     k->snake_row = snake_row_avx512;
+    k->attend = attend_avx512;
     if (have_vnni()) {
         k->matmul_q[CTTS_DT_Q8_0] = matmul_q8_0_vnni;
         k->matmul_q[CTTS_DT_Q4_0] = matmul_q4_0_vnni;

@@ -162,6 +162,12 @@ static void test_attention_gqa(void) {
     run_gqa_case(3, 40, 6, 2, 8, 0);
     run_gqa_case(5, 77, 4, 4, 8, 9);    /* no grouping, window */
     run_gqa_case(2, 10, 8, 1, 4, 0);    /* multi-query */
+    /* The vector kernel (AVX-512 hosts: Dh a multiple of 16 up to 256, up to
+     * 4 heads per KV head) and its edges; 8 heads per KV head fall back. */
+    run_gqa_case(1, 300, 16, 8, 128, 0); /* long decode: 5 key blocks */
+    run_gqa_case(20, 150, 8, 2, 64, 37); /* 4 heads per KV head, window */
+    run_gqa_case(4, 65, 2, 2, 256, 0);
+    run_gqa_case(3, 70, 16, 2, 32, 0);
 }
 
 static void test_mul(void) {
