@@ -70,8 +70,6 @@ struct pocket_mimi {
     conv_w enc_out;                     /* {dimension, c_top, last_kernel_size} */
     nn_transformer_layer_weights dec_layers[MIMI_MAX_LAYERS];
     nn_transformer_layer_weights enc_layers[MIMI_MAX_LAYERS];
-    ctts_tensor *packed[POCKET_MAX_RATIOS]; /* dec_up weights the backend rearranged */
-    int n_packed;
 };
 
 /* ---- config ---- */
@@ -336,18 +334,12 @@ ctts_status pocket_mimi_bind(const pocket_mimi_config *cfg, ctts_backend *be,
         pocket_mimi_free(m);
         return st;
     }
-    /* Decoder transposed convs in the backend's own layout where it has one. */
-    for (int i = 0; i < m->cfg.n_ratios && be->pack_conv_transpose; i++) {
-        ctts_tensor *t = be->pack_conv_transpose(be, m->dec_up[i].w, 1);
-        if (t) m->dec_up[i].w = m->packed[m->n_packed++] = t;
-    }
     *out = m;
     return CTTS_OK;
 }
 
 void pocket_mimi_free(pocket_mimi *m) {
     if (!m) return;
-    for (int i = 0; i < m->n_packed; i++) m->be->free_packed(m->be, m->packed[i]);
     nn_binder_release(&m->binder);
     free(m);
 }
