@@ -229,6 +229,23 @@ static ctts_status wfile_open(wfile *w, const char *path, ctts_dtype convert, in
     return CTTS_OK;
 }
 
+/* Drops the memory behind t (a tensor lookup returned) that nothing reads any
+ * more: a converted copy is freed, mapped file pages are handed back (they
+ * would be read again from the file if touched). */
+static void wfile_release(wfile *w, const ctts_tensor *t) {
+    for (int i = 0; w->conv && i < wf_count(w); i++) {
+        if (&w->conv[i] != t) continue;
+        if (w->owned[i]) {
+            free(w->conv[i].data);
+            w->conv[i].data = NULL;
+            w->conv[i].nbytes = 0;
+            w->owned[i] = 0;
+        } else {
+            quant_release_pages(t->data, t->nbytes);
+        }
+    }
+}
+
 static void wfile_close(wfile *w) {
     if (w->conv && w->owned)
         for (int i = 0; i < wf_count(w); i++)
@@ -332,6 +349,11 @@ ctts_status q3t_model_load(const char *dir, const ctts_model_params *p, q3t_mode
     if (st == CTTS_OK)
         st = q3t_speech_decoder_bind(&m->cfg.codec.dec, m->be, lookup, &m->codec, &m->sdec, err,
                                      err_len);
+    if (st == CTTS_OK) { /* the decoder reads its packed copies instead */
+        int n = 0;
+        const ctts_tensor *const *rep = q3t_speech_decoder_replaced(m->sdec, &n);
+        for (int i = 0; i < n; i++) wfile_release(&m->codec, rep[i]);
+    }
     if (st == CTTS_OK && m->main.conv_st != CTTS_OK) st = m->main.conv_st; /* message in err */
     if (st != CTTS_OK && (wf_count(&m->main) || wf_count(&m->codec)) && err && err_len &&
         !strstr(err, ".safetensors") && !strstr(err, ".gguf") && !strstr(err, ".json")) {

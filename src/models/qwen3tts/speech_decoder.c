@@ -111,6 +111,7 @@ struct q3t_speech_decoder {
     snake_w final_act;                  /* [D_last] */
     conv_w dec_out;                     /* {1, D_last, 7} */
     ctts_tensor *packed[SD_MAX_UP + SD_MAX_BLOCKS]; /* transposed-conv weights the backend rearranged */
+    const ctts_tensor *replaced[SD_MAX_UP + SD_MAX_BLOCKS]; /* what they replace (not read) */
     int n_packed;
 };
 
@@ -404,7 +405,10 @@ ctts_status q3t_speech_decoder_bind(const q3t_codec_decoder_config *cfg, ctts_ba
     for (int i = 0; i < d->n_up + d->n_blocks && be->pack_conv_transpose; i++) {
         conv_w *c = i < d->n_up ? &d->up[i].tr : &d->blocks[i - d->n_up].tr;
         ctts_tensor *t = be->pack_conv_transpose(be, c->w, 1);
-        if (t) c->w = d->packed[d->n_packed++] = t;
+        if (t) {
+            d->replaced[d->n_packed] = c->w;
+            c->w = d->packed[d->n_packed++] = t;
+        }
     }
     *out = d;
     return CTTS_OK;
@@ -421,6 +425,11 @@ void q3t_speech_decoder_free(q3t_speech_decoder *d) {
 const char *const *q3t_speech_decoder_bound_names(const q3t_speech_decoder *d, int *n) {
     if (n) *n = d ? d->binder.n_names : 0;
     return d ? (const char *const *)d->binder.names : NULL;
+}
+
+const ctts_tensor *const *q3t_speech_decoder_replaced(const q3t_speech_decoder *d, int *n) {
+    if (n) *n = d ? d->n_packed : 0;
+    return d ? d->replaced : NULL;
 }
 
 int q3t_speech_decoder_hop(const q3t_speech_decoder *d) { return d ? d->hop : 0; }

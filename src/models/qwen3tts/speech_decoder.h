@@ -58,6 +58,10 @@ void q3t_speech_decoder_free(q3t_speech_decoder *d);
 
 /* Names of every tensor bind looked up (owned by d); *n receives the count. */
 const char *const *q3t_speech_decoder_bound_names(const q3t_speech_decoder *d, int *n);
+/* Looked-up tensors that bind replaced by copies in the backend's own layout
+ * (pack_conv_transpose): d no longer reads them, so their owner may release
+ * their data. *n receives the count. */
+const ctts_tensor *const *q3t_speech_decoder_replaced(const q3t_speech_decoder *d, int *n);
 /* Output samples per frame (product of upsampling_ratios and upsample_rates: 1920). */
 int q3t_speech_decoder_hop(const q3t_speech_decoder *d);
 /* Codebooks per frame (num_quantizers, 16) and codes per codebook (2048). */
