@@ -120,7 +120,9 @@ struct ctts_backend {
     /* A copy of conv_transpose1d weight w (for this groups) rearranged for
      * this backend's fastest kernel, flagged packed: pass it to
      * conv_transpose1d instead of w for the same results. NULL when w is best
-     * used as it is (or on out-of-memory); release with free_packed. */
+     * used as it is (or on out-of-memory); release with free_packed. Only the
+     * packed kernel reads it: if a call cannot get its activation scratch (out
+     * of memory) the output is NaN, never a silently different result. */
     ctts_tensor *(*pack_conv_transpose)(ctts_backend *be, const ctts_tensor *w, int groups);
     void (*free_packed)(ctts_backend *be, ctts_tensor *t);
 
