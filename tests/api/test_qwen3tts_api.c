@@ -13,6 +13,7 @@
  *  - ctts generate / info / tokenize with the Qwen3-TTS options.
  * Golden data: $CTTS_GOLDEN or ../shared/golden (run from the repo root).
  */
+#include <dirent.h>
 #include <fcntl.h>
 #include <limits.h>
 #include <math.h>
@@ -328,15 +329,54 @@ static void test_weight_types(void) {
             ctts_pcm_free(gpcm);
             ctts_session_free(gs);
             ctts_model_free(g);
+            /* ... because its speech tokenizer holds the decoder matrices in BF16
+             * already (official names and layout; the encoder as published). */
+            char f[300];
+            snprintf(f, sizeof f, "%s/speech_tokenizer/model.safetensors", out);
+            st_file *sf = NULL;
+            if (st_open(f, &sf, err, sizeof err) != CTTS_OK) {
+                TEST_FAIL_AT("exported speech tokenizer: %s", err);
+            } else {
+                int n_dec = 0, n_bf16 = 0, n_enc_changed = 0;
+                st_file *orig = NULL;
+                snprintf(f, sizeof f, "%s/speech_tokenizer/model.safetensors", model_dir());
+                REQUIRE(st_open(f, &orig, err, sizeof err) == CTTS_OK);
+                for (int i = 0; i < st_count(sf); i++) {
+                    const ctts_tensor *t = st_tensor(sf, i);
+                    const ctts_tensor *o = st_find(orig, t->name);
+                    CHECK(o != NULL);
+                    if (!strncmp(t->name, "decoder.", 8) && t->ndim == 2 &&
+                        !strstr(t->name, "codebook")) {
+                        n_dec++;
+                        n_bf16 += t->dtype == CTTS_DT_BF16;
+                    } else if (o && strncmp(t->name, "decoder.", 8)) {
+                        n_enc_changed += t->dtype != o->dtype || t->nbytes != o->nbytes ||
+                                         memcmp(t->data, o->data, t->nbytes) != 0;
+                    }
+                }
+                CHECK_EQ_INT(st_count(sf), st_count(orig));
+                CHECK(n_dec > 0);
+                CHECK_EQ_INT(n_bf16, n_dec);
+                CHECK_EQ_INT(n_enc_changed, 0);
+                st_close(orig);
+                st_close(sf);
+            }
             static const char *files[] = {"model.gguf", "config.json", "generation_config.json",
                                           "vocab.json", "merges.txt", "tokenizer_config.json",
                                           "preprocessor_config.json", "speech_tokenizer"};
             for (size_t i = 0; i < sizeof files / sizeof files[0]; i++) {
-                char f[300];
                 snprintf(f, sizeof f, "%s/%s", out, files[i]);
-                unlink(f);
+                if (unlink(f) == 0 || strcmp(files[i], "speech_tokenizer")) continue;
+                DIR *d = opendir(f); /* the exported folder: its files, then itself */
+                for (struct dirent *e; d && (e = readdir(d));) {
+                    char sub[600];
+                    snprintf(sub, sizeof sub, "%s/%s", f, e->d_name);
+                    if (e->d_name[0] != '.') unlink(sub);
+                }
+                if (d) closedir(d);
+                CHECK(rmdir(f) == 0);
             }
-            rmdir(out);
+            CHECK(rmdir(out) == 0);
         }
         ctts_pcm_free(pcm);
         ctts_session_free(s);

@@ -12,6 +12,7 @@
  */
 #include "models/qwen3tts/qwen3tts.h"
 
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <math.h>
@@ -157,6 +158,20 @@ static int wf_find(const wfile *w, const char *name) {
     return -1;
 }
 
+/* The fast modes run the audio decoder (its output is never fed back) in
+ * BF16: matrices stored so (half the bytes streamed per call), convolutions
+ * as BF16 products (twice the f32 rate with AVX512_BF16; *products set)
+ * except the single-channel output and the depthwise ones, where packing
+ * would cost more than it saves. Codebooks stay (rows are gathered); so does
+ * everything outside decoder.*. */
+static ctts_dtype fast_codec_dtype(const ctts_tensor *t, int *products) {
+    const int dec = t->name && !strncmp(t->name, "decoder.", 8);
+    *products = dec && t->ndim == 3 && strstr(t->name, "conv.weight") && t->shape[0] >= 8 &&
+                t->shape[1] >= 8;
+    const int matrix = dec && t->ndim == 2 && !strstr(t->name, "codebook");
+    return *products || matrix ? CTTS_DT_BF16 : t->dtype;
+}
+
 static const ctts_tensor *lookup(void *ctx, const char *name) {
     wfile *w = ctx;
     const int idx = wf_find(w, name);
@@ -165,16 +180,9 @@ static const ctts_tensor *lookup(void *ctx, const char *name) {
     const ctts_tensor *t = wf_tensor(w, idx);
     w->used[i] = 1;
     if (w->conv[i].dtype != CTTS_DT_COUNT) return &w->conv[i];
-    /* The fast modes run the audio decoder (its output is never fed back) in
-     * BF16: matrices stored so (half the bytes streamed per call),
-     * convolutions as BF16 products (twice the f32 rate with AVX512_BF16)
-     * except the single-channel output and the depthwise ones, where packing
-     * would cost more than it saves. Codebooks stay (rows are gathered). */
-    const int fast = w->fast_decoder && t->name && !strncmp(t->name, "decoder.", 8);
-    const int bf16p = fast && t->ndim == 3 && strstr(t->name, "conv.weight") &&
-                      t->shape[0] >= 8 && t->shape[1] >= 8;
-    const int bf16m = fast && t->ndim == 2 && !strstr(t->name, "codebook");
-    ctts_dtype to = bf16p || bf16m ? CTTS_DT_BF16
+    int bf16p = 0;
+    const ctts_dtype fast = w->fast_decoder ? fast_codec_dtype(t, &bf16p) : t->dtype;
+    ctts_dtype to = fast != t->dtype || bf16p       ? fast
                     : w->convert == CTTS_DT_COUNT ? t->dtype
                                                   : target_dtype(t, w->convert);
     if (bf16p && t->dtype == CTTS_DT_BF16) { /* stored so: the same data, flagged */
@@ -412,6 +420,55 @@ int64_t q3t_model_n_params(const q3t_model *m) { return m->n_params; }
 int q3t_frame_size(const q3t_model *m) { return q3t_speech_decoder_hop(m->sdec); }
 struct ctts_backend *q3t_model_backend(q3t_model *m) { return m->be; }
 
+/* A fast-mode export: OUT/speech_tokenizer with the source folder's other
+ * files copied and model.safetensors rewritten with the decoder tensors in
+ * the dtype the fast modes run them in (fast_codec_dtype), so loading it
+ * converts nothing. Official layout and names; the encoder stays as stored. */
+static ctts_status export_codec(const q3t_model *m, const char *out_dir, char *err,
+                                size_t err_len) {
+    char src[Q3T_PATH_MAX + 320], dst[Q3T_PATH_MAX + 320];
+    snprintf(dst, sizeof dst, "%s/speech_tokenizer", out_dir);
+    unlink(dst); /* a link left by an earlier export */
+    if (mkdir(dst, 0755) != 0 && errno != EEXIST)
+        return ctts_err(err, err_len, CTTS_E_IO, "cannot create '%s': %s", dst, strerror(errno));
+    snprintf(src, sizeof src, "%s/speech_tokenizer", m->cfg.dir);
+    DIR *d = opendir(src);
+    if (!d) return ctts_err(err, err_len, CTTS_E_IO, "cannot read '%s': %s", src, strerror(errno));
+    ctts_status st = CTTS_OK;
+    for (struct dirent *e; st == CTTS_OK && (e = readdir(d));) {
+        if (e->d_name[0] == '.' || !strcmp(e->d_name, "model.safetensors")) continue;
+        snprintf(src, sizeof src, "%s/speech_tokenizer/%s", m->cfg.dir, e->d_name);
+        snprintf(dst, sizeof dst, "%s/speech_tokenizer/%s", out_dir, e->d_name);
+        struct stat sb;
+        if (stat(src, &sb) == 0 && S_ISREG(sb.st_mode)) st = io_copy_file(src, dst, err, err_len);
+    }
+    closedir(d);
+    if (st != CTTS_OK) return st;
+    const int n = wf_count(&m->codec);
+    ctts_tensor *t = calloc((size_t)n + 1, sizeof *t);
+    void **owned = calloc((size_t)n + 1, sizeof *owned);
+    if (!t || !owned) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    for (int i = 0; st == CTTS_OK && i < n; i++) {
+        t[i] = *wf_tensor(&m->codec, i);
+        int products;
+        const ctts_dtype to = fast_codec_dtype(&t[i], &products);
+        if (to == t[i].dtype || !quant_can_convert(&t[i], to)) continue;
+        size_t bytes = 0;
+        st = quant_convert(&t[i], to, 2, &owned[i], &bytes, err, err_len);
+        t[i].dtype = to;
+        t[i].data = owned[i];
+        t[i].nbytes = bytes;
+    }
+    if (st == CTTS_OK) {
+        snprintf(dst, sizeof dst, "%s/speech_tokenizer/model.safetensors", out_dir);
+        st = st_write(dst, t, n, err, err_len);
+    }
+    for (int i = 0; owned && i < n; i++) free(owned[i]);
+    free(owned);
+    free(t);
+    return st;
+}
+
 ctts_status q3t_model_export_gguf(const q3t_model *m, const char *out_dir, char *err,
                                   size_t err_len) {
     if (!m || !out_dir) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "export: bad arguments");
@@ -439,7 +496,8 @@ ctts_status q3t_model_export_gguf(const q3t_model *m, const char *out_dir, char 
         snprintf(dst, sizeof dst, "%s/%s", out_dir, files[i]);
         if (access(src, R_OK) == 0) st = io_copy_file(src, dst, err, err_len);
     }
-    /* The speech tokenizer is not converted: a link to the source folder. */
+    if (st == CTTS_OK && m->codec.fast_decoder) return export_codec(m, out_dir, err, err_len);
+    /* The speech tokenizer as it is: a link to the source folder. */
     if (st == CTTS_OK) {
         snprintf(src, sizeof src, "%s/speech_tokenizer", m->cfg.dir);
         snprintf(dst, sizeof dst, "%s/speech_tokenizer", out_dir);
