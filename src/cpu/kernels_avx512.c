@@ -716,6 +716,7 @@ ALWAYS_INLINE __m512 exp16(__m512 x) {
 }
 
 #define ATTEND_BLOCK 64 /* keys scored before their values are summed */
+#define ATTEND_PF 4     /* keys prefetched ahead */
 
 /* kernels.h attend: Dh a multiple of 16 up to 256, up to 4 heads. Each key
  * row is loaded once for all heads; scores and their exponentials are
@@ -732,6 +733,13 @@ static int attend_avx512(float *o, const float *q, int nq, const float *k, const
         const int nb = n - j0 < ATTEND_BLOCK ? n - j0 : ATTEND_BLOCK;
         for (int j = 0; j < nb; j++) {
             const float *kr = k + (size_t)(j0 + j) * ld;
+            /* Rows ld apart: fetch keys ATTEND_PF ahead and this block's
+             * values (read after the scores) while the scores are made. */
+            const float *kp = kr + (size_t)ATTEND_PF * ld, *vp = v + (size_t)(j0 + j) * ld;
+            for (int d = 0; d < Dh; d += 16) {
+                if (j0 + j + ATTEND_PF < n) _mm_prefetch((const char *)(kp + d), _MM_HINT_T0);
+                _mm_prefetch((const char *)(vp + d), _MM_HINT_T0);
+            }
             __m512 kv[16];
             for (int d = 0; d < nv; d++) kv[d] = _mm512_loadu_ps(kr + 16 * d);
             for (int h = 0; h < nq; h++) {
