@@ -9,6 +9,8 @@
  * summed time of each decoder's conv set (each shape times its count).
  * Times are the best of 5 slices of the budget in process CPU time / threads
  * (robust to other processes on a shared machine).
+ * Transposed BF16 convs use the packed weights the models load
+ * (pack_conv_transpose); NOPACK=1 in the environment times the stored layout.
  * Usage: bench_conv_bf16 [seconds per case (0.2)] [substring filter]
  */
 #include <stdio.h>
