@@ -153,6 +153,18 @@ struct ctts_backend {
                           const float *k, const float *v, int kv_stride, int T, int n_kv,
                           int q_pos0, int H, int H_kv, int Dh, int window);
 
+    /* A KV cache in F16, head-major: head g of row r at elements (g * capacity + r) * Dh,
+     * so each head's rows are one contiguous stream (half the bytes of F32 rows).
+     * kv_store_f16 writes T rows of K and V ([T, H_kv*Dh] floats, row stride ld) at
+     * rows row0.. (nearest even; magnitudes past 65504 saturate). attention_gqa_f16 is
+     * attention_gqa over such a cache (keys 0..n_kv-1; products and sums in float;
+     * Dh <= 512). */
+    void (*kv_store_f16)(ctts_backend *be, void *kc, void *vc, const float *k, const float *v,
+                         int ld, int T, int row0, int H_kv, int Dh, int capacity);
+    void (*attention_gqa_f16)(ctts_backend *be, float *out, const float *q, int q_stride,
+                              const void *kc, const void *vc, int capacity, int T, int n_kv,
+                              int q_pos0, int H, int H_kv, int Dh, int window);
+
     /* y[i] = a[i] * b[i]; y may equal a or b. */
     void (*mul)(ctts_backend *be, float *y, const float *a, const float *b, size_t n);
 

@@ -532,30 +532,42 @@ static void cpu_rope(ctts_backend *be, float *x, int T, int H, int Dh, int row_s
 
 /* Keys scored per block of the online softmax (on the stack). */
 #define ATT_KEY_BLOCK 64
+/* Largest head of an F16 cache (the fallback converts one row on the stack). */
+#define ATT_F16_MAX_DH 512
 
 typedef struct {
     const cpu_kernels *k;
     float *out;
-    const float *q, *kk, *v;
-    int q_stride, kv_stride, T, n_kv, q_pos0, H, rep, Dh, window;
+    const float *q;
+    const void *kk, *v; /* float rows, or F16 when f16 is set */
+    int f16;
+    size_t ld, head_stride; /* elements from one key row / KV head to the next */
+    int q_stride, T, n_kv, q_pos0, H, rep, Dh, window;
     float scale;
 } att_ctx;
 
+/* Row j of keys or values from base as floats (F16 rows converted into tmp). */
+static const float *att_row(const att_ctx *c, const void *base, int j, float *tmp) {
+    if (!c->f16) return (const float *)base + (size_t)j * c->ld;
+    c->k->f16_to_f32(tmp, (const uint16_t *)base + (size_t)j * c->ld, c->Dh);
+    return tmp;
+}
+
 /* Head h of query t over keys [j_lo, j_lo + n) of its KV head (rows kr, vr):
  * online softmax block by block with a running max and denominator. */
-static void att_head(const att_ctx *c, float *o, const float *q, const float *kr,
-                     const float *vr, int n) {
+static void att_head(const att_ctx *c, float *o, const float *q, const void *kr, const void *vr,
+                     int n) {
     const cpu_kernels *k = c->k;
     const int Dh = c->Dh;
     memset(o, 0, (size_t)Dh * sizeof *o);
     if (n <= 0) return; /* no visible key: zeros */
-    float s[ATT_KEY_BLOCK];
+    float s[ATT_KEY_BLOCK], tmp[ATT_F16_MAX_DH];
     float m = -INFINITY, l = 0.0f;
     for (int j0 = 0; j0 < n; j0 += ATT_KEY_BLOCK) {
         const int nb = n - j0 < ATT_KEY_BLOCK ? n - j0 : ATT_KEY_BLOCK;
         float bmax = -INFINITY;
         for (int j = 0; j < nb; j++) {
-            s[j] = k->dot(q, kr + (size_t)(j0 + j) * c->kv_stride, Dh) * c->scale;
+            s[j] = k->dot(q, att_row(c, kr, j0 + j, tmp), Dh) * c->scale;
             if (s[j] > bmax) bmax = s[j];
         }
         if (bmax > m) {
@@ -567,29 +579,36 @@ static void att_head(const att_ctx *c, float *o, const float *q, const float *kr
         for (int j = 0; j < nb; j++) {
             const float p = expf(s[j] - m);
             l += p;
-            k->axpy(o, p, vr + (size_t)(j0 + j) * c->kv_stride, Dh);
+            k->axpy(o, p, att_row(c, vr, j0 + j, tmp), Dh);
         }
     }
     k->scale(o, 1.0f / l, Dh);
 }
 
 /* One (query t, KV head g) item: the rep query heads of g together (the
- * attend kernel loads each key once for all of them). */
+ * attend kernels load each key once for all of them). */
 static void att_item(const att_ctx *c, int t, int g) {
     const int Dh = c->Dh, qp = c->q_pos0 + t, h0 = g * c->rep;
     const int j_hi = qp < c->n_kv - 1 ? qp : c->n_kv - 1;
     int j_lo = c->window > 0 ? qp - c->window + 1 : 0;
     if (j_lo < 0) j_lo = 0;
     const int n = j_hi - j_lo + 1;
-    const size_t kv_off = (size_t)j_lo * c->kv_stride + (size_t)g * Dh;
+    const size_t off = (size_t)j_lo * c->ld + (size_t)g * c->head_stride;
     const float *q = c->q + (size_t)t * c->q_stride + (size_t)h0 * Dh;
     float *o = c->out + ((size_t)t * c->H + h0) * Dh;
-    if (n > 0 && c->k->attend &&
-        c->k->attend(o, q, c->rep, c->kk + kv_off, c->v + kv_off, (size_t)c->kv_stride, n, Dh,
-                     c->scale))
-        return;
+    const void *kr, *vr;
+    if (c->f16) {
+        kr = (const uint16_t *)c->kk + off, vr = (const uint16_t *)c->v + off;
+        if (n > 0 && c->k->attend_f16 &&
+            c->k->attend_f16(o, q, c->rep, kr, vr, c->ld, n, Dh, c->scale))
+            return;
+    } else {
+        kr = (const float *)c->kk + off, vr = (const float *)c->v + off;
+        if (n > 0 && c->k->attend && c->k->attend(o, q, c->rep, kr, vr, c->ld, n, Dh, c->scale))
+            return;
+    }
     for (int i = 0; i < c->rep; i++)
-        att_head(c, o + (size_t)i * Dh, q + (size_t)i * Dh, c->kk + kv_off, c->v + kv_off, n);
+        att_head(c, o + (size_t)i * Dh, q + (size_t)i * Dh, kr, vr, n);
 }
 
 static void att_task(void *vctx, int i0, int i1, int tid) {
@@ -599,26 +618,27 @@ static void att_task(void *vctx, int i0, int i1, int tid) {
     for (int i = i0; i < i1; i++) att_item(c, i / G, i % G);
 }
 
-static void attention_run(ctts_backend *be, float *out, const float *q, int q_stride,
-                          const float *k, const float *v, int kv_stride, int T, int n_kv,
-                          int q_pos0, int H, int H_kv, int Dh, int window) {
+/* c: kk, v, f16, ld, head_stride set; the rest from the arguments. */
+static void attention_run(ctts_backend *be, att_ctx c, float *out, const float *q, int q_stride,
+                          int T, int n_kv, int q_pos0, int H, int H_kv, int Dh, int window) {
     cpu_impl *im = impl_of(be);
     if (T <= 0 || H <= 0 || H_kv <= 0 || H % H_kv || Dh <= 0 || n_kv < 0) return;
     const double t0 = prof_begin(be);
-    att_ctx c = {.k = &im->k, .out = out, .q = q, .kk = k, .v = v, .q_stride = q_stride,
-                 .kv_stride = kv_stride, .T = T, .n_kv = n_kv, .q_pos0 = q_pos0, .H = H,
-                 .rep = H / H_kv, .Dh = Dh, .window = window,
-                 .scale = 1.0f / sqrtf((float)Dh)};
+    c.k = &im->k, c.out = out, c.q = q, c.q_stride = q_stride, c.T = T, c.n_kv = n_kv;
+    c.q_pos0 = q_pos0, c.H = H, c.rep = H / H_kv, c.Dh = Dh, c.window = window;
+    c.scale = 1.0f / sqrtf((float)Dh);
     const int64_t per_item = (int64_t)(n_kv > 0 ? n_kv : 1) * Dh * 2 * c.rep;
     cpu_parallel_for(im->pool, T * H_kv, (int)(32768 / per_item), att_task, &c);
-    const double hd = (double)H * Dh;
-    prof_end(be, t0, 4.0 * T * n_kv * hd, 4.0 * (2.0 * n_kv * H_kv * Dh + 2.0 * T * hd));
+    const double hd = (double)H * Dh, esize = c.f16 ? 2.0 : 4.0;
+    prof_end(be, t0, 4.0 * T * n_kv * hd,
+             esize * 2.0 * n_kv * H_kv * Dh + 4.0 * 2.0 * T * hd);
 }
 
 static void cpu_attention(ctts_backend *be, float *out, const float *q, int q_stride,
                           const float *k, const float *v, int kv_stride, int T, int n_kv,
                           int q_pos0, int H, int Dh, int window) {
-    attention_run(be, out, q, q_stride, k, v, kv_stride, T, n_kv, q_pos0, H, H, Dh, window);
+    const att_ctx c = {.kk = k, .v = v, .ld = (size_t)kv_stride, .head_stride = (size_t)Dh};
+    attention_run(be, c, out, q, q_stride, T, n_kv, q_pos0, H, H, Dh, window);
 }
 
 /* ---- convolutions ---- */
@@ -904,7 +924,30 @@ static void cpu_rope_half(ctts_backend *be, float *x, int T, int H, int Dh, int 
 static void cpu_attention_gqa(ctts_backend *be, float *out, const float *q, int q_stride,
                               const float *k, const float *v, int kv_stride, int T, int n_kv,
                               int q_pos0, int H, int H_kv, int Dh, int window) {
-    attention_run(be, out, q, q_stride, k, v, kv_stride, T, n_kv, q_pos0, H, H_kv, Dh, window);
+    const att_ctx c = {.kk = k, .v = v, .ld = (size_t)kv_stride, .head_stride = (size_t)Dh};
+    attention_run(be, c, out, q, q_stride, T, n_kv, q_pos0, H, H_kv, Dh, window);
+}
+
+static void cpu_kv_store_f16(ctts_backend *be, void *kc, void *vc, const float *k, const float *v,
+                             int ld, int T, int row0, int H_kv, int Dh, int capacity) {
+    const cpu_kernels *kn = &impl_of(be)->k;
+    if (T <= 0 || H_kv <= 0 || Dh <= 0 || row0 < 0 || T > capacity - row0) return;
+    for (int g = 0; g < H_kv; g++)
+        for (int t = 0; t < T; t++) {
+            const size_t dst = ((size_t)g * (size_t)capacity + (size_t)(row0 + t)) * (size_t)Dh;
+            const size_t src = (size_t)t * (size_t)ld + (size_t)g * (size_t)Dh;
+            kn->f32_to_f16((uint16_t *)kc + dst, k + src, Dh);
+            kn->f32_to_f16((uint16_t *)vc + dst, v + src, Dh);
+        }
+}
+
+static void cpu_attention_gqa_f16(ctts_backend *be, float *out, const float *q, int q_stride,
+                                  const void *kc, const void *vc, int capacity, int T, int n_kv,
+                                  int q_pos0, int H, int H_kv, int Dh, int window) {
+    if (Dh > ATT_F16_MAX_DH || n_kv > capacity) return;
+    const att_ctx c = {.kk = kc, .v = vc, .f16 = 1, .ld = (size_t)Dh,
+                       .head_stride = (size_t)capacity * (size_t)Dh};
+    attention_run(be, c, out, q, q_stride, T, n_kv, q_pos0, H, H_kv, Dh, window);
 }
 
 static void mul_task(void *vctx, int i0, int i1, int tid) {
@@ -1171,6 +1214,8 @@ ctts_backend *ctts_backend_cpu_new(int n_threads, int isa) {
         .rms_norm = cpu_rms_norm,
         .rope_half = cpu_rope_half,
         .attention_gqa = cpu_attention_gqa,
+        .kv_store_f16 = cpu_kv_store_f16,
+        .attention_gqa_f16 = cpu_attention_gqa_f16,
         .mul = cpu_mul,
         .get_rows = cpu_get_rows,
         .snake = cpu_snake,

@@ -133,6 +133,15 @@ typedef struct cpu_kernels {
      * then uses dot / axpy); NULL below AVX-512. */
     int (*attend)(float *o, const float *q, int nq, const float *k, const float *v, size_t ld,
                   int n, int Dh, float scale);
+    /* attend over F16 keys and values (k + j*ld halves), products and sums in
+     * float; NULL below AVX-512 (the caller converts rows with f16_to_f32). */
+    int (*attend_f16)(float *o, const float *q, int nq, const uint16_t *k, const uint16_t *v,
+                      size_t ld, int n, int Dh, float scale);
+    /* IEEE half <-> float rows, exact in both directions up to the rounding of
+     * f32_to_f16: nearest even, magnitudes past 65504 saturate to +-65504
+     * (a cache must not turn a large value into inf), NaN stays NaN. */
+    void (*f16_to_f32)(float *y, const uint16_t *x, int n);
+    void (*f32_to_f16)(uint16_t *y, const float *x, int n);
     /* y[i] = act(x[i]) for i < n (CPU_ACT_*); y may equal x. SIMD tiers use
      * polynomial exp / erf within a few ulp of libm. */
     void (*act)(float *y, const float *x, int n, int kind);

@@ -617,6 +617,27 @@ static void axpy_avx2(float *y, float a, const float *x, int n) {
     for (; i < n; i++) y[i] = fmaf(a, x[i], y[i]);
 }
 
+static void f16_to_f32_avx2(float *y, const uint16_t *x, int n) {
+    int i = 0;
+    for (; i + 8 <= n; i += 8)
+        _mm256_storeu_ps(y + i, _mm256_cvtph_ps(_mm_loadu_si128((const __m128i *)(x + i))));
+    for (; i < n; i++) y[i] = ctts_f16_to_f32(x[i]);
+}
+
+/* min/max with x second: NaN passes through (kernels.h). */
+static void f32_to_f16_avx2(uint16_t *y, const float *x, int n) {
+    const __m256 hi = _mm256_set1_ps(65504.0f), lo = _mm256_set1_ps(-65504.0f);
+    int i = 0;
+    for (; i + 8 <= n; i += 8) {
+        const __m256 v = _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_loadu_ps(x + i)));
+        _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
+    }
+    for (; i < n; i++) {
+        const float v = x[i] > 65504.0f ? 65504.0f : x[i] < -65504.0f ? -65504.0f : x[i];
+        y[i] = ctts_f32_to_f16(v);
+    }
+}
+
 static void scale_avx2(float *y, float a, int n) {
     const __m256 av = _mm256_set1_ps(a);
     int i = 0;
@@ -774,6 +795,8 @@ int cpu_kernels_init_avx2(cpu_kernels *k) {
     k->conv1d = conv1d_avx2;
     k->conv_transpose1d = conv_transpose1d_avx2;
     k->dot = dot_avx2;
+    k->f16_to_f32 = f16_to_f32_avx2;
+    k->f32_to_f16 = f32_to_f16_avx2;
     k->axpy = axpy_avx2;
     k->scale = scale_avx2;
     k->act = act_avx2;

@@ -718,13 +718,22 @@ ALWAYS_INLINE __m512 exp16(__m512 x) {
 #define ATTEND_BLOCK 64 /* keys scored before their values are summed */
 #define ATTEND_PF 4     /* keys prefetched ahead */
 
-/* kernels.h attend: Dh a multiple of 16 up to 256, up to 4 heads. Each key
- * row is loaded once for all heads; scores and their exponentials are
- * vectors; values go 16 dimensions at a time over a block of keys. */
-static int attend_avx512(float *o, const float *q, int nq, const float *k, const float *v,
-                         size_t ld, int n, int Dh, float scale) {
+/* 16 elements i.. of a float or (f16 != 0) half row, as floats. */
+ALWAYS_INLINE __m512 att_load(const void *p, size_t i, int f16) {
+    if (f16) return _mm512_cvtph_ps(_mm256_loadu_si256((const __m256i *)((const uint16_t *)p + i)));
+    return _mm512_loadu_ps((const float *)p + i);
+}
+
+/* kernels.h attend / attend_f16: Dh a multiple of 16 up to 256, up to 4
+ * heads. Each key row is loaded once for all heads; scores and their
+ * exponentials are vectors; values go 16 dimensions at a time over a block of
+ * keys. Inlined twice, so the element type is a constant in each copy. */
+ALWAYS_INLINE int attend_body(float *o, const float *q, int nq, const void *k, const void *v,
+                              size_t ld, int n, int Dh, float scale, int f16) {
     if (Dh <= 0 || Dh % 16 || Dh > 256 || nq < 1 || nq > 4 || n < 0) return 0;
     const int nv = Dh / 16;
+    const size_t esize = f16 ? 2 : 4, row_bytes = (size_t)Dh * esize;
+    const char *kb = k, *vb = v;
     memset(o, 0, (size_t)nq * Dh * sizeof *o);
     _Alignas(64) float s[4][ATTEND_BLOCK];
     float m[4], l[4];
@@ -732,16 +741,16 @@ static int attend_avx512(float *o, const float *q, int nq, const float *k, const
     for (int j0 = 0; j0 < n; j0 += ATTEND_BLOCK) {
         const int nb = n - j0 < ATTEND_BLOCK ? n - j0 : ATTEND_BLOCK;
         for (int j = 0; j < nb; j++) {
-            const float *kr = k + (size_t)(j0 + j) * ld;
-            /* Rows ld apart: fetch keys ATTEND_PF ahead and this block's
-             * values (read after the scores) while the scores are made. */
-            const float *kp = kr + (size_t)ATTEND_PF * ld, *vp = v + (size_t)(j0 + j) * ld;
-            for (int d = 0; d < Dh; d += 16) {
-                if (j0 + j + ATTEND_PF < n) _mm_prefetch((const char *)(kp + d), _MM_HINT_T0);
-                _mm_prefetch((const char *)(vp + d), _MM_HINT_T0);
+            const size_t r = (size_t)(j0 + j) * ld;
+            /* Rows may be far apart: fetch keys ATTEND_PF ahead and this
+             * block's values (read after the scores) while scoring. */
+            const char *kp = kb + (r + (size_t)ATTEND_PF * ld) * esize, *vp = vb + r * esize;
+            for (size_t c = 0; c < row_bytes; c += 64) {
+                if (j0 + j + ATTEND_PF < n) _mm_prefetch(kp + c, _MM_HINT_T0);
+                _mm_prefetch(vp + c, _MM_HINT_T0);
             }
             __m512 kv[16];
-            for (int d = 0; d < nv; d++) kv[d] = _mm512_loadu_ps(kr + 16 * d);
+            for (int d = 0; d < nv; d++) kv[d] = att_load(k, r + 16 * (size_t)d, f16);
             for (int h = 0; h < nq; h++) {
                 const float *qh = q + (size_t)h * Dh;
                 __m512 a0 = _mm512_mul_ps(_mm512_loadu_ps(qh), kv[0]), a1 = _mm512_setzero_ps();
@@ -780,9 +789,9 @@ static int attend_avx512(float *o, const float *q, int nq, const float *k, const
         for (int d = 0; d < nv; d++) {
             __m512 acc[4];
             for (int h = 0; h < nq; h++) acc[h] = _mm512_loadu_ps(o + (size_t)h * Dh + 16 * d);
-            const float *vr = v + (size_t)j0 * ld + 16 * d;
-            for (int j = 0; j < nb; j++, vr += ld) {
-                const __m512 vv = _mm512_loadu_ps(vr);
+            size_t r = (size_t)j0 * ld + 16 * (size_t)d;
+            for (int j = 0; j < nb; j++, r += ld) {
+                const __m512 vv = att_load(v, r, f16);
                 for (int h = 0; h < nq; h++)
                     acc[h] = _mm512_fmadd_ps(_mm512_set1_ps(s[h][j]), vv, acc[h]);
             }
@@ -796,6 +805,16 @@ static int attend_avx512(float *o, const float *q, int nq, const float *k, const
                              _mm512_mul_ps(r, _mm512_loadu_ps(o + (size_t)h * Dh + 16 * d)));
     }
     return 1;
+}
+
+static int attend_avx512(float *o, const float *q, int nq, const float *k, const float *v,
+                         size_t ld, int n, int Dh, float scale) {
+    return attend_body(o, q, nq, k, v, ld, n, Dh, scale, 0);
+}
+
+static int attend_f16_avx512(float *o, const float *q, int nq, const uint16_t *k,
+                             const uint16_t *v, size_t ld, int n, int Dh, float scale) {
+    return attend_body(o, q, nq, k, v, ld, n, Dh, scale, 1);
 }
 
 static int have_vnni(void) {
@@ -815,6 +834,7 @@ int cpu_kernels_init_avx512(cpu_kernels *k) {
     k->conv_transpose1d = conv_transpose1d_avx512;
     k->snake_row = snake_row_avx512;
     k->attend = attend_avx512;
+    k->attend_f16 = attend_f16_avx512;
     if (have_vnni()) {
         k->matmul_q[CTTS_DT_Q8_0] = matmul_q8_0_vnni;
         k->matmul_q[CTTS_DT_Q4_0] = matmul_q4_0_vnni;

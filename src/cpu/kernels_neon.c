@@ -207,6 +207,26 @@ static void quant_row_q8_0_neon(const float *x, void *vy, int k) {
 
 /* ---- vector primitives ---- */
 
+static void f16_to_f32_neon(float *y, const uint16_t *x, int n) {
+    int i = 0;
+    for (; i + 4 <= n; i += 4) vst1q_f32(y + i, load4(x, (size_t)i, W_F16));
+    for (; i < n; i++) y[i] = ctts_f16_to_f32(x[i]);
+}
+
+/* Clamped first (vmax/vmin keep NaN), then converted to nearest even. */
+static void f32_to_f16_neon(uint16_t *y, const float *x, int n) {
+    const float32x4_t hi = vdupq_n_f32(65504.0f), lo = vdupq_n_f32(-65504.0f);
+    int i = 0;
+    for (; i + 4 <= n; i += 4) {
+        const float32x4_t v = vminq_f32(hi, vmaxq_f32(lo, vld1q_f32(x + i)));
+        vst1_u16(y + i, vreinterpret_u16_f16(vcvt_f16_f32(v)));
+    }
+    for (; i < n; i++) {
+        const float v = x[i] > 65504.0f ? 65504.0f : x[i] < -65504.0f ? -65504.0f : x[i];
+        y[i] = ctts_f32_to_f16(v);
+    }
+}
+
 static float dot_neon(const float *a, const float *b, int n) {
     float32x4_t acc0 = vdupq_n_f32(0.0f), acc1 = acc0;
     int i = 0;
@@ -537,6 +557,8 @@ int cpu_kernels_init_neon_ex(cpu_kernels *k, int use_dotprod) {
     k->matmul_q[CTTS_DT_Q4_0] = dotprod ? cpu_matmul_q4_0_neon_dot : neon_mmq_q4_0;
     k->quant_row_q8_0 = quant_row_q8_0_neon;
     k->dot = dot_neon;
+    k->f16_to_f32 = f16_to_f32_neon;
+    k->f32_to_f16 = f32_to_f16_neon;
     k->axpy = axpy_neon;
     k->scale = scale_neon;
     k->conv1d = conv1d_neon;

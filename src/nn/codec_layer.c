@@ -139,13 +139,14 @@ ctts_status nn_codec_layer_forward(ctts_backend *be, const nn_codec_layer_config
         return CTTS_E_INVALID_ARG;
     const int D = cfg->d_model, H = cfg->n_heads, Hkv = cfg->n_kv_heads, Dh = cfg->head_dim;
     const int qd = H * Dh, kvd = Hkv * Dh, F = cfg->d_ff;
-    if (kv->d_model != kvd || T > kv->capacity) return CTTS_E_INVALID_ARG;
+    if (kv->d_model != kvd || kv->dtype != CTTS_DT_F32 || T > kv->capacity)
+        return CTTS_E_INVALID_ARG;
     if (kv->n + T > kv->capacity) {
         if (cfg->window <= 0 || cfg->window - 1 + T > kv->capacity) return CTTS_E_INVALID_ARG;
         const int keep = cfg->window - 1 < kv->n ? cfg->window - 1 : kv->n;
         const size_t off = (size_t)(kv->n - keep) * kvd, n = (size_t)keep * kvd;
-        memmove(kv->k, kv->k + off, n * sizeof(float));
-        memmove(kv->v, kv->v + off, n * sizeof(float));
+        memmove(kv->k, (float *)kv->k + off, n * sizeof(float));
+        memmove(kv->v, (float *)kv->v + off, n * sizeof(float));
         kv->n = keep;
     }
     const size_t t = (size_t)T;
@@ -154,8 +155,8 @@ ctts_status nn_codec_layer_forward(ctts_backend *be, const nn_codec_layer_config
     float *att = q + round16(t * qd);
     float *f1 = att + round16(t * qd);
     float *f2 = f1 + round16(t * F);
-    float *k_new = kv->k + (size_t)kv->n * kvd;
-    float *v_new = kv->v + (size_t)kv->n * kvd;
+    float *k_new = (float *)kv->k + (size_t)kv->n * kvd;
+    float *v_new = (float *)kv->v + (size_t)kv->n * kvd;
     const int ln = cfg->norm == NN_CODEC_NORM_LAYER;
 
     if (ln)

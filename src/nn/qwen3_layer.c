@@ -150,8 +150,9 @@ size_t nn_qwen3_scratch_floats(const nn_qwen3_config *cfg, int T) {
     if (!cfg || T <= 0) return 0;
     const size_t t = (size_t)T, d = (size_t)cfg->d_model, f = (size_t)cfg->d_ff,
                  qd = (size_t)cfg->n_heads * (size_t)cfg->head_dim;
-    /* xn [T, D]; q, att [T, H*Dh]; g, u [T, d_ff]. */
-    return round16(t * d) + 2 * round16(t * qd) + 2 * round16(t * f);
+    const size_t kd = (size_t)cfg->n_kv_heads * (size_t)cfg->head_dim;
+    /* xn [T, D]; q, att [T, H*Dh]; g, u [T, d_ff]; new K, V rows [T, Hkv*Dh] (F16 caches). */
+    return round16(t * d) + 2 * round16(t * qd) + 2 * round16(t * f) + 2 * round16(t * kd);
 }
 
 ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
@@ -159,7 +160,10 @@ ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
                                    int T, int pos0, float *scratch) {
     if (!be || !cfg || !w || !kv || !x || !scratch || T <= 0 || pos0 < 0)
         return CTTS_E_INVALID_ARG;
-    if (!w->q_proj || !w->norms || kv->d_model != nn_qwen3_kv_width(cfg)) return CTTS_E_STATE;
+    const int f16 = kv->dtype == CTTS_DT_F16;
+    if (!w->q_proj || !w->norms || kv->d_model != nn_qwen3_kv_width(cfg) ||
+        (f16 && kv->n_heads != cfg->n_kv_heads) || (!f16 && kv->dtype != CTTS_DT_F32))
+        return CTTS_E_STATE;
     if (kv->n < 0 || T > kv->capacity - kv->n) return CTTS_E_INVALID_ARG;
 
     const int D = cfg->d_model, H = cfg->n_heads, Hkv = cfg->n_kv_heads, Dh = cfg->head_dim;
@@ -170,8 +174,9 @@ ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
     float *att = q + round16(t * (size_t)QD);   /* [T, QD] */
     float *g = att + round16(t * (size_t)QD);   /* [T, d_ff] */
     float *u = g + round16(t * (size_t)cfg->d_ff); /* [T, d_ff] */
-    float *k_new = kv->k + (size_t)kv->n * (size_t)KD;
-    float *v_new = kv->v + (size_t)kv->n * (size_t)KD;
+    /* New K / V rows: straight into an F32 cache, or through scratch into an F16 one. */
+    float *k_new = f16 ? u + round16(t * (size_t)cfg->d_ff) : (float *)kv->k + (size_t)kv->n * KD;
+    float *v_new = f16 ? k_new + round16(t * (size_t)KD) : (float *)kv->v + (size_t)kv->n * KD;
 
     /* Attention branch. */
     be->rms_norm(be, xn, x, w->ln1, T, D, cfg->rms_eps);
@@ -182,7 +187,13 @@ ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
     be->rms_norm(be, k_new, k_new, w->k_norm, T * Hkv, Dh, cfg->rms_eps);
     be->rope_half(be, q, T, H, Dh, QD, pos0, cfg->rope_theta);
     be->rope_half(be, k_new, T, Hkv, Dh, KD, pos0, cfg->rope_theta);
-    be->attention_gqa(be, att, q, QD, kv->k, kv->v, KD, T, kv->n + T, kv->n, H, Hkv, Dh, 0);
+    if (f16) {
+        be->kv_store_f16(be, kv->k, kv->v, k_new, v_new, KD, T, kv->n, Hkv, Dh, kv->capacity);
+        be->attention_gqa_f16(be, att, q, QD, kv->k, kv->v, kv->capacity, T, kv->n + T, kv->n,
+                              H, Hkv, Dh, 0);
+    } else {
+        be->attention_gqa(be, att, q, QD, kv->k, kv->v, KD, T, kv->n + T, kv->n, H, Hkv, Dh, 0);
+    }
     kv->n += T;
     be->linear(be, xn, att, w->o_proj, NULL, T);
     be->add(be, x, x, xn, t * (size_t)D);

@@ -70,7 +70,8 @@ void nn_qwen3_layer_release(nn_qwen3_layer_weights *w, ctts_backend *be);
 ctts_status nn_bind_to_f32(nn_binder *b, float *dst, const char *name, int ndim,
                            const int64_t *shape, char *err, size_t err_len);
 
-/* KV cache rows are Hkv*Dh wide: use nn_kv_cache_init(kv, be, capacity, this). */
+/* KV cache rows are Hkv*Dh wide: use nn_kv_cache_init(kv, be, capacity, this), or
+ * nn_kv_cache_init_f16(kv, be, capacity, Hkv, Dh) for a half-precision cache. */
 int nn_qwen3_kv_width(const nn_qwen3_config *cfg);
 
 /* Floats of scratch (backend memory) one layer forward over up to T rows needs. */

@@ -70,20 +70,66 @@ ctts_status nn_transformer_layer_prepare(const nn_transformer_config *cfg,
     return CTTS_OK;
 }
 
-ctts_status nn_kv_cache_init(nn_kv_cache *kv, ctts_backend *be, int capacity, int d_model) {
-    if (!kv || !be || capacity < 0 || d_model <= 0) return CTTS_E_INVALID_ARG;
-    memset(kv, 0, sizeof *kv);
-    kv->capacity = capacity;
-    kv->d_model = d_model;
-    if (capacity == 0) return CTTS_OK;
-    if ((size_t)capacity > SIZE_MAX / sizeof(float) / (size_t)d_model) return CTTS_E_OOM;
-    size_t bytes = (size_t)capacity * (size_t)d_model * sizeof(float);
+/* Allocates both buffers for kv's dtype, capacity and d_model. */
+static ctts_status kv_alloc(nn_kv_cache *kv, ctts_backend *be) {
+    const size_t esize = kv->dtype == CTTS_DT_F16 ? 2 : 4;
+    if (kv->capacity == 0) return CTTS_OK;
+    if ((size_t)kv->capacity > SIZE_MAX / esize / (size_t)kv->d_model) return CTTS_E_OOM;
+    const size_t bytes = (size_t)kv->capacity * (size_t)kv->d_model * esize;
     kv->k = be->alloc(be, bytes);
     kv->v = be->alloc(be, bytes);
     if (!kv->k || !kv->v) {
         nn_kv_cache_release(kv, be);
         return CTTS_E_OOM;
     }
+    return CTTS_OK;
+}
+
+ctts_status nn_kv_cache_init(nn_kv_cache *kv, ctts_backend *be, int capacity, int d_model) {
+    if (!kv || !be || capacity < 0 || d_model <= 0) return CTTS_E_INVALID_ARG;
+    memset(kv, 0, sizeof *kv);
+    *kv = (nn_kv_cache){.dtype = CTTS_DT_F32, .capacity = capacity, .d_model = d_model};
+    return kv_alloc(kv, be);
+}
+
+ctts_status nn_kv_cache_init_f16(nn_kv_cache *kv, ctts_backend *be, int capacity, int n_heads,
+                                 int head_dim) {
+    if (!kv || !be || capacity < 0 || n_heads <= 0 || head_dim <= 0 || head_dim > 512 ||
+        n_heads > INT32_MAX / head_dim)
+        return CTTS_E_INVALID_ARG;
+    memset(kv, 0, sizeof *kv);
+    *kv = (nn_kv_cache){.dtype = CTTS_DT_F16, .n_heads = n_heads, .capacity = capacity,
+                        .d_model = n_heads * head_dim};
+    return kv_alloc(kv, be);
+}
+
+ctts_status nn_kv_cache_resize(nn_kv_cache *kv, ctts_backend *be, int capacity) {
+    if (!kv || !be || capacity < kv->n) return CTTS_E_INVALID_ARG;
+    nn_kv_cache nk = *kv;
+    nk.k = nk.v = NULL;
+    nk.capacity = capacity;
+    ctts_status st = kv_alloc(&nk, be);
+    if (st != CTTS_OK) return st;
+    /* Whole rows for F32; per head for F16, whose head blocks move with the
+     * capacity. Through host memory, so any backend's buffers work. */
+    const int f16 = kv->dtype == CTTS_DT_F16, blocks = f16 ? kv->n_heads : 1;
+    const size_t esize = f16 ? 2 : 4, row = (size_t)kv->d_model / (size_t)blocks * esize;
+    const size_t bytes = (size_t)kv->n * row;
+    void *tmp = bytes ? malloc(bytes) : NULL;
+    if (bytes && !tmp) {
+        nn_kv_cache_release(&nk, be);
+        return CTTS_E_OOM;
+    }
+    for (int b = 0; b < blocks && bytes; b++)
+        for (int kv_i = 0; kv_i < 2; kv_i++) {
+            const char *src = kv_i ? kv->v : kv->k;
+            char *dst = kv_i ? nk.v : nk.k;
+            be->download(be, tmp, src + (size_t)b * (size_t)kv->capacity * row, bytes);
+            be->upload(be, dst + (size_t)b * (size_t)capacity * row, tmp, bytes);
+        }
+    free(tmp);
+    nn_kv_cache_release(kv, be);
+    *kv = nk;
     return CTTS_OK;
 }
 
@@ -109,7 +155,8 @@ ctts_status nn_transformer_layer_forward(ctts_backend *be, const nn_transformer_
                                          float *x, int T, int pos0, float *scratch) {
     if (!be || !cfg || !w || !kv || !x || !scratch || T <= 0 || pos0 < 0)
         return CTTS_E_INVALID_ARG;
-    if (!w->wq.data || kv->d_model != cfg->d_model) return CTTS_E_STATE;
+    if (!w->wq.data || kv->d_model != cfg->d_model || kv->dtype != CTTS_DT_F32)
+        return CTTS_E_STATE;
     if (kv->n < 0 || T > kv->capacity - kv->n) return CTTS_E_INVALID_ARG;
 
     const int D = cfg->d_model, H = cfg->n_heads, Dh = D / H;
@@ -118,8 +165,8 @@ ctts_status nn_transformer_layer_forward(ctts_backend *be, const nn_transformer_
     float *q = xn + td;      /* [T, D] queries, later the FFN output */
     float *att = q + td;     /* [T, D] attention output */
     float *ff = att + td;    /* [T, d_ff] */
-    float *k_new = kv->k + (size_t)kv->n * (size_t)D;
-    float *v_new = kv->v + (size_t)kv->n * (size_t)D;
+    float *k_new = (float *)kv->k + (size_t)kv->n * (size_t)D;
+    float *v_new = (float *)kv->v + (size_t)kv->n * (size_t)D;
 
     /* Attention branch. */
     be->layer_norm(be, xn, x, (const float *)w->norm1_w->data, (const float *)w->norm1_b->data,

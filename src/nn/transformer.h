@@ -50,12 +50,15 @@ typedef struct {
 } nn_transformer_layer_weights;
 
 /* One layer's streaming KV cache in backend memory. Row i holds position
- * (first position of the stream) + i; K rows already carry RoPE. */
+ * (first position of the stream) + i; K rows already carry RoPE. F32 caches
+ * are [capacity, d_model] float rows; F16 ones are head-major (backend.h
+ * kv_store_f16: n_heads blocks of [capacity, d_model / n_heads]). */
 typedef struct {
-    float *k;     /* [capacity, D] */
-    float *v;     /* [capacity, D] */
-    int capacity; /* rows allocated */
-    int n;        /* rows filled */
+    void *k, *v;
+    ctts_dtype dtype; /* CTTS_DT_F32 or CTTS_DT_F16 */
+    int n_heads;      /* F16 layout only */
+    int capacity;     /* rows allocated */
+    int n;            /* rows filled */
     int d_model;
 } nn_kv_cache;
 
@@ -70,6 +73,13 @@ ctts_status nn_transformer_layer_prepare(const nn_transformer_config *cfg,
 
 /* Allocates K and V of capacity rows (zeroed) in backend memory; n = 0. */
 ctts_status nn_kv_cache_init(nn_kv_cache *kv, ctts_backend *be, int capacity, int d_model);
+/* The same as an F16 cache of n_heads heads of head_dim (<= 512): half the
+ * bytes to read per attention step, values rounded to half precision. */
+ctts_status nn_kv_cache_init_f16(nn_kv_cache *kv, ctts_backend *be, int capacity, int n_heads,
+                                 int head_dim);
+/* Reallocates to capacity rows (>= kv->n) of the same dtype, keeping the
+ * filled rows; on failure the cache is unchanged. */
+ctts_status nn_kv_cache_resize(nn_kv_cache *kv, ctts_backend *be, int capacity);
 /* Releases the buffers (a zeroed or already released cache is fine). */
 void nn_kv_cache_release(nn_kv_cache *kv, ctts_backend *be);
 

@@ -594,5 +594,68 @@ static void test_threads_identical(void) {
     CHECK(memcmp(hid[0], hid[1], sizeof hid[0]) == 0);
 }
 
+/* The F16 KV cache (fast modes): talker hidden states along every golden
+ * case, teacher forced, stay within 2e-3 of the official ones (the README's
+ * autoregressive tolerance is 1e-3 for the F32 cache; half precision rounds
+ * K and V by 2^-11 relative) with the same greedy first codes, across the
+ * cache's growth from 64 rows (checked to happen). */
+static void test_kv_f16(void) {
+    if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
+    char err[256];
+    model m[2];
+    REQUIRE(model_open(&m[0], 0, 2, err, sizeof err) == 0);
+    if (model_open(&m[1], 1, 2, err, sizeof err) != 0) {
+        model_close(&m[0]);
+        REQUIRE(!"model-base opens");
+    }
+    q3t_talker_set_kv_f16(m[0].t, 1);
+    q3t_talker_set_kv_f16(m[1].t, 1);
+    int grown = 0;
+    double worst = 0;
+    for (int ci = 0; ci < N_CASES; ci++) {
+        if (CASES[ci].sampled) continue;
+        model *mm = &m[CASES[ci].base];
+        const int D = q3t_talker_hidden_size(mm->t), V = q3t_talker_vocab(mm->t);
+        case_data c;
+        if (case_load(&c, CASES[ci].id, D) != 0) {
+            TEST_FAIL_AT("%s: golden case unreadable", CASES[ci].id);
+            continue;
+        }
+        q3t_talker_state *s = NULL;
+        q3t_cp_state *cs = NULL;
+        float *sc = malloc(sizeof(float) * V), *row = malloc(sizeof(float) * D);
+        REQUIRE(sc && row);
+        REQUIRE(q3t_talker_state_new(mm->t, &s, err, sizeof err) == CTTS_OK);
+        REQUIRE(q3t_cp_state_new(mm->cp, &cs, err, sizeof err) == CTTS_OK);
+        REQUIRE(q3t_talker_forward(mm->t, s, c.prefill, c.P, err, sizeof err) == CTTS_OK);
+        double wh = 0;
+        int argmax_bad = 0;
+        for (int k = 0; k < c.n_first; k++) {
+            if (k > 0) {
+                REQUIRE(q3t_code_predictor_frame_embed(mm->cp, cs, mm->t, c.codes + (k - 1) * 16,
+                                                       row, err, sizeof err) == CTTS_OK);
+                const float *add = k - 1 < c.N ? c.trailing + (size_t)(k - 1) * D : c.pad;
+                for (int d = 0; d < D; d++) row[d] += add[d];
+                REQUIRE(q3t_talker_forward(mm->t, s, row, 1, err, sizeof err) == CTTS_OK);
+            }
+            wh = fmax(wh, diff_scores(q3t_talker_hidden(s), c.hidden + (size_t)k * D, D));
+            q3t_talker_process(mm->t, s, c.first, k, CASES[ci].rep_pen, sc);
+            argmax_bad += nn_argmax(sc, V) != c.first[k];
+        }
+        grown |= q3t_talker_state_positions(s) > 64;
+        worst = fmax(worst, wh);
+        if (!(wh <= 2e-3) || argmax_bad)
+            TEST_FAIL_AT("%s F16 KV: hidden %g, argmax mismatches %d", CASES[ci].id, wh, argmax_bad);
+        free(sc), free(row);
+        q3t_cp_state_free(cs);
+        q3t_talker_state_free(s);
+        case_free(&c);
+    }
+    CHECK(grown);
+    CHECK(worst > 1e-5); /* really F16: 8.6e-4 here, the F32 cache 1.5e-6 */
+    model_close(&m[0]);
+    model_close(&m[1]);
+}
+
 TEST_MAIN(T(test_bind_errors), T(test_single_pass), T(test_teacher_forced), T(test_free_running),
-          T(test_free_running_scalar), T(test_sampled), T(test_threads_identical))
+          T(test_free_running_scalar), T(test_sampled), T(test_threads_identical), T(test_kv_f16))

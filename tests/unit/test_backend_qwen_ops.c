@@ -170,6 +170,69 @@ static void test_attention_gqa(void) {
     run_gqa_case(3, 70, 16, 2, 32, 0);
 }
 
+/* kv_store_f16 + attention_gqa_f16: the cache holds each value rounded to
+ * half precision at (g * capacity + row) * Dh (checked bit by bit, rows stored
+ * in two calls), and attention over it equals the double reference on the
+ * rounded values, for 1 and 3 threads and the scalar tier, bit for bit what
+ * attention_gqa gives on them. */
+static void run_gqa_f16_case(int T, int n_kv, int H, int Hkv, int Dh, int window) {
+    const int q_pos0 = n_kv - T, QD = H * Dh, KD = Hkv * Dh, cap = n_kv + 5;
+    ctts_backend *b1 = ctts_backend_cpu_new(1, CTTS_ISA_AUTO);
+    ctts_backend *b3 = ctts_backend_cpu_new(3, CTTS_ISA_AUTO);
+    ctts_backend *bs = ctts_backend_cpu_new(1, CTTS_ISA_SCALAR);
+    REQUIRE(b1 && b3 && bs);
+    const size_t nq = (size_t)T * QD, nk = (size_t)n_kv * KD, nc = (size_t)cap * KD;
+    float *q = malloc(4 * nq), *k = malloc(4 * nk), *v = malloc(4 * nk), *o1 = malloc(4 * nq),
+          *o3 = malloc(4 * nq), *os = malloc(4 * nq), *r = malloc(4 * nq);
+    uint16_t *kc = malloc(2 * nc), *vc = malloc(2 * nc);
+    REQUIRE(q && k && v && o1 && o3 && os && r && kc && vc);
+    fill(q, nq, 11 + T, 1.0f);
+    fill(k, nk, 21 + n_kv, 1.0f);
+    fill(v, nk, 31 + H, 1.0f);
+    k[0] = 1e6f; /* saturates to 65504 */
+    const int split = n_kv / 3;
+    b1->kv_store_f16(b1, kc, vc, k, v, KD, split, 0, Hkv, Dh, cap);
+    b1->kv_store_f16(b1, kc, vc, k + (size_t)split * KD, v + (size_t)split * KD, KD,
+                     n_kv - split, split, Hkv, Dh, cap);
+    int bad = 0;
+    for (int j = 0; j < n_kv; j++)
+        for (int g = 0; g < Hkv; g++)
+            for (int d = 0; d < Dh; d++) {
+                const size_t src = (size_t)j * KD + (size_t)g * Dh + d;
+                const size_t dst = ((size_t)g * cap + j) * Dh + d;
+                const float kk = k[src] > 65504.0f ? 65504.0f : k[src];
+                bad += kc[dst] != ctts_f32_to_f16(kk) || vc[dst] != ctts_f32_to_f16(v[src]);
+                k[src] = ctts_f16_to_f32(kc[dst]); /* the reference reads what is cached */
+                v[src] = ctts_f16_to_f32(vc[dst]);
+            }
+    CHECK_EQ_INT(bad, 0);
+    CHECK(k[0] == 65504.0f);
+    b1->attention_gqa_f16(b1, o1, q, QD, kc, vc, cap, T, n_kv, q_pos0, H, Hkv, Dh, window);
+    b3->attention_gqa_f16(b3, o3, q, QD, kc, vc, cap, T, n_kv, q_pos0, H, Hkv, Dh, window);
+    bs->attention_gqa_f16(bs, os, q, QD, kc, vc, cap, T, n_kv, q_pos0, H, Hkv, Dh, window);
+    gqa_ref(r, q, k, v, T, n_kv, q_pos0, H, Hkv, Dh, window);
+    const double tol = 2e-5 * 65504.0; /* key 0 is large: scores reach ~1e5 */
+    CHECK(max_abs_diff(o1, r, nq) < tol);
+    CHECK(max_abs_diff(os, r, nq) < tol);
+    CHECK(memcmp(o1, o3, 4 * nq) == 0);
+    /* Bit-identical to attention_gqa on the widened values (one kernel, another load). */
+    b1->attention_gqa(b1, o3, q, QD, k, v, KD, T, n_kv, q_pos0, H, Hkv, Dh, window);
+    CHECK(memcmp(o1, o3, 4 * nq) == 0);
+    bs->attention_gqa(bs, o3, q, QD, k, v, KD, T, n_kv, q_pos0, H, Hkv, Dh, window);
+    CHECK(memcmp(os, o3, 4 * nq) == 0);
+    free(q), free(k), free(v), free(o1), free(o3), free(os), free(r), free(kc), free(vc);
+    b1->destroy(b1), b3->destroy(b3), bs->destroy(bs);
+}
+
+static void test_attention_gqa_f16(void) {
+    run_gqa_f16_case(1, 1, 4, 2, 16, 0);
+    run_gqa_f16_case(14, 14, 4, 2, 16, 0);   /* prefill */
+    run_gqa_f16_case(1, 300, 16, 8, 128, 0); /* talker shape, long decode */
+    run_gqa_f16_case(20, 150, 8, 2, 64, 37); /* window */
+    run_gqa_f16_case(3, 70, 16, 2, 32, 0);   /* 8 heads per KV head: fallback */
+    run_gqa_f16_case(2, 33, 4, 4, 24, 0);    /* Dh the vector kernel does not take */
+}
+
 static void test_mul(void) {
     ctts_backend *be = ctts_backend_cpu_new(2, CTTS_ISA_AUTO);
     REQUIRE(be);
@@ -341,5 +404,5 @@ static void test_linear_multi(void) {
     free(x);
 }
 
-TEST_MAIN(T(test_rms_norm), T(test_rope_half), T(test_attention_gqa), T(test_mul), T(test_get_rows),
+TEST_MAIN(T(test_rms_norm), T(test_rope_half), T(test_attention_gqa), T(test_attention_gqa_f16), T(test_mul), T(test_get_rows),
           T(test_linear_multi))

@@ -16,6 +16,7 @@
 #include <string.h>
 
 #include "backend/backend.h"
+#include "base/rng.h"
 #include "cpu/kernels.h"
 #include "harness.h"
 #include "quant/quant.h"
@@ -1112,8 +1113,110 @@ static void test_act_accuracy(void) {
     free(y);
 }
 
+/* f16 <-> f32 rows on every tier equal the scalar conversions bit for bit:
+ * all 65536 halves one way; the other way values at every rounding edge
+ * (ties both ways, half subnormals, the top of the range, which saturates),
+ * signed zeros, infinities and NaN, at lengths that leave every vector
+ * remainder. */
+static void test_f16_rows(void) {
+    cpu_kernels k[4];
+    const int nk = kernel_tiers(k);
+    enum { NH = 65536, NF = 4099 };
+    uint16_t *h = malloc(NH * sizeof *h), *hy = malloc(NF * sizeof *hy);
+    float *f = malloc(NH * sizeof *f), *x = malloc(NF * sizeof *x);
+    REQUIRE(h && hy && f && x);
+    for (int i = 0; i < NH; i++) h[i] = (uint16_t)i;
+    ctts_rng r;
+    ctts_rng_seed(&r, 77);
+    for (int i = 0; i < NF; i++) {
+        const uint16_t b = (uint16_t)(ctts_rng_u64(&r) & 0x7bffu); /* finite halves */
+        const float v = ctts_f16_to_f32(b) * (ctts_rng_u64(&r) & 1 ? -1.0f : 1.0f);
+        float e = ctts_f16_to_f32((uint16_t)(b + 1)) - ctts_f16_to_f32(b); /* spacing above */
+        switch (i % 5) {
+        case 0: x[i] = v; break;
+        case 1: x[i] = v + 0.5f * e * (v < 0 ? -1.0f : 1.0f); break; /* exact tie */
+        case 2: x[i] = v + 0.49f * e; break;
+        case 3: x[i] = v + 0.51f * e; break;
+        default: x[i] = 3.0f * ctts_rng_normal(&r); break;
+        }
+    }
+    const float special[] = {0.0f,     -0.0f,   65504.0f, -65504.0f, 65519.0f, 65520.0f,
+                             -65536.0f, 1e6f,   -1e30f,   INFINITY,  -INFINITY, NAN,
+                             6e-8f,     3e-8f,  2.9e-8f,  -5.96e-8f, 1e-40f,    6.1035e-5f};
+    memcpy(x, special, sizeof special);
+    for (int t = 0; t < nk; t++) {
+        REQUIRE(k[t].f16_to_f32 && k[t].f32_to_f16);
+        k[t].f16_to_f32(f, h, NH);
+        int bad = 0;
+        for (int i = 0; i < NH; i++) {
+            const float ref = ctts_f16_to_f32(h[i]);
+            bad += isnan(ref) ? !isnan(f[i]) : memcmp(&ref, &f[i], 4) != 0;
+        }
+        if (bad) TEST_FAIL_AT("%s f16_to_f32: %d of 65536 differ", k[t].name, bad);
+        static const int lens[] = {NF, 1, 3, 7, 9, 15, 17};
+        for (size_t li = 0; li < sizeof lens / sizeof *lens; li++) {
+            const int n = lens[li];
+            memset(hy, 0xAB, NF * sizeof *hy);
+            k[t].f32_to_f16(hy, x, n);
+            bad = 0;
+            for (int i = 0; i < n; i++) {
+                const float c = x[i] > 65504.0f ? 65504.0f : x[i] < -65504.0f ? -65504.0f : x[i];
+                const uint16_t ref = ctts_f32_to_f16(c);
+                bad += isnan(x[i]) ? (hy[i] & 0x7fffu) <= 0x7c00u : hy[i] != ref;
+            }
+            if (n < NF) bad += hy[n] != 0xABAB; /* nothing written past n */
+            if (bad) TEST_FAIL_AT("%s f32_to_f16 n=%d: %d differ", k[t].name, n, bad);
+        }
+    }
+    /* Saturation, not infinity. */
+    k[nk - 1].f32_to_f16(hy, (const float[]){1e6f, -INFINITY}, 2);
+    CHECK(hy[0] == 0x7bffu && hy[1] == 0xfbffu);
+    free(h), free(hy), free(f), free(x);
+}
+
+static void fill_normal(float *x, size_t n, uint64_t seed, float scale) {
+    ctts_rng r;
+    ctts_rng_seed(&r, seed);
+    for (size_t i = 0; i < n; i++) x[i] = scale * ctts_rng_normal(&r);
+}
+
+/* attend_f16 (where a tier has it) equals attend on the same values widened
+ * to float bit for bit: the two are one kernel with a different load. */
+static void test_attend_f16(void) {
+    cpu_kernels k[4];
+    const int nk = kernel_tiers(k);
+    static const int cases[][3] = {{1, 2, 16}, {70, 2, 128}, {129, 4, 64}, {5, 1, 256}, {64, 3, 32}};
+    for (int t = 0; t < nk; t++) {
+        if (!k[t].attend_f16) continue;
+        for (size_t c = 0; c < sizeof cases / sizeof *cases; c++) {
+            const int n = cases[c][0], nq = cases[c][1], Dh = cases[c][2];
+            const size_t ld = (size_t)Dh + 16; /* rows apart, as in a wider cache */
+            uint16_t *kh = malloc(n * ld * 2), *vh = malloc(n * ld * 2);
+            float *kf = malloc(n * ld * 4), *vf = malloc(n * ld * 4), *q = malloc((size_t)nq * Dh * 4);
+            float *o1 = malloc((size_t)nq * Dh * 4), *o2 = malloc((size_t)nq * Dh * 4);
+            REQUIRE(kh && vh && kf && vf && q && o1 && o2);
+            fill_normal(q, (size_t)nq * Dh, 3, 1.0f);
+            fill_normal(kf, n * ld, 4, 2.0f);
+            fill_normal(vf, n * ld, 5, 1.0f);
+            k[0].f32_to_f16(kh, kf, (int)(n * ld));
+            k[0].f32_to_f16(vh, vf, (int)(n * ld));
+            k[0].f16_to_f32(kf, kh, (int)(n * ld));
+            k[0].f16_to_f32(vf, vh, (int)(n * ld));
+            CHECK(k[t].attend_f16(o1, q, nq, kh, vh, ld, n, Dh, 0.125f) == 1);
+            CHECK(k[t].attend(o2, q, nq, kf, vf, ld, n, Dh, 0.125f) == 1);
+            if (memcmp(o1, o2, (size_t)nq * Dh * 4))
+                TEST_FAIL_AT("%s attend_f16 n=%d nq=%d Dh=%d differs from attend", k[t].name, n, nq, Dh);
+            free(kh), free(vh), free(kf), free(vf), free(q), free(o1), free(o2);
+        }
+        /* Sizes it does not take: 0 and nothing written. */
+        float o = 7.0f, qq[24] = {0};
+        uint16_t kv[24] = {0};
+        CHECK(k[t].attend_f16(&o, qq, 1, kv, kv, 24, 1, 24, 1.0f) == 0 && o == 7.0f);
+    }
+}
+
 TEST_MAIN(T(test_linear), T(test_linear_conv1x1_shape), T(test_conv1d), T(test_conv_transpose1d),
           T(test_attention), T(test_norms), T(test_elementwise), T(test_rows_ops), T(test_rope),
           T(test_memory_and_dtypes), T(test_matmul_q), T(test_quant_row_q8_0), T(test_linear_q),
           T(test_isa_cap), T(test_matmul_q_tiers), T(test_linear_q_threads), T(test_snake),
-          T(test_conv_shapes), T(test_act_accuracy))
+          T(test_conv_shapes), T(test_act_accuracy), T(test_f16_rows), T(test_attend_f16))

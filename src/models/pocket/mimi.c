@@ -478,8 +478,8 @@ static ctts_status tstack_forward(tstack *ts, ctts_backend *be, float *x, int T)
             /* Rows older than the window are never attended again. */
             int keep = kv->n < keep_max ? kv->n : keep_max;
             size_t off = (size_t)(kv->n - keep) * (size_t)D, cnt = (size_t)keep * (size_t)D;
-            memmove(kv->k, kv->k + off, cnt * sizeof(float));
-            memmove(kv->v, kv->v + off, cnt * sizeof(float));
+            memmove(kv->k, (float *)kv->k + off, cnt * sizeof(float));
+            memmove(kv->v, (float *)kv->v + off, cnt * sizeof(float));
             kv->n = keep;
         }
         ctts_status st = nn_transformer_layer_forward(be, ts->cfg, &ts->layers[l], kv, x, T,

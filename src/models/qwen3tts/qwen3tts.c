@@ -354,6 +354,8 @@ ctts_status q3t_model_load(const char *dir, const ctts_model_params *p, q3t_mode
     /* Block-quantized language model (converted now or by ctts quantize): the
      * fast mode, so the audio decoder takes BF16 products too. */
     m->codec.fast_decoder = st == CTTS_OK && block_quantized(&m->main, "talker.codec_head.weight");
+    /* ... and the talker's KV cache in F16, which long utterances read each step. */
+    if (st == CTTS_OK) q3t_talker_set_kv_f16(m->talker, m->codec.fast_decoder);
     if (st == CTTS_OK)
         st = q3t_speech_decoder_bind(&m->cfg.codec.dec, m->be, lookup, &m->codec, &m->sdec, err,
                                      err_len);

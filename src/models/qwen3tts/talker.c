@@ -33,6 +33,7 @@ struct q3t_talker {
     float *fc1_b, *fc2_b, *norm;  /* [TH], [D], [D] */
     nn_qwen3_layer_weights *layers;
     int n_layers;
+    int kv_f16; /* new states cache K / V in half precision */
 };
 
 struct q3t_talker_state {
@@ -54,6 +55,7 @@ static size_t round16(size_t n) { return (n + 15u) & ~(size_t)15u; }
 #define Q3T_ROW_CHUNK 256
 
 const q3t_talker_config *q3t_talker_cfg(const q3t_talker *t) { return &t->cfg; }
+void q3t_talker_set_kv_f16(q3t_talker *t, int on) { t->kv_f16 = on != 0; }
 int q3t_talker_hidden_size(const q3t_talker *t) { return t->D; }
 int q3t_talker_vocab(const q3t_talker *t) { return t->V; }
 ctts_backend *q3t_talker_backend(const q3t_talker *t) { return t->be; }
@@ -191,8 +193,11 @@ ctts_status q3t_talker_state_new(const q3t_talker *t, q3t_talker_state **out, ch
         q3t_talker_state_free(s);
         return ctts_err(err, err_len, CTTS_E_OOM, "talker state: out of memory");
     }
-    const int kd = nn_qwen3_kv_width(&t->lc);
-    for (int l = 0; l < t->n_layers; l++) s->kv[l].d_model = kd;
+    /* Empty caches of the chosen dtype; ensure_kv allocates them. */
+    for (int l = 0; l < t->n_layers; l++)
+        s->kv[l] = (nn_kv_cache){.dtype = t->kv_f16 ? CTTS_DT_F16 : CTTS_DT_F32,
+                                 .n_heads = t->kv_f16 ? t->lc.n_kv_heads : 0,
+                                 .d_model = nn_qwen3_kv_width(&t->lc)};
     *out = s;
     return CTTS_OK;
 }
@@ -212,34 +217,14 @@ int q3t_talker_state_positions(const q3t_talker_state *s) { return s ? s->kv[0].
  * filled rows. */
 static ctts_status ensure_kv(q3t_talker_state *s, int need) {
     if (need <= s->kv_cap) return CTTS_OK;
-    const q3t_talker *t = s->t;
-    ctts_backend *be = t->be;
     int cap = s->kv_cap > 0 ? s->kv_cap : 64;
     while (cap < need) {
         if (cap > (1 << 24)) return CTTS_E_OOM;
         cap *= 2;
     }
-    const int kd = nn_qwen3_kv_width(&t->lc);
-    const size_t row_bytes = (size_t)kd * sizeof(float);
-    for (int l = 0; l < t->n_layers; l++) {
-        nn_kv_cache nk;
-        if (nn_kv_cache_init(&nk, be, cap, kd) != CTTS_OK) return CTTS_E_OOM;
-        const int n = s->kv[l].n;
-        if (n > 0) {
-            void *tmp = malloc((size_t)n * row_bytes);
-            if (!tmp) {
-                nn_kv_cache_release(&nk, be);
-                return CTTS_E_OOM;
-            }
-            be->download(be, tmp, s->kv[l].k, (size_t)n * row_bytes);
-            be->upload(be, nk.k, tmp, (size_t)n * row_bytes);
-            be->download(be, tmp, s->kv[l].v, (size_t)n * row_bytes);
-            be->upload(be, nk.v, tmp, (size_t)n * row_bytes);
-            free(tmp);
-        }
-        nk.n = n;
-        nn_kv_cache_release(&s->kv[l], be);
-        s->kv[l] = nk;
+    for (int l = 0; l < s->t->n_layers; l++) {
+        const ctts_status st = nn_kv_cache_resize(&s->kv[l], s->t->be, cap);
+        if (st != CTTS_OK) return st;
     }
     s->kv_cap = cap;
     return CTTS_OK;
