@@ -385,13 +385,63 @@ static void conv_transpose1d_bf16(const cpu_conv_args *a, int co0, int co1) {
 
 /* ---- prompt-sized products with block-quantized weights ---- */
 
+/* In-register transpose of a 16x16 matrix of 32-bit lanes (r[i] = row i
+ * before, column i after): 32-bit and 64-bit unpacks make 4x4 blocks inside
+ * each 128-bit lane, two rounds of lane shuffles put the blocks in place. */
+ALWAYS_INLINE void transpose16_epi32(__m512i r[16]) {
+    __m512i t[16], u[16], w[4][4];
+    for (int i = 0; i < 8; i++) {
+        t[2 * i] = _mm512_unpacklo_epi32(r[2 * i], r[2 * i + 1]);
+        t[2 * i + 1] = _mm512_unpackhi_epi32(r[2 * i], r[2 * i + 1]);
+    }
+    for (int k = 0; k < 4; k++) {
+        u[4 * k] = _mm512_unpacklo_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 1] = _mm512_unpackhi_epi64(t[4 * k], t[4 * k + 2]);
+        u[4 * k + 2] = _mm512_unpacklo_epi64(t[4 * k + 1], t[4 * k + 3]);
+        u[4 * k + 3] = _mm512_unpackhi_epi64(t[4 * k + 1], t[4 * k + 3]);
+    }
+    /* u[4k + m], 128-bit lane L: column 4L + m of rows 4k..4k+3. */
+    for (int m = 0; m < 4; m++) {
+        w[m][0] = _mm512_shuffle_i32x4(u[m], u[4 + m], 0x88);      /* lanes 0, 2 */
+        w[m][1] = _mm512_shuffle_i32x4(u[m], u[4 + m], 0xDD);      /* lanes 1, 3 */
+        w[m][2] = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0x88);
+        w[m][3] = _mm512_shuffle_i32x4(u[8 + m], u[12 + m], 0xDD);
+        r[m] = _mm512_shuffle_i32x4(w[m][0], w[m][2], 0x88);
+        r[4 + m] = _mm512_shuffle_i32x4(w[m][1], w[m][3], 0x88);
+        r[8 + m] = _mm512_shuffle_i32x4(w[m][0], w[m][2], 0xDD);
+        r[12 + m] = _mm512_shuffle_i32x4(w[m][1], w[m][3], 0xDD);
+    }
+}
+
 /* Packed activations for matmul_q_bf16: xp[kp][t] = (bf16(x[t][2kp]),
- * bf16(x[t][2kp+1])) for pair rows [kp0, kp1), rows of round16(T) pairs. */
+ * bf16(x[t][2kp+1])) for pair rows [kp0, kp1), rows of round16(T) pairs
+ * (zeros past T). Blocks of 16 pair rows x 16 columns go through a register
+ * transpose (each x row read as 32 contiguous floats); the unaligned ends of
+ * [kp0, kp1) through pack_row's gathers. */
 static void mq_pack_x(const float *x, int K, int T, void *xp, int kp0, int kp1) {
     const size_t ldt = (size_t)round16(T);
-    for (int kp = kp0; kp < kp1; kp++)
-        pack_row((uint32_t *)xp + (size_t)kp * ldt, x + 2 * (size_t)kp, x + 2 * (size_t)kp + 1,
-                 K, T);
+    uint32_t *dst = xp;
+    int a = (kp0 + 15) & ~15, b = kp1 & ~15;
+    if (a > b) a = b = kp1;
+    for (int kp = kp0; kp < a; kp++)
+        pack_row(dst + (size_t)kp * ldt, x + 2 * (size_t)kp, x + 2 * (size_t)kp + 1, K, T);
+    for (int kp = b; kp < kp1; kp++)
+        pack_row(dst + (size_t)kp * ldt, x + 2 * (size_t)kp, x + 2 * (size_t)kp + 1, K, T);
+    for (int t0 = 0; t0 < T; t0 += 16)
+        for (int kb = a; kb < b; kb += 16) {
+            __m512i r[16];
+            for (int i = 0; i < 16; i++) {
+                if (t0 + i >= T) {
+                    r[i] = _mm512_setzero_si512();
+                    continue;
+                }
+                const float *xr = x + (size_t)(t0 + i) * K + 2 * (size_t)kb;
+                r[i] = (__m512i)_mm512_cvtne2ps_pbh(_mm512_loadu_ps(xr + 16), _mm512_loadu_ps(xr));
+            }
+            transpose16_epi32(r);
+            for (int j = 0; j < 16; j++)
+                _mm512_store_si512((__m512i *)(dst + (size_t)(kb + j) * ldt + t0), r[j]);
+        }
 }
 
 /* Weight rows [r0, r0 + n) of a Q8_0 / Q4_0 matrix as BF16 (d * q rounded to

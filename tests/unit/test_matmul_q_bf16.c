@@ -122,6 +122,21 @@ static void test_kernel_grid(void) {
                     for (size_t i = 0; i < (size_t)T * ldy; i++) y[i] = -7.0f;
                     k.mq_bf16_pack_x(c.x, K, T, xp, 0, K / 3); /* in two parts, as threads do */
                     k.mq_bf16_pack_x(c.x, K, T, xp, K / 3, K / 2);
+                    /* The packing exactly: bf16 pairs (nearest even), zeros past T. */
+                    int pack_bad = 0;
+                    for (int kp = 0; kp < K / 2; kp++)
+                        for (size_t t = 0; t < ldt; t++) {
+                            uint32_t want = 0;
+                            if (t < (size_t)T) {
+                                const float lo = cpu_round_bf16(c.x[t * K + 2 * kp]),
+                                            hi = cpu_round_bf16(c.x[t * K + 2 * kp + 1]);
+                                uint32_t ul, uh;
+                                memcpy(&ul, &lo, 4), memcpy(&uh, &hi, 4);
+                                want = (ul >> 16) | (uh & 0xffff0000u);
+                            }
+                            pack_bad += ((const uint32_t *)xp)[kp * ldt + t] != want;
+                        }
+                    if (pack_bad) TEST_FAIL_AT("mq_bf16_pack_x K=%d T=%d: %d pairs differ", K, T, pack_bad);
                     k.matmul_q_bf16(y, ldy, xp, T, c.w, c.dt, R, K, wb);
                     int ok = within_bound(&c, y, ldy, "matmul_q_bf16");
                     for (int t = 0; t < T && ok; t++)
