@@ -176,6 +176,11 @@ int cpu_kernels_init_neon(cpu_kernels *k); /* 0 when built without arm64 support
  * AVX512_BF16 (cpuid leaf 7 subleaf 1 EAX bit 5); call after init_avx512
  * succeeded. 0 (table untouched) otherwise. */
 int cpu_kernels_init_bf16(cpu_kernels *k);
+/* f32_to_f16 of one value (the SIMD tiers' tails): magnitudes past 65504
+ * saturate, NaN stays NaN, then nearest even. */
+static inline uint16_t cpu_f32_to_f16_sat(float x) {
+    return ctts_f32_to_f16(x > 65504.0f ? 65504.0f : x < -65504.0f ? -65504.0f : x);
+}
 /* float -> the nearest BF16 value (ties to even; NaN stays NaN) as a float. */
 static inline float cpu_round_bf16(float f) {
     union { float f; uint32_t u; } v = {.f = f};

@@ -632,10 +632,7 @@ static void f32_to_f16_avx2(uint16_t *y, const float *x, int n) {
         const __m256 v = _mm256_min_ps(hi, _mm256_max_ps(lo, _mm256_loadu_ps(x + i)));
         _mm_storeu_si128((__m128i *)(y + i), _mm256_cvtps_ph(v, _MM_FROUND_TO_NEAREST_INT));
     }
-    for (; i < n; i++) {
-        const float v = x[i] > 65504.0f ? 65504.0f : x[i] < -65504.0f ? -65504.0f : x[i];
-        y[i] = ctts_f32_to_f16(v);
-    }
+    for (; i < n; i++) y[i] = cpu_f32_to_f16_sat(x[i]);
 }
 
 static void scale_avx2(float *y, float a, int n) {

@@ -221,10 +221,7 @@ static void f32_to_f16_neon(uint16_t *y, const float *x, int n) {
         const float32x4_t v = vminq_f32(hi, vmaxq_f32(lo, vld1q_f32(x + i)));
         vst1_u16(y + i, vreinterpret_u16_f16(vcvt_f16_f32(v)));
     }
-    for (; i < n; i++) {
-        const float v = x[i] > 65504.0f ? 65504.0f : x[i] < -65504.0f ? -65504.0f : x[i];
-        y[i] = ctts_f32_to_f16(v);
-    }
+    for (; i < n; i++) y[i] = cpu_f32_to_f16_sat(x[i]);
 }
 
 static float dot_neon(const float *a, const float *b, int n) {

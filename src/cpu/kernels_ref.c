@@ -115,17 +115,12 @@ void cpu_conv_transpose1d_ref(const cpu_conv_args *a, int co0, int co1) {
     }
 }
 
-/* Saturating clamp before the conversion (NaN passes through). */
-static inline float f16_clamp(float x) {
-    return x > 65504.0f ? 65504.0f : x < -65504.0f ? -65504.0f : x;
-}
-
 static void f16_to_f32_ref(float *y, const uint16_t *x, int n) {
     for (int i = 0; i < n; i++) y[i] = ctts_f16_to_f32(x[i]);
 }
 
 static void f32_to_f16_ref(uint16_t *y, const float *x, int n) {
-    for (int i = 0; i < n; i++) y[i] = ctts_f32_to_f16(f16_clamp(x[i]));
+    for (int i = 0; i < n; i++) y[i] = cpu_f32_to_f16_sat(x[i]);
 }
 
 static float dot_ref(const float *a, const float *b, int n) {

@@ -197,6 +197,29 @@ static int case_load(case_data *c, const char *id, int D) {
 
 /* ---- tests ---- */
 
+/* The custom-voice (m[0]) and base (m[1]) models; 0 or -1 (nothing open). */
+static int models_open(model m[2], int threads, char *err, size_t err_len) {
+    if (model_open(&m[0], 0, threads, err, err_len) != 0) return -1;
+    if (model_open(&m[1], 1, threads, err, err_len) != 0) {
+        model_close(&m[0]);
+        return -1;
+    }
+    return 0;
+}
+
+/* Talker step k > 0 of a teacher-forced walk: golden frame k-1 embedded plus
+ * trailing text row k-1 (or pad). row: scratch of D floats. */
+static void forced_step(model *mm, q3t_talker_state *s, q3t_cp_state *cs, const case_data *c,
+                        int k, float *row) {
+    char err[256];
+    const int D = q3t_talker_hidden_size(mm->t);
+    REQUIRE(q3t_code_predictor_frame_embed(mm->cp, cs, mm->t, c->codes + (k - 1) * 16, row, err,
+                                           sizeof err) == CTTS_OK);
+    const float *add = k - 1 < c->N ? c->trailing + (size_t)(k - 1) * D : c->pad;
+    for (int d = 0; d < D; d++) row[d] += add[d];
+    REQUIRE(q3t_talker_forward(mm->t, s, row, 1, err, sizeof err) == CTTS_OK);
+}
+
 static void test_bind_errors(void) {
     if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
     char err[256];
@@ -255,11 +278,7 @@ static void test_single_pass(void) {
     if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
     char err[256];
     model m[2];
-    REQUIRE(model_open(&m[0], 0, 1, err, sizeof err) == 0);
-    if (model_open(&m[1], 1, 1, err, sizeof err) != 0) {
-        model_close(&m[0]);
-        REQUIRE(!"model-base opens");
-    }
+    REQUIRE(models_open(m, 1, err, sizeof err) == 0);
     for (int ci = 0; ci < N_CASES; ci++) {
         model *mm = &m[CASES[ci].base];
         const int D = q3t_talker_hidden_size(mm->t), V = q3t_talker_vocab(mm->t);
@@ -326,11 +345,7 @@ static void test_teacher_forced(void) {
     if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
     char err[256];
     model m[2];
-    REQUIRE(model_open(&m[0], 0, 2, err, sizeof err) == 0);
-    if (model_open(&m[1], 1, 2, err, sizeof err) != 0) {
-        model_close(&m[0]);
-        REQUIRE(!"model-base opens");
-    }
+    REQUIRE(models_open(m, 2, err, sizeof err) == 0);
     for (int ci = 0; ci < N_CASES; ci++) {
         model *mm = &m[CASES[ci].base];
         const int D = q3t_talker_hidden_size(mm->t), V = q3t_talker_vocab(mm->t);
@@ -354,14 +369,7 @@ static void test_teacher_forced(void) {
         double wh = 0, wt = 0, wl = 0, wcp = 0;
         int argmax_bad = 0, cp_argmax_bad = 0;
         for (int k = 0; k < c.n_first; k++) {
-            if (k > 0) {
-                /* Step k: frame k-1 (golden codes) + trailing row k-1 or pad. */
-                REQUIRE(q3t_code_predictor_frame_embed(mm->cp, cs, mm->t, c.codes + (k - 1) * 16,
-                                                       row, err, sizeof err) == CTTS_OK);
-                const float *add = k - 1 < c.N ? c.trailing + (size_t)(k - 1) * D : c.pad;
-                for (int d = 0; d < D; d++) row[d] += add[d];
-                REQUIRE(q3t_talker_forward(mm->t, s, row, 1, err, sizeof err) == CTTS_OK);
-            }
+            if (k > 0) forced_step(mm, s, cs, &c, k, row);
             wh = fmax(wh, diff_scores(q3t_talker_hidden(s), c.hidden + (size_t)k * D, D));
             if (k < 3) wl = fmax(wl, diff_scores(q3t_talker_logits(s), c.logits3 + (size_t)k * V, V));
             q3t_talker_process(mm->t, s, c.first, k, CASES[ci].rep_pen, sc);
@@ -603,11 +611,7 @@ static void test_kv_f16(void) {
     if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
     char err[256];
     model m[2];
-    REQUIRE(model_open(&m[0], 0, 2, err, sizeof err) == 0);
-    if (model_open(&m[1], 1, 2, err, sizeof err) != 0) {
-        model_close(&m[0]);
-        REQUIRE(!"model-base opens");
-    }
+    REQUIRE(models_open(m, 2, err, sizeof err) == 0);
     q3t_talker_set_kv_f16(m[0].t, 1);
     q3t_talker_set_kv_f16(m[1].t, 1);
     int grown = 0;
@@ -631,13 +635,7 @@ static void test_kv_f16(void) {
         double wh = 0;
         int argmax_bad = 0;
         for (int k = 0; k < c.n_first; k++) {
-            if (k > 0) {
-                REQUIRE(q3t_code_predictor_frame_embed(mm->cp, cs, mm->t, c.codes + (k - 1) * 16,
-                                                       row, err, sizeof err) == CTTS_OK);
-                const float *add = k - 1 < c.N ? c.trailing + (size_t)(k - 1) * D : c.pad;
-                for (int d = 0; d < D; d++) row[d] += add[d];
-                REQUIRE(q3t_talker_forward(mm->t, s, row, 1, err, sizeof err) == CTTS_OK);
-            }
+            if (k > 0) forced_step(mm, s, cs, &c, k, row);
             wh = fmax(wh, diff_scores(q3t_talker_hidden(s), c.hidden + (size_t)k * D, D));
             q3t_talker_process(mm->t, s, c.first, k, CASES[ci].rep_pen, sc);
             argmax_bad += nn_argmax(sc, V) != c.first[k];
