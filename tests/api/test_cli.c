@@ -334,6 +334,38 @@ static void test_usage_errors(void) {
     CHECK_STR_CONTAINS(err_text, "--bogus");
 }
 
+/* ctts dev membw prints a bandwidth; ctts bench --json runs the three texts
+ * on the tiny model and reports positive speeds, the host bandwidth before and
+ * after (measured in a child: the probe's 256 MB stay out of the peak RSS) and
+ * with --profile the per-stage table. */
+static void test_bench_and_membw(void) {
+    int rc = run_ctts("dev", "membw", "--mb", "8", "--threads", "2", NULL);
+    CHECK_EQ_INT(rc, 0);
+    double gbs = 0;
+    CHECK(sscanf(out_text, "%lf GB/s read (2 threads, 8 MB)", &gbs) == 1 && gbs > 0);
+    CHECK_EQ_INT(run_ctts("dev", "membw", "--mb", "0", NULL), 2);
+    CHECK_EQ_INT(run_ctts("dev", "frobnicate", NULL), 2);
+
+    rc = run_ctts("bench", "--model", tiny("model"), "--runs", "1", "--max-frames", "2", "--json",
+                  "--profile", NULL);
+    CHECK_EQ_INT(rc, 0);
+    double before = 0, after = 0, rss = 1e9;
+    const char *p = strstr(out_text, "\"host_read_gbs\": [");
+    CHECK(p && sscanf(p, "\"host_read_gbs\": [%lf, %lf]", &before, &after) == 2 && before > 0 &&
+          after > 0);
+    p = strstr(out_text, "\"peak_rss_mb\": ");
+    CHECK(p && sscanf(p, "\"peak_rss_mb\": %lf", &rss) == 1 && rss > 0 && rss < 200);
+    int texts = 0;
+    for (p = out_text; (p = strstr(p, "\"x_real_time\": ")) != NULL; p++) {
+        double x = 0;
+        CHECK(sscanf(p, "\"x_real_time\": %lf", &x) == 1 && x > 0);
+        texts++;
+    }
+    CHECK_EQ_INT(texts, 3);
+    CHECK_STR_CONTAINS(out_text, "\"profile\": {\"frames\": ");
+    CHECK(strrchr(out_text, '}') && out_text[strlen(out_text) - 2] == '}');
+}
+
 static void setup(void) {
     snprintf(tmpdir, sizeof tmpdir, "/tmp/ctts_cli_XXXXXX");
     if (!mkdtemp(tmpdir)) abort();
@@ -353,4 +385,5 @@ TEST_MAIN(T(test_setup), T(test_tokenize_and_option_forms), T(test_generate_wav_
           T(test_error_truncated_safetensors), T(test_error_wrong_dtype_shape_missing),
           T(test_error_duplicate_names), T(test_error_corrupt_tokenizer),
           T(test_error_empty_and_huge_text), T(test_error_unknown_voice),
-          T(test_error_unwritable_output), T(test_usage_errors), T(test_cleanup))
+          T(test_error_unwritable_output), T(test_usage_errors), T(test_bench_and_membw),
+          T(test_cleanup))

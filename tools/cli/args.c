@@ -17,7 +17,7 @@ enum {
     OPT_SPEAKER, OPT_LANGUAGE, OPT_TOP_K, OPT_TOP_P, OPT_REP_PENALTY, OPT_MAX_NEW_TOKENS,
     OPT_TEXT_MODE,
     OPT_FORMAT, OPT_MEASURE_FIRST, OPT_PIPELINE,
-    OPT_JSON, OPT_RUNS, OPT_PROFILE, OPT_TYPE,
+    OPT_JSON, OPT_RUNS, OPT_PROFILE, OPT_TYPE, OPT_MB,
 };
 
 static const struct option long_opts[] = {
@@ -60,6 +60,7 @@ static const struct option long_opts[] = {
     {"pipeline", required_argument, 0, OPT_PIPELINE},
     {"json", no_argument, 0, OPT_JSON},
     {"runs", required_argument, 0, OPT_RUNS},
+    {"mb", required_argument, 0, OPT_MB},
     {"profile", no_argument, 0, OPT_PROFILE},
     {"type", required_argument, 0, OPT_TYPE},
     {0, 0, 0, 0},
@@ -88,6 +89,7 @@ void cli_usage(FILE *f) {
             "  tokenize   print the token ids of a text\n"
             "  info       print a model's config, parameter count and tensors\n"
             "  dev make-random-model   write a random-weight model in the official layout\n"
+            "  dev membw [--mb N] [--threads N]   the host's memory read bandwidth (GB/s)\n"
             "  pull MODEL [--voice V|all|none]   download a model (and voices) into the hub cache\n"
             "  models     list the hub cache (repos, revisions, sizes) and the built-in models\n"
             "  export-voice  clone a voice from --audio FILE into --output voice.safetensors\n"
@@ -280,6 +282,10 @@ int cli_parse_args(int argc, char **argv, cli_args *a) {
                 return cli_usage_error("--runs needs an integer in [1, 1000], got '%s'", optarg);
             break;
         case OPT_TYPE: a->qtype = optarg; break;
+        case OPT_MB:
+            if (parse_int(optarg, 1, 4096, &a->membw_mb))
+                return cli_usage_error("--mb needs an integer in [1, 4096], got '%s'", optarg);
+            break;
         case OPT_PIPELINE:
             if (!strcmp(optarg, "on")) a->pipeline = 1;
             else if (!strcmp(optarg, "off")) a->pipeline = 0;

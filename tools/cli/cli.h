@@ -33,6 +33,7 @@ typedef struct {
     /* bench: --json --runs N --profile; quantize: --type q8_0|q4_0 */
     int json, runs, profile;
     const char *qtype;
+    int membw_mb; /* dev membw --mb N */
 } cli_args;
 
 
@@ -57,6 +58,11 @@ int cmd_generate(cli_args *a);
 int cmd_tokenize(cli_args *a);
 int cmd_info(cli_args *a);
 int cmd_dev(int argc, char **argv, cli_args *a);
+/* ctts dev membw: prints "<X> GB/s read (...)" (cmd_membw.c). */
+int cmd_membw(cli_args *a);
+/* That number measured by a child process (this binary's dev membw), so its
+ * buffer stays out of the caller's RSS; -1 when it cannot be had. */
+double cli_host_read_gbs(int threads);
 /* Fills a->mp.hub from HF_HUB_CACHE / HF_HOME / XDG_CACHE_HOME / HOME,
  * HF_ENDPOINT, HF_TOKEN or the token file, HF_HUB_OFFLINE; a progress bar on
  * a terminal (cmd_hf.c). */

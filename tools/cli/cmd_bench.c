@@ -20,6 +20,7 @@
 #include <sys/resource.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "cli.h"
 
@@ -173,8 +174,12 @@ int cmd_bench(cli_args *a) {
     result res[N_TEXTS];
     ctts_timings warm;
     if ((rc = run_once(s, v, &gp, tx[n_texts > 1].text, &warm))) goto done; /* first touch */
+    /* The host's read bandwidth around the runs (the language models are bound by it). */
+    const int bw_threads = a->mp.n_threads > 0 ? a->mp.n_threads : (int)sysconf(_SC_NPROCESSORS_ONLN);
+    const double bw_before = cli_host_read_gbs(bw_threads);
     for (int i = 0; i < n_texts; i++)
         if ((rc = bench_text(s, m, v, &gp, tx[i].text, runs, sr, &res[i]))) goto done;
+    const double bw_after = cli_host_read_gbs(bw_threads);
 
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -185,9 +190,12 @@ int cmd_bench(cli_args *a) {
     if (a->json) {
         printf("{\n  \"model\": \"%s\", \"weights\": \"%s\", \"threads\": %d, \"runs\": %d, "
                "\"max_frames\": %d,\n  \"load_ms\": %.2f, \"peak_rss_mb\": %.1f, "
-               "\"binary_bytes\": %lld,\n  \"texts\": [",
+               "\"binary_bytes\": %lld,\n  \"host_read_gbs\": ",
                a->model, weights_name(a->mp.weight_type), threads, runs, gp.max_frames, load_ms,
                ru.ru_maxrss / 1024.0, bin);
+        if (bw_before > 0 && bw_after > 0) printf("[%.1f, %.1f]", bw_before, bw_after);
+        else printf("null");
+        printf(",\n  \"texts\": [");
         for (int i = 0; i < n_texts; i++)
             printf("%s\n    {\"text\": \"%s\", \"frames\": %lld, \"audio_s\": %.3f, "
                    "\"total_ms\": %.2f, \"x_real_time\": %.3f, \"frames_per_s\": %.2f, "
@@ -209,6 +217,9 @@ int cmd_bench(cli_args *a) {
                    res[i].first_audio_ms);
         printf("load %.1f ms, peak RSS %.1f MB, binary %.2f MB\n", load_ms, ru.ru_maxrss / 1024.0,
                bin / 1048576.0);
+        if (bw_before > 0 && bw_after > 0)
+            printf("host memory read bandwidth (%d threads): %.1f GB/s before, %.1f after\n",
+                   bw_threads, bw_before, bw_after);
     }
     if (a->profile) {
         ctts_gen_params pp = gp;

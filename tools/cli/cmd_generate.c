@@ -104,10 +104,12 @@ int cmd_info(cli_args *a) {
 }
 
 int cmd_dev(int argc, char **argv, cli_args *a) {
-    if (argc < 2 || strcmp(argv[1], "make-random-model") != 0)
-        return cli_usage_error("%s", "dev needs a subcommand: make-random-model");
+    const int membw = argc >= 2 && !strcmp(argv[1], "membw");
+    if (argc < 2 || (!membw && strcmp(argv[1], "make-random-model") != 0))
+        return cli_usage_error("%s", "dev needs a subcommand: make-random-model or membw");
     int rc = cli_parse_args(argc - 1, argv + 1, a);
     if (rc) return rc;
+    if (membw) return cmd_membw(a);
     if (!a->config || !a->out)
         return cli_usage_error("%s", "make-random-model needs --config NAME|YAML and --out DIR");
     char err[1024];
