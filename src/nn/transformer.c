@@ -87,7 +87,6 @@ static ctts_status kv_alloc(nn_kv_cache *kv, ctts_backend *be) {
 
 ctts_status nn_kv_cache_init(nn_kv_cache *kv, ctts_backend *be, int capacity, int d_model) {
     if (!kv || !be || capacity < 0 || d_model <= 0) return CTTS_E_INVALID_ARG;
-    memset(kv, 0, sizeof *kv);
     *kv = (nn_kv_cache){.dtype = CTTS_DT_F32, .capacity = capacity, .d_model = d_model};
     return kv_alloc(kv, be);
 }
@@ -97,7 +96,6 @@ ctts_status nn_kv_cache_init_f16(nn_kv_cache *kv, ctts_backend *be, int capacity
     if (!kv || !be || capacity < 0 || n_heads <= 0 || head_dim <= 0 || head_dim > 512 ||
         n_heads > INT32_MAX / head_dim)
         return CTTS_E_INVALID_ARG;
-    memset(kv, 0, sizeof *kv);
     *kv = (nn_kv_cache){.dtype = CTTS_DT_F16, .n_heads = n_heads, .capacity = capacity,
                         .d_model = n_heads * head_dim};
     return kv_alloc(kv, be);

@@ -55,7 +55,7 @@ static size_t round16(size_t n) { return (n + 15u) & ~(size_t)15u; }
 #define Q3T_ROW_CHUNK 256
 
 const q3t_talker_config *q3t_talker_cfg(const q3t_talker *t) { return &t->cfg; }
-void q3t_talker_set_kv_f16(q3t_talker *t, int on) { t->kv_f16 = on != 0; }
+void q3t_talker_set_kv_f16(q3t_talker *t, int on) { t->kv_f16 = on && t->lc.head_dim <= 512; }
 int q3t_talker_hidden_size(const q3t_talker *t) { return t->D; }
 int q3t_talker_vocab(const q3t_talker *t) { return t->V; }
 ctts_backend *q3t_talker_backend(const q3t_talker *t) { return t->be; }
@@ -194,10 +194,16 @@ ctts_status q3t_talker_state_new(const q3t_talker *t, q3t_talker_state **out, ch
         return ctts_err(err, err_len, CTTS_E_OOM, "talker state: out of memory");
     }
     /* Empty caches of the chosen dtype; ensure_kv allocates them. */
-    for (int l = 0; l < t->n_layers; l++)
-        s->kv[l] = (nn_kv_cache){.dtype = t->kv_f16 ? CTTS_DT_F16 : CTTS_DT_F32,
-                                 .n_heads = t->kv_f16 ? t->lc.n_kv_heads : 0,
-                                 .d_model = nn_qwen3_kv_width(&t->lc)};
+    for (int l = 0; l < t->n_layers; l++) {
+        const ctts_status st =
+            t->kv_f16 ? nn_kv_cache_init_f16(&s->kv[l], t->be, 0, t->lc.n_kv_heads, t->lc.head_dim)
+                      : nn_kv_cache_init(&s->kv[l], t->be, 0, nn_qwen3_kv_width(&t->lc));
+        if (st != CTTS_OK) {
+            q3t_talker_state_free(s);
+            return ctts_err(err, err_len, st, "talker state: no %s KV cache for %d heads of %d",
+                            t->kv_f16 ? "F16" : "F32", t->lc.n_kv_heads, t->lc.head_dim);
+        }
+    }
     *out = s;
     return CTTS_OK;
 }

@@ -60,8 +60,8 @@ const q3t_talker_config *q3t_talker_cfg(const q3t_talker *t);
 const ctts_tensor *q3t_talker_codec_table(const q3t_talker *t);
 
 /* States made after this cache keys and values in half precision (F16,
- * head-major: half the bytes each step reads; off by default). The fast
- * weight modes turn it on. */
+ * head-major: half the bytes each step reads; off by default; heads wider
+ * than 512 stay F32). The fast weight modes turn it on. */
 void q3t_talker_set_kv_f16(q3t_talker *t, int on);
 
 /* Per-session state: KV caches (grown on demand, doubling), scratch, the last
