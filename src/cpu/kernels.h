@@ -176,6 +176,22 @@ int cpu_kernels_init_neon(cpu_kernels *k); /* 0 when built without arm64 support
  * AVX512_BF16 (cpuid leaf 7 subleaf 1 EAX bit 5); call after init_avx512
  * succeeded. 0 (table untouched) otherwise. */
 int cpu_kernels_init_bf16(cpu_kernels *k);
+/* The SIMD tiers' e^x (exp4 / exp8 / exp16): x clamped to [LO, HI], n =
+ * round(x log2 e), r = x - n ln2 (ln2 in two parts), e^r by the Cephes expf
+ * polynomial (~1 ulp), times 2^n built in the exponent bits. One set of
+ * constants so the tiers cannot drift apart. */
+#define CPU_EXP_LO -87.3f
+#define CPU_EXP_HI 88.3f
+#define CPU_EXP_LOG2E 1.44269504088896341f
+#define CPU_EXP_LN2_HI 0.693359375f
+#define CPU_EXP_LN2_LO -2.12194440e-4f
+#define CPU_EXP_P0 1.9875691500e-4f
+#define CPU_EXP_P1 1.3981999507e-3f
+#define CPU_EXP_P2 8.3334519073e-3f
+#define CPU_EXP_P3 4.1665795894e-2f
+#define CPU_EXP_P4 1.6666665459e-1f
+#define CPU_EXP_P5 5.0000001201e-1f
+
 /* f32_to_f16 of one value (the SIMD tiers' tails): magnitudes past 65504
  * saturate, NaN stays NaN, then nearest even. */
 static inline uint16_t cpu_f32_to_f16_sat(float x) {

@@ -466,16 +466,16 @@ static void conv_transpose1d_neon(const cpu_conv_args *a, int co0, int co1) {
  * coefficients, ~1 ulp), scaled by 2^n built in the exponent bits. Inputs are
  * clamped to the finite range (e^-87.3 is the smallest normal). */
 ALWAYS_INLINE float32x4_t exp4(float32x4_t x) {
-    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(-87.3f)), vdupq_n_f32(88.3f));
-    const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, 1.44269504088896341f));
-    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(0.693359375f));
-    r = vfmsq_f32(r, n, vdupq_n_f32(-2.12194440e-4f));
-    float32x4_t p = vdupq_n_f32(1.9875691500e-4f);
-    p = vfmaq_f32(vdupq_n_f32(1.3981999507e-3f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(8.3334519073e-3f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(4.1665795894e-2f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(1.6666665459e-1f), p, r);
-    p = vfmaq_f32(vdupq_n_f32(5.0000001201e-1f), p, r);
+    x = vminq_f32(vmaxq_f32(x, vdupq_n_f32(CPU_EXP_LO)), vdupq_n_f32(CPU_EXP_HI));
+    const float32x4_t n = vrndnq_f32(vmulq_n_f32(x, CPU_EXP_LOG2E));
+    float32x4_t r = vfmsq_f32(x, n, vdupq_n_f32(CPU_EXP_LN2_HI));
+    r = vfmsq_f32(r, n, vdupq_n_f32(CPU_EXP_LN2_LO));
+    float32x4_t p = vdupq_n_f32(CPU_EXP_P0);
+    p = vfmaq_f32(vdupq_n_f32(CPU_EXP_P1), p, r);
+    p = vfmaq_f32(vdupq_n_f32(CPU_EXP_P2), p, r);
+    p = vfmaq_f32(vdupq_n_f32(CPU_EXP_P3), p, r);
+    p = vfmaq_f32(vdupq_n_f32(CPU_EXP_P4), p, r);
+    p = vfmaq_f32(vdupq_n_f32(CPU_EXP_P5), p, r);
     p = vfmaq_f32(vaddq_f32(r, vdupq_n_f32(1.0f)), p, vmulq_f32(r, r));
     const int32x4_t e = vshlq_n_s32(vaddq_s32(vcvtq_s32_f32(n), vdupq_n_s32(127)), 23);
     return vmulq_f32(p, vreinterpretq_f32_s32(e));
