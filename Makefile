@@ -45,7 +45,7 @@ rwildcard = $(foreach d,$(wildcard $(1:=/*)),$(call rwildcard,$d,$2) $(filter $(
 
 LIB_SRC  := $(call rwildcard,src,*.c)
 LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/obj/%.o)
-CLI_SRC  := $(wildcard tools/cli/*.c)
+CLI_SRC  := $(wildcard tools/cli/*.c tools/server/*.c)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/obj/%.o)
 TEST_SRC := $(wildcard tests/*/test_*.c)
 TEST_BIN := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRC))
@@ -57,7 +57,7 @@ all: $(BUILD)/ctts $(BUILD)/libctts.a $(BUILD)/libctts.so $(TEST_BIN) $(BENCH_BI
 $(BUILD)/obj/%.o: %.c
 	@mkdir -p $(dir $@)
 	@echo '  CC    $<'
-	$(Q)$(CC) $(CFLAGS) $(ISA_$(lastword $(subst _, ,$(basename $(notdir $<))))) -c $< -o $@
+	$(Q)$(CC) $(CFLAGS) $(if $(filter tools/%,$<),-Itools/cli) $(ISA_$(lastword $(subst _, ,$(basename $(notdir $<))))) -c $< -o $@
 
 $(BUILD)/libctts.a: $(LIB_OBJ)
 	@rm -f $@

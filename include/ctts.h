@@ -381,6 +381,17 @@ CTTS_API ctts_status ctts_wav_writer_append(ctts_wav_writer *w, const float *pcm
                                             char *err, size_t err_len);
 CTTS_API ctts_status ctts_wav_writer_close(ctts_wav_writer *w, char *err, size_t err_len);
 
+/* In-memory pieces of the same files (e.g. for a network stream): the
+ * header ctts_wav_write writes for n samples into buf (at least 64 bytes;
+ * 44 bytes for S16, 58 for F32), its sizes 0xFFFFFFFF when unknown_size;
+ * returns its length (0 for an unknown fmt or a rate outside 1..768000). */
+CTTS_API size_t ctts_wav_header(unsigned char *buf, size_t n, int sample_rate,
+                                ctts_wav_format fmt, int unknown_size);
+/* The data bytes of n samples as the WAV writer converts them (little endian;
+ * S16: NaN -> 0, clamp to [-1, 1], * 32767, truncate): n * 2 or n * 4 bytes. */
+CTTS_API void ctts_pcm_encode(unsigned char *out, const float *pcm, size_t n,
+                              ctts_wav_format fmt);
+
 /* ---- Hugging Face hub and the official voice catalog ---- */
 
 /* Defaults documented on the ctts_hub_params fields. */

@@ -223,7 +223,6 @@ static void put32(unsigned char *p, uint32_t v) {
     for (int i = 0; i < 4; i++) p[i] = (unsigned char)(v >> (8 * i));
 }
 
-/* Header bytes for the format; sizes filled from data_bytes (or 0xFFFFFFFF when unknown). */
 static size_t build_header(unsigned char *h, int fmt, int rate, uint64_t data_bytes, int unknown) {
     int f32 = fmt == WAV_FMT_F32;
     uint32_t fmt_size = f32 ? 18 : 16;
@@ -253,6 +252,26 @@ static size_t build_header(unsigned char *h, int fmt, int rate, uint64_t data_by
     memcpy(h + o, "data", 4);
     put32(h + o + 4, dsz);
     return hlen;
+}
+
+size_t wav_header(unsigned char *h, int fmt, int sample_rate, uint64_t n_samples, int unknown) {
+    return build_header(h, fmt, sample_rate, n_samples * (fmt == WAV_FMT_F32 ? 4 : 2), unknown);
+}
+
+void wav_encode(unsigned char *out, const float *pcm, size_t n, int fmt) {
+    for (size_t k = 0; k < n; k++) {
+        float x = pcm[k];
+        if (fmt == WAV_FMT_F32) {
+            uint32_t u;
+            memcpy(&u, &x, 4);
+            put32(out + 4 * k, u);
+        } else {
+            if (isnan(x)) x = 0.0f;
+            x = x < -1.0f ? -1.0f : x > 1.0f ? 1.0f : x;
+            int16_t s = (int16_t)(x * 32767.0f); /* truncates toward zero */
+            put16(out + 2 * k, (uint16_t)s);
+        }
+    }
 }
 
 ctts_status wav_writer_open(const char *path, int sample_rate, int fmt, wav_writer **out, char *err,
@@ -307,19 +326,7 @@ ctts_status wav_writer_append(wav_writer *w, const float *pcm, size_t n, char *e
     size_t per = sizeof buf / bps;
     for (size_t i = 0; i < n; i += per) {
         size_t m = n - i < per ? n - i : per;
-        for (size_t k = 0; k < m; k++) {
-            float x = pcm[i + k];
-            if (w->fmt == WAV_FMT_F32) {
-                uint32_t u;
-                memcpy(&u, &x, 4);
-                put32(buf + 4 * k, u);
-            } else {
-                if (isnan(x)) x = 0.0f;
-                x = x < -1.0f ? -1.0f : x > 1.0f ? 1.0f : x;
-                int16_t s = (int16_t)(x * 32767.0f); /* truncates toward zero */
-                put16(buf + 2 * k, (uint16_t)s);
-            }
-        }
+        wav_encode(buf, pcm + i, m, w->fmt);
         if (fwrite(buf, 1, m * bps, w->fp) != m * bps)
             return ctts_err(err, err_len, CTTS_E_IO, "cannot write '%s': %s", w->path, strerror(errno));
         w->data_bytes += m * bps;

@@ -53,6 +53,13 @@ enum { WAV_FMT_S16 = 0, WAV_FMT_F32 = 1 };
 ctts_status wav_write(const char *path, const float *pcm, size_t n, int sample_rate, int fmt, char *err,
                       size_t err_len);
 
+/* The header wav_write writes for n_samples (44 bytes for s16, 58 for f32;
+ * h holds at least 64); unknown = 1 leaves the sizes 0xFFFFFFFF (streams of
+ * unknown length). Returns its length. */
+size_t wav_header(unsigned char *h, int fmt, int sample_rate, uint64_t n_samples, int unknown);
+/* The data bytes of n samples in fmt, as wav_write converts them (n * 2 or n * 4 bytes). */
+void wav_encode(unsigned char *out, const float *pcm, size_t n, int fmt);
+
 /* Streaming writer: open writes a header with zero sizes, append adds
  * samples, close patches the sizes and frees the writer (also on error).
  * path "-" writes to stdout and leaves the sizes 0xFFFFFFFF. */

@@ -614,3 +614,15 @@ ctts_status ctts_wav_writer_close(ctts_wav_writer *w, char *err, size_t err_len)
     if (!w) return CTTS_OK;
     return wav_writer_close((wav_writer *)w, err, err_len);
 }
+
+size_t ctts_wav_header(unsigned char *buf, size_t n, int sample_rate, ctts_wav_format fmt,
+                       int unknown_size) {
+    if (!buf || (fmt != CTTS_WAV_S16 && fmt != CTTS_WAV_F32) || sample_rate <= 0 ||
+        sample_rate > WAV_MAX_SAMPLE_RATE)
+        return 0;
+    return wav_header(buf, (int)fmt, sample_rate, n, unknown_size);
+}
+
+void ctts_pcm_encode(unsigned char *out, const float *pcm, size_t n, ctts_wav_format fmt) {
+    if (out && pcm) wav_encode(out, pcm, n, fmt == CTTS_WAV_F32 ? WAV_FMT_F32 : WAV_FMT_S16);
+}

@@ -18,6 +18,7 @@ enum {
     OPT_TEXT_MODE,
     OPT_FORMAT, OPT_MEASURE_FIRST, OPT_PIPELINE,
     OPT_JSON, OPT_RUNS, OPT_PROFILE, OPT_TYPE, OPT_MB,
+    OPT_HOST, OPT_PORT, OPT_MAX_SESSIONS, OPT_MAX_TEXT,
 };
 
 static const struct option long_opts[] = {
@@ -63,6 +64,10 @@ static const struct option long_opts[] = {
     {"mb", required_argument, 0, OPT_MB},
     {"profile", no_argument, 0, OPT_PROFILE},
     {"type", required_argument, 0, OPT_TYPE},
+    {"host", required_argument, 0, OPT_HOST},
+    {"port", required_argument, 0, OPT_PORT},
+    {"max-sessions", required_argument, 0, OPT_MAX_SESSIONS},
+    {"max-text", required_argument, 0, OPT_MAX_TEXT},
     {0, 0, 0, 0},
 };
 
@@ -101,6 +106,11 @@ void cli_usage(FILE *f) {
             "             --pipeline on|off|auto (auto: audio decoded on a second thread)\n"
             "  quantize IN OUT_DIR --type q8_0|q4_0|bf16|f32   convert a model's weights and\n"
             "             write OUT_DIR/model.gguf + config.yaml (loads without copies)\n"
+            "  serve      HTTP speech server: POST /v1/audio/speech {\"input\": text, ...} ->\n"
+            "             WAV or PCM, whole or streamed (docs/SERVER.md); --host H (127.0.0.1)\n"
+            "             --port N (8080; 0 = any) --max-sessions N (4, interleaved frame by\n"
+            "             frame) --max-text BYTES (20000); --voice and generation options\n"
+            "             set the request defaults\n"
             "  bench      speed: short / medium / long text at --max-frames N (40) frames per\n"
             "             chunk, EOS off; --runs N (3) --json --profile (per-stage GFLOP/s)\n"
             "common options:\n"
@@ -285,6 +295,20 @@ int cli_parse_args(int argc, char **argv, cli_args *a) {
         case OPT_MB:
             if (parse_int(optarg, 1, 4096, &a->membw_mb))
                 return cli_usage_error("--mb needs an integer in [1, 4096], got '%s'", optarg);
+            break;
+        case OPT_HOST: a->host = optarg; break;
+        case OPT_PORT:
+            if (parse_int(optarg, 0, 65535, &a->port))
+                return cli_usage_error("--port needs an integer in [0, 65535] (0 = any free port), got '%s'", optarg);
+            a->port_set = 1;
+            break;
+        case OPT_MAX_SESSIONS:
+            if (parse_int(optarg, 1, 256, &a->max_sessions))
+                return cli_usage_error("--max-sessions needs an integer in [1, 256], got '%s'", optarg);
+            break;
+        case OPT_MAX_TEXT:
+            if (parse_int(optarg, 1, 1000000, &a->max_text))
+                return cli_usage_error("--max-text needs an integer in [1, 1000000] (bytes), got '%s'", optarg);
             break;
         case OPT_PIPELINE:
             if (!strcmp(optarg, "on")) a->pipeline = 1;

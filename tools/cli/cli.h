@@ -34,6 +34,9 @@ typedef struct {
     int json, runs, profile;
     const char *qtype;
     int membw_mb; /* dev membw --mb N */
+    /* serve: --host --port --max-sessions --max-text */
+    const char *host;
+    int port, port_set, max_sessions, max_text;
 } cli_args;
 
 
@@ -73,6 +76,8 @@ int cmd_pull(int argc, char **argv, cli_args *a);
 int cmd_models(cli_args *a);
 int cmd_export_voice(cli_args *a);
 int cmd_stream(cli_args *a);
+/* ctts serve: the HTTP speech server (tools/server/server.c, docs/SERVER.md). */
+int cmd_serve(cli_args *a);
 /* ctts bench: speed over short / medium / long texts at a fixed frame count (cmd_bench.c). */
 int cmd_bench(cli_args *a);
 /* ctts quantize IN OUT --type T: IN loaded with weights T, written as a GGUF model dir (cmd_quantize.c). */

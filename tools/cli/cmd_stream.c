@@ -41,24 +41,11 @@ typedef struct {
     char err[1024];
 } sink;
 
-/* Raw PCM, little endian: s16 as the WAV writer (clamp, * 32767, truncate; NaN -> 0). */
+/* Raw PCM, little endian, converted as the WAV writer does. */
 static int write_raw(const float *pcm, size_t n, int f32) {
     unsigned char buf[READ_CAP * 4];
+    ctts_pcm_encode(buf, pcm, n, f32 ? CTTS_WAV_F32 : CTTS_WAV_S16);
     size_t bps = f32 ? 4 : 2;
-    for (size_t i = 0; i < n; i++) {
-        unsigned char *p = buf + i * bps;
-        if (f32) {
-            uint32_t u;
-            memcpy(&u, &pcm[i], 4);
-            p[0] = (unsigned char)u, p[1] = (unsigned char)(u >> 8);
-            p[2] = (unsigned char)(u >> 16), p[3] = (unsigned char)(u >> 24);
-        } else {
-            float x = pcm[i];
-            x = x != x ? 0.0f : x < -1.0f ? -1.0f : x > 1.0f ? 1.0f : x;
-            int16_t v = (int16_t)(x * 32767.0f);
-            p[0] = (unsigned char)((uint16_t)v & 0xFF), p[1] = (unsigned char)((uint16_t)v >> 8);
-        }
-    }
     if (fwrite(buf, bps, n, stdout) != n || fflush(stdout) != 0) return -1;
     return 0;
 }

@@ -10,6 +10,7 @@
  *   ctts pull MODEL [--voice V|all|none]     (Hugging Face hub cache)
  *   ctts models
  *   ctts quantize  IN OUT_DIR --type q8_0|q4_0|bf16|f32   (GGUF model directory)
+ *   ctts serve     --model M [--host H] [--port N] [--voice V]   (HTTP speech server)
  *   ctts bench     --model M [--weights W] [--threads N] [--max-frames N] [--runs N] [--json] [--profile]
  *
  * Options follow GNU conventions: "--opt VALUE" and "--opt=VALUE" both work,
@@ -48,5 +49,6 @@ int main(int argc, char **argv) {
     if (!strcmp(cmd, "export-voice")) return cmd_export_voice(&a);
     if (!strcmp(cmd, "stream")) return cmd_stream(&a);
     if (!strcmp(cmd, "bench")) return cmd_bench(&a);
+    if (!strcmp(cmd, "serve")) return cmd_serve(&a);
     return cli_usage_error("unknown command '%s'", cmd);
 }

@@ -1,0 +1,506 @@
+/*
+ * `ctts serve`, driven over sockets as clients would ($CTTS_BIN, the golden
+ * tiny models, --port 0):
+ *  - /health and /v1/models answer JSON;
+ *  - a whole WAV (s16 and f32) is byte for byte the file `ctts generate`
+ *    writes with the same options; streamed (chunked) WAV and raw PCM carry
+ *    the same samples;
+ *  - keep-alive and pipelined requests on one connection;
+ *  - concurrent streams are interleaved and each equals its request alone;
+ *    different seeds give different audio;
+ *  - a client leaving mid-stream cancels it and the next request is served;
+ *  - Qwen3-TTS: "voice" names the speaker; an unknown one is a 400 that
+ *    lists the speakers;
+ *  - malformed or refused requests get their status (400 404 405 411 413
+ *    431 501 505) and a JSON error; the server keeps serving;
+ *  - SIGTERM stops it with exit status 0 (under ASan: no leaks).
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "harness.h"
+
+static char tmpdir[64];
+
+static const char *bin(void) {
+    const char *b = getenv("CTTS_BIN");
+    return b && *b ? b : "build/ctts";
+}
+
+static const char *model(const char *set) {
+    static char buf[2][512];
+    static int k;
+    k ^= 1;
+    snprintf(buf[k], sizeof buf[k], "%s/%s/model", test_golden_dir(), set);
+    return buf[k];
+}
+
+typedef struct {
+    pid_t pid;
+    int port;
+} server;
+
+/* Starts `ctts serve --model M --port 0 --threads 1 [extra...]` and reads the
+ * port from its first stderr line. */
+static int srv_start(server *s, const char *m, const char *const *extra) {
+    int pfd[2];
+    if (pipe(pfd)) return -1;
+    const char *argv[24] = {bin(), "serve", "--model", m, "--port", "0", "--threads", "1"};
+    int n = 8;
+    for (int i = 0; extra && extra[i] && n < 23; i++) argv[n++] = extra[i];
+    argv[n] = NULL;
+    s->pid = fork();
+    if (s->pid == 0) {
+        dup2(pfd[1], 2);
+        close(pfd[0]);
+        close(pfd[1]);
+        execv(argv[0], (char *const *)argv);
+        _exit(127);
+    }
+    close(pfd[1]);
+    char line[1024];
+    size_t len = 0;
+    while (len + 1 < sizeof line) { /* one line, read byte by byte */
+        ssize_t r = read(pfd[0], line + len, 1);
+        if (r <= 0 || line[len] == '\n') break;
+        len++;
+    }
+    line[len] = 0;
+    close(pfd[0]); /* later stderr output gets SIGPIPE-free EPIPE: the server ignores SIGPIPE */
+    const char *p = strstr(line, "http://127.0.0.1:");
+    s->port = p ? atoi(p + 17) : 0;
+    if (!s->port) fprintf(stderr, "    server did not start: '%s'\n", line);
+    return s->port ? 0 : -1;
+}
+
+/* SIGTERM and the exit status (0 expected). */
+static int srv_stop(server *s) {
+    kill(s->pid, SIGTERM);
+    int st = 0;
+    if (waitpid(s->pid, &st, 0) != s->pid) return -1;
+    return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+
+static int connect_to(int port) {
+    int fd = socket(AF_INET, SOCK_STREAM, 0);
+    struct sockaddr_in a = {.sin_family = AF_INET, .sin_port = htons((uint16_t)port)};
+    a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    struct timeval tv = {.tv_sec = 60};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    if (fd >= 0 && connect(fd, (struct sockaddr *)&a, sizeof a)) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
+
+static int send_str(int fd, const char *s, size_t n) {
+    while (n) {
+        ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+        if (w <= 0) return -1;
+        s += w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* Everything until the server closes. */
+static char *read_all(int fd, size_t *n) {
+    size_t cap = 1 << 16;
+    char *b = malloc(cap + 1);
+    *n = 0;
+    for (;;) {
+        if (*n == cap) b = realloc(b, (cap *= 2) + 1);
+        ssize_t r = recv(fd, b + *n, cap - *n, 0);
+        if (r <= 0) break;
+        *n += (size_t)r;
+    }
+    b[*n] = 0;
+    return b;
+}
+
+typedef struct {
+    int status;
+    char head[2048];
+    unsigned char *body; /* de-chunked */
+    size_t n;
+    int complete; /* Content-Length reached, or the final empty chunk seen */
+    size_t used;  /* bytes of the raw input this response took */
+} response;
+
+/* Parses one response at raw[0, len). 0, or -1 when there is no head. */
+static int parse_response(const char *raw, size_t len, response *r) {
+    memset(r, 0, sizeof *r);
+    const char *e = NULL;
+    for (size_t i = 0; i + 3 < len && !e; i++)
+        if (!memcmp(raw + i, "\r\n\r\n", 4)) e = raw + i + 4;
+    if (!e || len < 12 || sscanf(raw, "HTTP/1.1 %d", &r->status) != 1) return -1;
+    size_t hl = (size_t)(e - raw);
+    memcpy(r->head, raw, hl < sizeof r->head - 1 ? hl : sizeof r->head - 1);
+    r->body = malloc(len - hl + 1);
+    const char *p = e, *end = raw + len;
+    if (strstr(r->head, "Transfer-Encoding: chunked")) {
+        for (;;) {
+            char *nl;
+            unsigned long sz = strtoul(p, &nl, 16);
+            if (nl == p || nl + 2 > end || memcmp(nl, "\r\n", 2)) break;
+            p = nl + 2;
+            if ((size_t)(end - p) < sz + 2) break;
+            memcpy(r->body + r->n, p, sz);
+            r->n += sz;
+            p += sz + 2;
+            if (!sz) {
+                r->complete = 1;
+                break;
+            }
+        }
+    } else {
+        const char *cl = strstr(r->head, "Content-Length: ");
+        size_t want = cl ? strtoul(cl + 16, NULL, 10) : 0;
+        r->n = (size_t)(end - p) < want ? (size_t)(end - p) : want;
+        memcpy(r->body, p, r->n);
+        r->complete = r->n == want;
+        p += r->n;
+    }
+    r->body[r->n] = 0;
+    r->used = (size_t)(p - raw);
+    return 0;
+}
+
+/* One request on its own connection ("Connection: close"). */
+static int request(int port, const char *method, const char *path, const char *body, response *r) {
+    int fd = connect_to(port);
+    if (fd < 0) return -1;
+    size_t bl = body ? strlen(body) : 0;
+    char *req = malloc(bl + 512);
+    int n = snprintf(req, 512, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n", method, path);
+    if (body) n += snprintf(req + n, 512 - (size_t)n, "Content-Length: %zu\r\n", bl);
+    n += snprintf(req + n, 512 - (size_t)n, "\r\n");
+    memcpy(req + n, body ? body : "", bl);
+    int rc = send_str(fd, req, (size_t)n + bl);
+    free(req);
+    size_t len;
+    char *raw = read_all(fd, &len);
+    close(fd);
+    if (!rc) rc = parse_response(raw, len, r);
+    free(raw);
+    return rc;
+}
+
+static unsigned char *read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = malloc(len > 0 ? (size_t)len : 1);
+    *n = p ? fread(p, 1, (size_t)len, f) : 0;
+    fclose(f);
+    return p;
+}
+
+/* The bytes `ctts generate` writes for text with extra options. */
+static unsigned char *generate(const char *m, const char *text, const char *opts, size_t *n) {
+    char cmd[2048], out[128];
+    snprintf(out, sizeof out, "%s/gen.wav", tmpdir);
+    snprintf(cmd, sizeof cmd, "'%s' generate --model '%s' --threads 1 --text '%s' --output '%s' %s",
+             bin(), m, text, out, opts);
+    if (system(cmd) != 0) return NULL;
+    return read_file(out, n);
+}
+
+static const char *TEXT = "Hello world, this is a test of the server.";
+
+static void test_health_and_models(void) {
+    server s;
+    REQUIRE(srv_start(&s, model("pocket-tiny"), NULL) == 0);
+    response r;
+    REQUIRE(request(s.port, "GET", "/health", NULL, &r) == 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK(r.n == 16 && !memcmp(r.body, "{\"status\":\"ok\"}\n", 16));
+    free(r.body);
+    REQUIRE(request(s.port, "GET", "/v1/models", NULL, &r) == 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STR_CONTAINS(r.head, "Content-Type: application/json");
+    CHECK_STR_CONTAINS((char *)r.body, "\"family\":\"pocket\"");
+    CHECK_STR_CONTAINS((char *)r.body, "\"sample_rate\":24000");
+    free(r.body);
+    CHECK_EQ_INT(srv_stop(&s), 0);
+}
+
+static void test_speech_equals_generate(void) {
+    server s;
+    REQUIRE(srv_start(&s, model("pocket-tiny"), NULL) == 0);
+    size_t gn, gfn;
+    unsigned char *g = generate(model("pocket-tiny"), TEXT, "--seed 5", &gn);
+    unsigned char *gf = generate(model("pocket-tiny"), TEXT, "--seed 5 --wav-format f32", &gfn);
+    REQUIRE(g && gf && gn > 44 + 1000);
+    char body[512];
+    response r;
+    snprintf(body, sizeof body, "{\"input\":\"%s\",\"seed\":5}", TEXT);
+    REQUIRE(request(s.port, "POST", "/v1/audio/speech", body, &r) == 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STR_CONTAINS(r.head, "Content-Type: audio/wav");
+    CHECK(r.complete && r.n == gn && !memcmp(r.body, g, gn));
+    free(r.body);
+    snprintf(body, sizeof body, "{\"input\":\"%s\",\"seed\":5,\"sample_format\":\"f32\"}", TEXT);
+    REQUIRE(request(s.port, "POST", "/v1/audio/speech", body, &r) == 0);
+    CHECK(r.status == 200 && r.n == gfn && !memcmp(r.body, gf, gfn));
+    free(r.body);
+    /* streamed WAV: sizes unknown, same samples; raw PCM: the data alone */
+    snprintf(body, sizeof body, "{\"input\":\"%s\",\"seed\":5,\"stream\":true}", TEXT);
+    REQUIRE(request(s.port, "POST", "/v1/audio/speech", body, &r) == 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STR_CONTAINS(r.head, "Transfer-Encoding: chunked");
+    CHECK(r.complete && r.n == gn);
+    CHECK(r.n == gn && !memcmp(r.body, "RIFF\xff\xff\xff\xff", 8) && !memcmp(r.body + 8, g + 8, 32) &&
+          !memcmp(r.body + 40, "\xff\xff\xff\xff", 4) && !memcmp(r.body + 44, g + 44, gn - 44));
+    free(r.body);
+    snprintf(body, sizeof body,
+             "{\"input\":\"%s\",\"seed\":5,\"stream\":true,\"response_format\":\"pcm\",\"model\":\"tts-1\"}",
+             TEXT);
+    REQUIRE(request(s.port, "POST", "/v1/audio/speech", body, &r) == 0);
+    CHECK_STR_CONTAINS(r.head, "Content-Type: audio/pcm");
+    CHECK(r.complete && r.n == gn - 44 && !memcmp(r.body, g + 44, gn - 44));
+    free(r.body);
+    /* another seed, other audio (the seed is the request's) */
+    snprintf(body, sizeof body, "{\"input\":\"%s\",\"seed\":6}", TEXT);
+    REQUIRE(request(s.port, "POST", "/v1/audio/speech", body, &r) == 0);
+    CHECK(r.status == 200 && !(r.n == gn && !memcmp(r.body, g, gn)));
+    free(r.body);
+    free(g), free(gf);
+    CHECK_EQ_INT(srv_stop(&s), 0);
+}
+
+static void test_keepalive_pipelined(void) {
+    server s;
+    REQUIRE(srv_start(&s, model("pocket-tiny"), NULL) == 0);
+    char body[256], req[2048];
+    snprintf(body, sizeof body, "{\"input\":\"%s\",\"seed\":5,\"response_format\":\"pcm\"}", TEXT);
+    int n = snprintf(req, sizeof req,
+                     "GET /health HTTP/1.1\r\nHost: x\r\n\r\n"
+                     "POST /v1/audio/speech HTTP/1.1\r\nHost: x\r\nContent-Length: %zu\r\n\r\n%s"
+                     "GET /v1/models HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+                     strlen(body), body);
+    int fd = connect_to(s.port);
+    REQUIRE(fd >= 0);
+    REQUIRE(send_str(fd, req, (size_t)n) == 0); /* all three in one write */
+    size_t len;
+    char *raw = read_all(fd, &len);
+    close(fd);
+    response a, b, c;
+    REQUIRE(parse_response(raw, len, &a) == 0);
+    REQUIRE(parse_response(raw + a.used, len - a.used, &b) == 0);
+    REQUIRE(parse_response(raw + a.used + b.used, len - a.used - b.used, &c) == 0);
+    CHECK(a.status == 200 && a.n == 16);
+    CHECK(b.status == 200 && b.complete && b.n > 1000);
+    CHECK(c.status == 200 && c.complete);
+    CHECK_STR_CONTAINS((char *)c.body, "\"object\":\"list\"");
+    CHECK_EQ_INT(a.used + b.used + c.used, len);
+    free(a.body), free(b.body), free(c.body), free(raw);
+    CHECK_EQ_INT(srv_stop(&s), 0);
+}
+
+/* Three streams at once (fixed length: EOS off), each equal to its request alone. */
+static void test_concurrent_streams(void) {
+    server s;
+    const char *extra[] = {"--max-sessions", "3", NULL};
+    REQUIRE(srv_start(&s, model("pocket-tiny"), extra) == 0);
+    char body[3][256];
+    response alone[3];
+    for (int i = 0; i < 3; i++) {
+        snprintf(body[i], sizeof body[i],
+                 "{\"input\":\"%s\",\"seed\":%d,\"stream\":true,\"eos_threshold\":1000,"
+                 "\"max_frames\":30,\"response_format\":\"pcm\"}",
+                 TEXT, 10 + i);
+        REQUIRE(request(s.port, "POST", "/v1/audio/speech", body[i], &alone[i]) == 0);
+        CHECK(alone[i].status == 200 && alone[i].complete && alone[i].n == 30 * 1920 * 2);
+    }
+    int fd[3];
+    for (int i = 0; i < 3; i++) {
+        fd[i] = connect_to(s.port);
+        REQUIRE(fd[i] >= 0);
+        char req[512];
+        int n = snprintf(req, sizeof req,
+                         "POST /v1/audio/speech HTTP/1.1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n%s",
+                         strlen(body[i]), body[i]);
+        REQUIRE(send_str(fd[i], req, (size_t)n) == 0);
+    }
+    for (int i = 0; i < 3; i++) {
+        size_t len;
+        char *raw = read_all(fd[i], &len);
+        close(fd[i]);
+        response r;
+        REQUIRE(parse_response(raw, len, &r) == 0);
+        CHECK(r.complete && r.n == alone[i].n && !memcmp(r.body, alone[i].body, r.n));
+        if (i) CHECK(memcmp(alone[i].body, alone[0].body, alone[0].n) != 0);
+        free(r.body), free(raw);
+    }
+    for (int i = 0; i < 3; i++) free(alone[i].body);
+    CHECK_EQ_INT(srv_stop(&s), 0);
+}
+
+/* A client that leaves mid-stream: the server cancels it and serves the next. */
+static void test_disconnect_mid_stream(void) {
+    server s;
+    REQUIRE(srv_start(&s, model("pocket-tiny"), NULL) == 0);
+    char body[256], req[512];
+    snprintf(body, sizeof body,
+             "{\"input\":\"%s\",\"stream\":true,\"eos_threshold\":1000,\"max_frames\":100000}", TEXT);
+    int n = snprintf(req, sizeof req, "POST /v1/audio/speech HTTP/1.1\r\nContent-Length: %zu\r\n\r\n%s",
+                     strlen(body), body);
+    int fd = connect_to(s.port);
+    REQUIRE(fd >= 0);
+    REQUIRE(send_str(fd, req, (size_t)n) == 0);
+    char buf[4096];
+    ssize_t got = recv(fd, buf, sizeof buf, MSG_WAITALL); /* the stream has begun */
+    CHECK(got == (ssize_t)sizeof buf && !memcmp(buf, "HTTP/1.1 200", 12));
+    close(fd);
+    response r;
+    snprintf(body, sizeof body, "{\"input\":\"%s\",\"seed\":5}", TEXT);
+    REQUIRE(request(s.port, "POST", "/v1/audio/speech", body, &r) == 0);
+    size_t gn;
+    unsigned char *g = generate(model("pocket-tiny"), TEXT, "--seed 5", &gn);
+    CHECK(g && r.status == 200 && r.n == gn && !memcmp(r.body, g, gn));
+    free(g), free(r.body);
+    CHECK_EQ_INT(srv_stop(&s), 0);
+}
+
+static void test_qwen_speaker_as_voice(void) {
+    server s;
+    const char *extra[] = {"--max-new-tokens", "6", NULL};
+    REQUIRE(srv_start(&s, model("qwen3tts-tiny"), extra) == 0);
+    response r;
+    REQUIRE(request(s.port, "POST", "/v1/audio/speech",
+                    "{\"input\":\"Hello there.\",\"voice\":\"ryan\",\"seed\":2}", &r) == 0);
+    size_t gn;
+    unsigned char *g = generate(model("qwen3tts-tiny"), "Hello there.",
+                                "--speaker ryan --seed 2 --max-new-tokens 6", &gn);
+    CHECK(g && r.status == 200 && r.n == gn && !memcmp(r.body, g, gn));
+    free(g), free(r.body);
+    REQUIRE(request(s.port, "POST", "/v1/audio/speech",
+                    "{\"input\":\"Hello there.\",\"voice\":\"nobody\"}", &r) == 0);
+    CHECK_EQ_INT(r.status, 400);
+    CHECK_STR_CONTAINS((char *)r.body, "unknown speaker 'nobody'");
+    CHECK_STR_CONTAINS((char *)r.body, "ryan");
+    free(r.body);
+    REQUIRE(request(s.port, "POST", "/v1/audio/speech",
+                    "{\"input\":\"Hello there.\",\"voice\":\"ryan\",\"speaker\":\"eric\"}", &r) == 0);
+    CHECK_EQ_INT(r.status, 400);
+    free(r.body);
+    CHECK_EQ_INT(srv_stop(&s), 0);
+}
+
+/* Raw requests and the status each must get. */
+static void test_bad_requests(void) {
+    server s;
+    const char *extra[] = {"--max-text", "100", NULL};
+    REQUIRE(srv_start(&s, model("pocket-tiny"), extra) == 0);
+    char big_head[20000];
+    int n = snprintf(big_head, sizeof big_head, "GET /health HTTP/1.1\r\nX-Long: ");
+    memset(big_head + n, 'a', sizeof big_head - (size_t)n - 5);
+    memcpy(big_head + sizeof big_head - 5, "\r\n\r\n", 5);
+    /* raw: the head without its blank line; body: sent with its Content-Length */
+    static const struct {
+        const char *raw, *body;
+        int status;
+        const char *msg;
+    } cases[] = {
+        {"GET /nothing HTTP/1.1\r\n", NULL, 404, "no such endpoint"},
+        {"DELETE /health HTTP/1.1\r\n", NULL, 405, "use GET"},
+        {"GET /v1/audio/speech HTTP/1.1\r\n", NULL, 405, "use POST"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", NULL, 411, "Content-Length"},
+        {"POST /v1/audio/speech HTTP/1.1\r\nContent-Length: 2000000\r\n", NULL, 413, "body over"},
+        {"POST /v1/audio/speech HTTP/1.1\r\nTransfer-Encoding: chunked\r\n", NULL, 501, ""},
+        {"GET /health HTTP/2.0\r\n", NULL, 505, ""},
+        {"GET /health\r\n", NULL, 400, ""},
+        {"G\001T /health HTTP/1.1\r\n", NULL, 400, ""},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"in", 400, "request body"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "[]", 400, "JSON object"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"\"}", 400, "non-empty"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":1}", 400, "'input'"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"a\",\"foo\":1}", 400, "unknown field 'foo'"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"seed\":1}", 400, "missing"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"a\",\"voice\":\"../x\"}", 400, "'voice'"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"a\",\"response_format\":\"mp3\"}", 400, "not supported"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"a\",\"speed\":2}", 400, "'speed'"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"a\",\"temperature\":-1}", 400, "'temperature'"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"a\",\"stream\":1}", 400, "'stream'"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"a\",\"voice\":\"zz\"}", 400, "voice"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"}", 400, "over the server's limit"},
+        {NULL, NULL, 431, ""}, /* a head over 16 KiB */
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char raw[1024];
+        const char *p = raw;
+        size_t len;
+        if (!cases[i].raw) {
+            p = big_head, len = sizeof big_head - 1;
+        } else if (cases[i].body) {
+            len = (size_t)snprintf(raw, sizeof raw, "%sContent-Length: %zu\r\n\r\n%s", cases[i].raw,
+                                   strlen(cases[i].body), cases[i].body);
+        } else {
+            len = (size_t)snprintf(raw, sizeof raw, "%s\r\n", cases[i].raw);
+        }
+        int fd = connect_to(s.port);
+        REQUIRE(fd >= 0);
+        CHECK(send_str(fd, p, len) == 0);
+        shutdown(fd, SHUT_WR);
+        size_t got;
+        char *resp = read_all(fd, &got);
+        close(fd);
+        response r;
+        if (parse_response(resp, got, &r) != 0) {
+            TEST_FAIL_AT("case %zu: no response", i);
+        } else {
+            if (r.status != cases[i].status)
+                TEST_FAIL_AT("case %zu: status %d, expected %d", i, r.status, cases[i].status);
+            r.body[r.n] = 0;
+            if (!strstr((char *)r.body, "\"error\"") || !strstr((char *)r.body, cases[i].msg))
+                TEST_FAIL_AT("case %zu: body '%.200s' lacks '%s'", i, (char *)r.body, cases[i].msg);
+            free(r.body);
+        }
+        free(resp);
+    }
+    response r; /* still serving */
+    REQUIRE(request(s.port, "GET", "/health", NULL, &r) == 0);
+    CHECK_EQ_INT(r.status, 200);
+    free(r.body);
+    CHECK_EQ_INT(srv_stop(&s), 0);
+}
+
+static void test_bad_options(void) {
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' serve --model '%s' --port 70000 2>/dev/null", bin(),
+             model("pocket-tiny"));
+    CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 2);
+    snprintf(cmd, sizeof cmd, "'%s' serve --model /nonexistent --port 0 2>/dev/null", bin());
+    CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 1);
+    snprintf(cmd, sizeof cmd, "'%s' serve --model '%s' --port 0 --host no.such.host.invalid 2>/dev/null",
+             bin(), model("pocket-tiny"));
+    CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 1);
+}
+
+int main(int argc, char **argv) {
+    snprintf(tmpdir, sizeof tmpdir, "/tmp/ctts_serve_XXXXXX");
+    if (!mkdtemp(tmpdir)) return 1;
+    static const test_entry tests[] = {
+        T(test_health_and_models), T(test_speech_equals_generate), T(test_keepalive_pipelined),
+        T(test_concurrent_streams), T(test_disconnect_mid_stream), T(test_qwen_speaker_as_voice),
+        T(test_bad_requests),      T(test_bad_options),
+    };
+    int rc = test_main(argc, argv, tests, (int)(sizeof tests / sizeof tests[0]));
+    char cmd[128];
+    snprintf(cmd, sizeof cmd, "rm -rf '%s'", tmpdir);
+    if (system(cmd)) rc = 1;
+    return rc;
+}

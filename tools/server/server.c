@@ -1,0 +1,822 @@
+/*
+ * ctts serve: an HTTP/1.1 speech server over one loaded model.
+ *
+ *   ctts serve --model M [--host 127.0.0.1] [--port 8080] [--voice V]
+ *              [--max-sessions 4] [--max-text 20000] [generation options]
+ *
+ * Endpoints (docs/SERVER.md has the request and response formats):
+ *   GET  /health             {"status":"ok"}
+ *   GET  /v1/models          the loaded model
+ *   POST /v1/audio/speech    JSON {"input": "...", ...} -> WAV or raw PCM,
+ *                            whole (Content-Length) or streamed (chunked)
+ *
+ * Threads: the main thread accepts; each connection gets a thread that only
+ * parses requests and writes responses. One compute worker owns the model:
+ * it admits up to --max-sessions requests and steps them frame by frame in
+ * turn (round robin), so concurrent streams share the model fairly and none
+ * waits for another to finish. Each request's samples wait in its queue;
+ * a client that reads slowly has its request skipped while the queue is full
+ * (backpressure), and one that goes away cancels its request. Voices named
+ * by requests are loaded by the worker too (a clone computes on the model).
+ * SIGINT / SIGTERM: stop accepting, cancel what runs, exit 0.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <poll.h>
+#include <pthread.h>
+#include <signal.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "io/http.h"
+#include "io/json.h"
+
+#define MAX_HEAD 16384          /* request line + headers */
+#define MAX_BODY (1 << 20)      /* JSON request body */
+#define MAX_CONN 64             /* connections served at once; more get 503 */
+#define MAX_PENDING 64          /* requests waiting for a session; more get 503 */
+#define MAX_VOICES 32           /* voices loaded by name and kept */
+#define READ_CAP 4096           /* samples per ctts_stream_read */
+#define QUEUE_MAX (24000 * 10)  /* samples a request may have waiting (10 s of audio) */
+#define CHUNK_MAX 16384         /* samples written per chunk */
+#define IO_TIMEOUT_S 30         /* a stalled read or write of a connection */
+
+enum { REQ_PENDING, REQ_ACTIVE, REQ_DONE };
+
+typedef struct request {
+    /* set by the connection thread before submit, then read-only */
+    char *text;
+    ctts_gen_params gp;
+    char voice[64];           /* voice name to load ("" = the server's default voice) */
+    /* guarded by server.mu */
+    float *q;                 /* samples waiting for the connection */
+    size_t q_n, q_cap;
+    int state, cancelled;
+    ctts_status status;       /* when DONE: CTTS_DONE or the error */
+    char err[512];
+    ctts_session *sess;       /* while ACTIVE */
+    pthread_cond_t cv;        /* samples or DONE */
+    struct request *next;     /* pending FIFO */
+} request;
+
+typedef struct {
+    char name[64];
+    ctts_voice *v;
+} voice_slot;
+
+typedef struct {
+    ctts_model *m;
+    const ctts_model_info *info;
+    const char *model_id;
+    ctts_gen_params defaults; /* the model's, with the command line's options applied */
+    ctts_voice *default_voice;
+    int max_sessions, max_text;
+    pthread_mutex_t mu;
+    pthread_cond_t work_cv;   /* worker: new request, queue drained, cancel, stop */
+    pthread_cond_t conn_cv;   /* main: a connection thread ended */
+    request *pend_head, *pend_tail;
+    int n_pending;
+    request **active;
+    int n_active;
+    ctts_session *idle;       /* one idle session kept for the next request */
+    voice_slot voices[MAX_VOICES];
+    int n_voices;
+    int conn_fds[MAX_CONN];   /* open connections (-1 = free), shut down on stop */
+    int n_conn;
+    int stopping;
+} server;
+
+typedef struct {
+    server *s;
+    int fd, slot;
+    char buf[MAX_HEAD + MAX_BODY + 1];
+    size_t len;                     /* bytes in buf */
+    float pcm[CHUNK_MAX];           /* samples taken from a request's queue */
+    unsigned char bytes[CHUNK_MAX * 4];
+} conn;
+
+static volatile sig_atomic_t g_stop;
+static void on_signal(int sig) {
+    (void)sig;
+    g_stop = 1;
+}
+
+/* ---- responses ---- */
+
+static int send_all(int fd, const void *p, size_t n) {
+    const char *c = p;
+    while (n) {
+        ssize_t w = send(fd, c, n, MSG_NOSIGNAL);
+        if (w < 0 && errno == EINTR) continue;
+        if (w <= 0) return -1;
+        c += w, n -= (size_t)w;
+    }
+    return 0;
+}
+
+/* JSON string body of s (quotes, backslashes and control bytes escaped). */
+static void json_escape(char *out, size_t cap, const char *s) {
+    size_t o = 0;
+    for (; *s && o + 7 < cap; s++) {
+        unsigned char c = (unsigned char)*s;
+        if (c == '"' || c == '\\') out[o++] = '\\', out[o++] = (char)c;
+        else if (c < 0x20) o += (size_t)snprintf(out + o, cap - o, "\\u%04x", c);
+        else out[o++] = (char)c;
+    }
+    out[o] = 0;
+}
+
+static int send_response(int fd, int status, const char *ctype, const char *body, size_t n,
+                         int keep_alive, const char *extra) {
+    char head[512];
+    int h = snprintf(head, sizeof head,
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+                     status, http_reason(status), ctype, n, keep_alive ? "" : "Connection: close\r\n",
+                     extra ? extra : "");
+    if (send_all(fd, head, (size_t)h)) return -1;
+    return n ? send_all(fd, body, n) : 0;
+}
+
+static int send_error(int fd, int status, const char *msg, int keep_alive, const char *extra) {
+    char esc[1024], body[1200];
+    json_escape(esc, sizeof esc, msg);
+    int n = snprintf(body, sizeof body, "{\"error\":{\"code\":%d,\"message\":\"%s\"}}\n", status, esc);
+    return send_response(fd, status, "application/json", body, (size_t)n, keep_alive, extra);
+}
+
+static int http_status_of(ctts_status st) {
+    switch (st) {
+    case CTTS_E_INVALID_ARG:
+    case CTTS_E_NOT_FOUND: return 400;
+    case CTTS_E_UNSUPPORTED: return 422;
+    default: return 500;
+    }
+}
+
+/* ---- the compute worker ---- */
+
+static void req_finish(server *s, request *r, ctts_status st, const char *msg) {
+    r->state = REQ_DONE;
+    r->status = st;
+    snprintf(r->err, sizeof r->err, "%s", msg ? msg : "");
+    if (r->sess) {
+        if (!s->idle) s->idle = r->sess;
+        else ctts_session_free(r->sess);
+        r->sess = NULL;
+    }
+    pthread_cond_broadcast(&r->cv);
+}
+
+/* The voice a request names (loaded once, then kept), or the default. Runs
+ * on the worker without the lock: the worker alone touches the voice table. */
+static ctts_status resolve_voice(server *s, const char *name, const ctts_voice **v, char *err,
+                                 size_t err_len) {
+    if (!name[0]) {
+        *v = s->default_voice;
+        return CTTS_OK;
+    }
+    for (int i = 0; i < s->n_voices; i++)
+        if (!strcmp(s->voices[i].name, name)) {
+            *v = s->voices[i].v;
+            return CTTS_OK;
+        }
+    if (s->n_voices == MAX_VOICES) {
+        snprintf(err, err_len, "voice '%s': the server holds %d voices already", name, MAX_VOICES);
+        return CTTS_E_INVALID_ARG;
+    }
+    ctts_voice *nv = NULL;
+    ctts_status st = ctts_voice_load(s->m, name, &nv, err, err_len);
+    if (st != CTTS_OK) return st == CTTS_E_IO ? CTTS_E_NOT_FOUND : st;
+    snprintf(s->voices[s->n_voices].name, sizeof s->voices[0].name, "%s", name);
+    s->voices[s->n_voices++].v = nv;
+    *v = nv;
+    return CTTS_OK;
+}
+
+/* Starts request r on a session; the lock is held on entry and exit. */
+static void req_start(server *s, request *r) {
+    ctts_session *se = s->idle;
+    s->idle = NULL;
+    pthread_mutex_unlock(&s->mu);
+    char err[512] = "";
+    const ctts_voice *v = NULL;
+    ctts_status st = se ? CTTS_OK : ctts_session_new(s->m, &se);
+    if (st != CTTS_OK) snprintf(err, sizeof err, "cannot create a session: %s", ctts_status_str(st));
+    if (st == CTTS_OK) st = resolve_voice(s, r->voice, &v, err, sizeof err);
+    if (st == CTTS_OK) {
+        st = ctts_stream_begin(se, v, &r->gp);
+        if (st == CTTS_OK) st = ctts_stream_feed_text(se, r->text);
+        if (st == CTTS_OK) st = ctts_stream_end_text(se);
+        if (st != CTTS_OK) snprintf(err, sizeof err, "%s", ctts_session_error(se));
+    }
+    pthread_mutex_lock(&s->mu);
+    r->sess = se;
+    if (st != CTTS_OK) {
+        req_finish(s, r, st, err[0] ? err : ctts_status_str(st));
+        return;
+    }
+    r->state = REQ_ACTIVE;
+    s->active[s->n_active++] = r;
+}
+
+/* One frame of request r (lock held on entry and exit). Returns 1 if r ended. */
+static int req_step(server *s, request *r, float *buf) {
+    pthread_mutex_unlock(&s->mu);
+    size_t n = 0;
+    ctts_status st = ctts_stream_read(r->sess, buf, READ_CAP, &n);
+    pthread_mutex_lock(&s->mu);
+    if (n) {
+        if (r->q_n + n > r->q_cap) {
+            size_t cap = r->q_cap ? 2 * r->q_cap : 2 * READ_CAP;
+            while (cap < r->q_n + n) cap *= 2;
+            float *q = realloc(r->q, cap * sizeof *q);
+            if (!q) {
+                req_finish(s, r, CTTS_E_OOM, "out of memory");
+                return 1;
+            }
+            r->q = q, r->q_cap = cap;
+        }
+        memcpy(r->q + r->q_n, buf, n * sizeof *buf);
+        r->q_n += n;
+        pthread_cond_broadcast(&r->cv);
+    }
+    if (st == CTTS_OK) return 0;
+    req_finish(s, r, st, st == CTTS_DONE ? "" : ctts_session_error(r->sess));
+    return 1;
+}
+
+static void *worker_main(void *arg) {
+    server *s = arg;
+    float *buf = malloc(READ_CAP * sizeof *buf);
+    pthread_mutex_lock(&s->mu);
+    for (;;) {
+        while (s->pend_head && s->n_active < s->max_sessions) {
+            request *r = s->pend_head;
+            s->pend_head = r->next;
+            if (!s->pend_head) s->pend_tail = NULL;
+            s->n_pending--;
+            if (r->cancelled || s->stopping || !buf) req_finish(s, r, CTTS_E_CANCELLED, "cancelled");
+            else req_start(s, r);
+        }
+        if (s->stopping && !s->n_active && !s->pend_head) break;
+        int stepped = 0;
+        for (int i = 0; i < s->n_active; i++) {
+            request *r = s->active[i];
+            int ended;
+            if (r->cancelled || s->stopping) {
+                req_finish(s, r, CTTS_E_CANCELLED, "cancelled");
+                ended = 1;
+            } else if (r->q_n >= QUEUE_MAX) {
+                continue; /* the client is behind: let it catch up */
+            } else {
+                ended = req_step(s, r, buf);
+                stepped = 1;
+            }
+            if (ended) {
+                s->active[i--] = s->active[--s->n_active];
+                stepped = 1;
+            }
+        }
+        if (!stepped) pthread_cond_wait(&s->work_cv, &s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(buf);
+    return NULL;
+}
+
+/* ---- /v1/audio/speech ---- */
+
+static int is_name(const char *v) {
+    size_t n = strlen(v);
+    if (!n || n >= 64) return 0;
+    for (size_t i = 0; i < n; i++) {
+        char c = v[i];
+        if (!((c >= 'a' && c <= 'z') || (c >= 'A' && c <= 'Z') || (c >= '0' && c <= '9') ||
+              c == '_' || c == '-'))
+            return 0;
+    }
+    return 1;
+}
+
+typedef struct {
+    int stream, f32, raw; /* raw: response_format pcm */
+} speech_format;
+
+/* Fills r and f from the JSON body; an error message in err otherwise. */
+static int parse_speech(server *s, const json_value *o, request *r, speech_format *f, char *err,
+                        size_t err_len) {
+    if (!o || o->type != JSON_OBJECT) return snprintf(err, err_len, "the body must be a JSON object"), -1;
+    r->gp = s->defaults;
+    const char *voice = NULL;
+    for (size_t i = 0; i < o->length; i++) {
+        const char *k = o->keys[i];
+        const json_value *v = &o->items[i];
+        int is_str = v->type == JSON_STRING && strlen(v->string) == v->length;
+        int is_num = v->type == JSON_NUMBER, is_int = is_num && v->is_integer;
+#define NEED(cond, what)                                                      \
+    do {                                                                      \
+        if (!(cond)) return snprintf(err, err_len, "'%s' must be %s", k, what), -1; \
+    } while (0)
+        if (!strcmp(k, "input")) {
+            NEED(is_str && v->length > 0, "a non-empty string");
+            if (v->length > (size_t)s->max_text)
+                return snprintf(err, err_len, "'input' is %zu bytes, over the server's limit of %d",
+                                v->length, s->max_text), -1;
+            r->text = strdup(v->string);
+            if (!r->text) return snprintf(err, err_len, "out of memory"), -1;
+        } else if (!strcmp(k, "model")) {
+            NEED(v->type == JSON_STRING, "a string"); /* one model is served; any name is it */
+        } else if (!strcmp(k, "voice")) {
+            NEED(is_str, "a string");
+            voice = v->string;
+        } else if (!strcmp(k, "response_format")) {
+            NEED(is_str, "a string");
+            if (!strcmp(v->string, "wav")) f->raw = 0;
+            else if (!strcmp(v->string, "pcm")) f->raw = 1;
+            else return snprintf(err, err_len, "response_format '%.40s' is not supported (wav, pcm)", v->string), -1;
+        } else if (!strcmp(k, "sample_format")) {
+            NEED(is_str && (!strcmp(v->string, "s16") || !strcmp(v->string, "f32")), "\"s16\" or \"f32\"");
+            f->f32 = !strcmp(v->string, "f32");
+        } else if (!strcmp(k, "stream")) {
+            NEED(v->type == JSON_BOOL, "true or false");
+            f->stream = v->boolean;
+        } else if (!strcmp(k, "speed")) {
+            NEED(is_num && v->number == 1.0, "1 (other speeds are not supported)");
+        } else if (!strcmp(k, "seed")) {
+            NEED(is_int && v->integer >= 0, "an integer >= 0");
+            r->gp.seed = (uint64_t)v->integer;
+        } else if (!strcmp(k, "temperature")) {
+            NEED(is_num && v->number >= 0 && v->number <= 100, "a number in [0, 100]");
+            r->gp.temperature = (float)v->number;
+        } else if (!strcmp(k, "top_k")) {
+            NEED(is_int && v->integer >= 0 && v->integer <= 1000000, "an integer >= 0");
+            r->gp.top_k = (int)v->integer;
+        } else if (!strcmp(k, "top_p")) {
+            NEED(is_num && v->number > 0 && v->number <= 1, "a number in (0, 1]");
+            r->gp.top_p = (float)v->number;
+        } else if (!strcmp(k, "repetition_penalty")) {
+            NEED(is_num && v->number > 0 && v->number <= 100, "a number in (0, 100]");
+            r->gp.repetition_penalty = (float)v->number;
+        } else if (!strcmp(k, "max_new_tokens")) {
+            NEED(is_int && v->integer >= 1 && v->integer <= 10000000, "an integer >= 1");
+            r->gp.max_new_tokens = (int)v->integer;
+        } else if (!strcmp(k, "max_frames")) {
+            NEED(is_int && v->integer >= 1 && v->integer <= 10000000, "an integer >= 1");
+            r->gp.max_frames = (int)v->integer;
+        } else if (!strcmp(k, "lsd_steps")) {
+            NEED(is_int && v->integer >= 1 && v->integer <= 1000, "an integer in [1, 1000]");
+            r->gp.lsd_steps = (int)v->integer;
+        } else if (!strcmp(k, "eos_threshold")) {
+            NEED(is_num && v->number >= -1e6 && v->number <= 1e6, "a number");
+            r->gp.eos_threshold = (float)v->number;
+        } else if (!strcmp(k, "speaker") || !strcmp(k, "language")) {
+            NEED(is_str && is_name(v->string), "a name of letters, digits, '_' or '-'");
+            /* points into the JSON tree, which outlives the request's start */
+            if (k[0] == 's') r->gp.speaker = v->string;
+            else r->gp.language = v->string;
+        } else if (!strcmp(k, "text_mode")) {
+            NEED(is_str, "\"auto\", \"streaming\" or \"non-streaming\"");
+            if (!strcmp(v->string, "auto")) r->gp.text_mode = CTTS_TEXT_MODE_AUTO;
+            else if (!strcmp(v->string, "streaming")) r->gp.text_mode = CTTS_TEXT_MODE_STREAMING;
+            else if (!strcmp(v->string, "non-streaming")) r->gp.text_mode = CTTS_TEXT_MODE_NON_STREAMING;
+            else NEED(0, "\"auto\", \"streaming\" or \"non-streaming\"");
+        } else {
+            return snprintf(err, err_len, "unknown field '%.64s'", k), -1;
+        }
+#undef NEED
+    }
+    if (!r->text) return snprintf(err, err_len, "'input' (the text to speak) is missing"), -1;
+    if (voice && strcmp(voice, "default") != 0) {
+        if (!is_name(voice))
+            return snprintf(err, err_len, "'voice' must be a name of letters, digits, '_' or '-'"), -1;
+        if (!strcmp(s->info->family, "qwen3tts")) {
+            /* Qwen3-TTS CustomVoice: OpenAI clients name the speaker as the voice. */
+            if (r->gp.speaker && strcmp(r->gp.speaker, voice) != 0)
+                return snprintf(err, err_len, "'voice' and 'speaker' disagree"), -1;
+            r->gp.speaker = voice;
+        } else {
+            snprintf(r->voice, sizeof r->voice, "%s", voice);
+        }
+    }
+    return 0;
+}
+
+/* 1 when the peer closed its side or the socket failed (checked while waiting). */
+static int peer_gone(int fd) {
+    struct pollfd p = {.fd = fd, .events = POLLIN | POLLRDHUP};
+    if (poll(&p, 1, 0) <= 0) return 0;
+    if (p.revents & (POLLERR | POLLHUP | POLLRDHUP)) return 1;
+    char c;
+    return recv(fd, &c, 1, MSG_PEEK | MSG_DONTWAIT) == 0;
+}
+
+static int send_chunk(int fd, const void *p, size_t n) {
+    char h[24];
+    int k = snprintf(h, sizeof h, "%zx\r\n", n);
+    return send_all(fd, h, (size_t)k) || send_all(fd, p, n) || send_all(fd, "\r\n", 2) ? -1 : 0;
+}
+
+/* Head of a streamed response, and the WAV header (sizes unknown) as its first chunk. */
+static int send_stream_head(int fd, const speech_format *f, int rate, int keep_alive) {
+    char head[256];
+    int h = snprintf(head, sizeof head,
+                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n%s\r\n",
+                     f->raw ? "audio/pcm" : "audio/wav", keep_alive ? "" : "Connection: close\r\n");
+    if (send_all(fd, head, (size_t)h)) return -1;
+    if (f->raw) return 0;
+    unsigned char wh[64];
+    size_t hl = ctts_wav_header(wh, 0, rate, f->f32 ? CTTS_WAV_F32 : CTTS_WAV_S16, 1);
+    return send_chunk(fd, wh, hl);
+}
+
+/* A whole response: WAV (exact sizes) or raw PCM with Content-Length. */
+static int send_whole(int fd, const speech_format *f, int rate, const float *pcm, size_t n,
+                      int keep_alive) {
+    const ctts_wav_format wf = f->f32 ? CTTS_WAV_F32 : CTTS_WAV_S16;
+    unsigned char wh[64];
+    size_t hl = f->raw ? 0 : ctts_wav_header(wh, n, rate, wf, 0);
+    size_t bytes = hl + n * (f->f32 ? 4 : 2);
+    unsigned char *out = malloc(bytes + 1);
+    if (!out) return send_error(fd, 500, "out of memory", 0, NULL), -1;
+    memcpy(out, wh, hl);
+    ctts_pcm_encode(out + hl, pcm, n, wf);
+    int rc = send_response(fd, 200, f->raw ? "audio/pcm" : "audio/wav", (char *)out, bytes,
+                           keep_alive, NULL);
+    free(out);
+    return rc;
+}
+
+/* Waits for samples or the end of r (lock held); a vanished client cancels r. */
+static void wait_output(server *s, request *r, int fd) {
+    while (!r->q_n && r->state != REQ_DONE) {
+        struct timespec ts;
+        clock_gettime(CLOCK_REALTIME, &ts);
+        ts.tv_nsec += 200 * 1000000L;
+        if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
+        pthread_cond_timedwait(&r->cv, &s->mu, &ts);
+        if (!r->cancelled && peer_gone(fd)) {
+            r->cancelled = 1;
+            if (r->sess) ctts_stream_cancel(r->sess);
+            pthread_cond_signal(&s->work_cv);
+        }
+    }
+}
+
+/* Runs a parsed request to the end, writing the response. Returns -1 when the
+ * connection must close (a write failed, or a stream broke off). */
+static int serve_speech(conn *c, request *r, const speech_format *f, int keep_alive) {
+    server *s = c->s;
+    const int rate = s->info->sample_rate;
+    pthread_mutex_lock(&s->mu);
+    if (s->n_pending >= MAX_PENDING || s->stopping) {
+        pthread_mutex_unlock(&s->mu);
+        return send_error(c->fd, 503, "the server is busy: too many requests waiting", keep_alive,
+                          "Retry-After: 1\r\n");
+    }
+    if (s->pend_tail) s->pend_tail->next = r;
+    else s->pend_head = r;
+    s->pend_tail = r;
+    s->n_pending++;
+    pthread_cond_signal(&s->work_cv);
+
+    float *all = NULL; /* the whole audio, when not streamed */
+    size_t n_all = 0, cap_all = 0;
+    int head_sent = 0, rc = 0;
+    for (;;) {
+        wait_output(s, r, c->fd);
+        size_t n = r->q_n < CHUNK_MAX ? r->q_n : CHUNK_MAX;
+        if (n) {
+            memcpy(c->pcm, r->q, n * sizeof *c->pcm);
+            memmove(r->q, r->q + n, (r->q_n - n) * sizeof *r->q);
+            r->q_n -= n;
+        }
+        const int done = r->state == REQ_DONE && !r->q_n;
+        if (n) pthread_cond_signal(&s->work_cv); /* room again in the queue */
+        pthread_mutex_unlock(&s->mu);
+
+        if (n && f->stream) {
+            if (!head_sent) rc = send_stream_head(c->fd, f, rate, keep_alive);
+            head_sent = 1;
+            ctts_pcm_encode(c->bytes, c->pcm, n, f->f32 ? CTTS_WAV_F32 : CTTS_WAV_S16);
+            if (!rc) rc = send_chunk(c->fd, c->bytes, n * (f->f32 ? 4 : 2));
+        } else if (n) {
+            if (n_all + n > cap_all) {
+                size_t cap = cap_all ? 2 * cap_all : 1 << 16;
+                while (cap < n_all + n) cap *= 2;
+                float *na = realloc(all, cap * sizeof *na);
+                if (!na) rc = send_error(c->fd, 500, "out of memory", 0, NULL), rc = -1;
+                else all = na, cap_all = cap;
+            }
+            if (!rc) memcpy(all + n_all, c->pcm, n * sizeof *all), n_all += n;
+        }
+        if (!rc && done) {
+            if (r->status != CTTS_DONE) /* before any audio an error answer; after, a cut stream */
+                rc = head_sent ? -1
+                               : send_error(c->fd, http_status_of(r->status), r->err, keep_alive, NULL);
+            else if (f->stream)
+                rc = (!head_sent && send_stream_head(c->fd, f, rate, keep_alive)) ||
+                             send_all(c->fd, "0\r\n\r\n", 5)
+                         ? -1
+                         : 0;
+            else
+                rc = send_whole(c->fd, f, rate, all, n_all, keep_alive);
+        }
+        pthread_mutex_lock(&s->mu);
+        if (done) break;
+        if (rc) { /* cancel, and wait until the worker has let go of r */
+            r->cancelled = 1;
+            if (r->sess) ctts_stream_cancel(r->sess);
+            pthread_cond_signal(&s->work_cv);
+            while (r->state != REQ_DONE) pthread_cond_wait(&r->cv, &s->mu);
+            break;
+        }
+    }
+    pthread_mutex_unlock(&s->mu);
+    free(all);
+    return rc;
+}
+
+/* ---- connections ---- */
+
+/* Reads until buf holds a whole request head: 1, or 0 when the connection
+ * ends (closed, timed out, or a malformed head answered). */
+static int read_head(conn *c, http_request *req) {
+    for (;;) {
+        if (c->len) {
+            int status = 400;
+            char err[256] = "";
+            http_parse_result pr = http_parse_request(c->buf, c->len, MAX_HEAD, req, &status, err, sizeof err);
+            if (pr == HTTP_PARSE_OK) return 1;
+            if (pr == HTTP_PARSE_ERROR) return send_error(c->fd, status, err, 0, NULL), 0;
+        }
+        ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK) && c->len)
+            send_error(c->fd, 408, "timed out reading the request", 0, NULL);
+        if (n <= 0) return 0;
+        c->len += (size_t)n;
+    }
+}
+
+/* Reads the body (Content-Length bytes after the head): 1, or 0 when the connection ends. */
+static int read_body(conn *c, const http_request *req, size_t *body_len) {
+    *body_len = 0;
+    if (req->content_length <= 0) return 1;
+    if (req->content_length > MAX_BODY) {
+        char msg[96];
+        snprintf(msg, sizeof msg, "request body over %d bytes", MAX_BODY);
+        return send_error(c->fd, 413, msg, 0, NULL), 0;
+    }
+    const size_t need = req->head_len + (size_t)req->content_length;
+    if (req->expect_continue && c->len < need &&
+        send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25))
+        return 0;
+    while (c->len < need) {
+        ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len, 0);
+        if (n < 0 && errno == EINTR) continue;
+        if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
+            send_error(c->fd, 408, "timed out reading the request body", 0, NULL);
+        if (n <= 0) return 0;
+        c->len += (size_t)n;
+    }
+    *body_len = (size_t)req->content_length;
+    return 1;
+}
+
+static int path_is(const http_request *req, const char *p) {
+    return req->path_len == strlen(p) && !memcmp(req->target, p, req->path_len);
+}
+static int method_is(const http_request *req, const char *m) {
+    return req->method_len == strlen(m) && !memcmp(req->method, m, req->method_len);
+}
+
+static int handle_models(conn *c, int keep_alive) {
+    server *s = c->s;
+    char id[600], body[1024];
+    json_escape(id, sizeof id, s->model_id);
+    int n = snprintf(body, sizeof body,
+                     "{\"object\":\"list\",\"data\":[{\"id\":\"%s\",\"object\":\"model\","
+                     "\"family\":\"%s\",\"sample_rate\":%d,\"frame_rate\":%g,\"parameters\":%lld,"
+                     "\"max_sessions\":%d,\"max_input_bytes\":%d}]}\n",
+                     id, s->info->family, s->info->sample_rate, (double)s->info->frame_rate,
+                     (long long)s->info->n_params, s->max_sessions, s->max_text);
+    return send_response(c->fd, 200, "application/json", body, (size_t)n, keep_alive, NULL);
+}
+
+static int handle_speech(conn *c, const char *body, size_t body_len, int keep_alive) {
+    char err[512]; /* the body is read as JSON whatever its Content-Type (curl -d sends a form type) */
+    json_value *j = json_parse(body, body_len, err, sizeof err);
+    if (!j) {
+        char msg[600];
+        snprintf(msg, sizeof msg, "request body: %s", err);
+        return send_error(c->fd, 400, msg, keep_alive, NULL);
+    }
+    request *r = calloc(1, sizeof *r);
+    speech_format f = {0};
+    int rc;
+    if (!r) {
+        rc = send_error(c->fd, 500, "out of memory", 0, NULL), rc = -1;
+    } else if (parse_speech(c->s, j, r, &f, err, sizeof err)) {
+        rc = send_error(c->fd, 400, err, keep_alive, NULL);
+    } else {
+        pthread_cond_init(&r->cv, NULL);
+        rc = serve_speech(c, r, &f, keep_alive);
+        pthread_cond_destroy(&r->cv);
+    }
+    if (r) free(r->text), free(r->q);
+    free(r);
+    json_free(j);
+    return rc;
+}
+
+/* Answers one request; 0 to keep the connection, -1 to close it. */
+static int handle_request(conn *c, const http_request *req, const char *body, size_t body_len) {
+    const int ka = req->keep_alive;
+    int rc;
+    if (path_is(req, "/health"))
+        rc = method_is(req, "GET")
+                 ? send_response(c->fd, 200, "application/json", "{\"status\":\"ok\"}\n", 16, ka, NULL)
+                 : send_error(c->fd, 405, "use GET", ka, "Allow: GET\r\n");
+    else if (path_is(req, "/v1/models"))
+        rc = method_is(req, "GET") ? handle_models(c, ka)
+                                   : send_error(c->fd, 405, "use GET", ka, "Allow: GET\r\n");
+    else if (path_is(req, "/v1/audio/speech"))
+        rc = !method_is(req, "POST")          ? send_error(c->fd, 405, "use POST", ka, "Allow: POST\r\n")
+             : req->content_length < 0 ? send_error(c->fd, 411, "Content-Length is required", 0, NULL), -1
+                                            : handle_speech(c, body, body_len, ka);
+    else
+        rc = send_error(c->fd, 404, "no such endpoint (/health, /v1/models, /v1/audio/speech)", ka,
+                        NULL);
+    return rc || !ka ? -1 : 0;
+}
+
+static void *conn_main(void *arg) {
+    conn *c = arg;
+    server *s = c->s;
+    for (;;) {
+        http_request req;
+        size_t body_len;
+        if (!read_head(c, &req) || !read_body(c, &req, &body_len)) break;
+        if (handle_request(c, &req, c->buf + req.head_len, body_len)) break;
+        const size_t used = req.head_len + body_len; /* pipelined bytes move to the front */
+        memmove(c->buf, c->buf + used, c->len - used);
+        c->len -= used;
+    }
+    close(c->fd);
+    pthread_mutex_lock(&s->mu);
+    s->conn_fds[c->slot] = -1;
+    s->n_conn--;
+    pthread_cond_broadcast(&s->conn_cv);
+    pthread_mutex_unlock(&s->mu);
+    free(c);
+    return NULL;
+}
+
+/* ---- the command ---- */
+
+static int listen_on(const char *host, int port, char *bound, size_t bound_len) {
+    char ps[16];
+    snprintf(ps, sizeof ps, "%d", port);
+    struct addrinfo hints = {.ai_family = AF_UNSPEC, .ai_socktype = SOCK_STREAM, .ai_flags = AI_PASSIVE};
+    struct addrinfo *ai = NULL;
+    int e = getaddrinfo(host, ps, &hints, &ai);
+    if (e) {
+        snprintf(bound, bound_len, "cannot resolve --host '%s': %s", host, gai_strerror(e));
+        return -1;
+    }
+    int fd = -1;
+    for (struct addrinfo *p = ai; p && fd < 0; p = p->ai_next) {
+        fd = socket(p->ai_family, p->ai_socktype | SOCK_CLOEXEC, p->ai_protocol);
+        if (fd < 0) continue;
+        int one = 1;
+        setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof one);
+        if (bind(fd, p->ai_addr, p->ai_addrlen) || listen(fd, 128)) {
+            snprintf(bound, bound_len, "cannot listen on %s:%d: %s", host, port, strerror(errno));
+            close(fd);
+            fd = -1;
+        }
+    }
+    freeaddrinfo(ai);
+    if (fd < 0) return -1;
+    struct sockaddr_storage ss;
+    socklen_t sl = sizeof ss;
+    char hbuf[NI_MAXHOST], sbuf[NI_MAXSERV];
+    if (getsockname(fd, (struct sockaddr *)&ss, &sl) ||
+        getnameinfo((struct sockaddr *)&ss, sl, hbuf, sizeof hbuf, sbuf, sizeof sbuf,
+                    NI_NUMERICHOST | NI_NUMERICSERV))
+        snprintf(bound, bound_len, "%s:%d", host, port);
+    else
+        snprintf(bound, bound_len, strchr(hbuf, ':') ? "[%s]:%s" : "%s:%s", hbuf, sbuf);
+    return fd;
+}
+
+static void accept_one(server *s, int lfd) {
+    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
+    if (fd < 0) return;
+    struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+    setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
+    pthread_mutex_lock(&s->mu);
+    int slot = -1;
+    for (int i = 0; i < MAX_CONN && slot < 0; i++)
+        if (s->conn_fds[i] < 0) slot = i;
+    conn *c = slot >= 0 ? malloc(sizeof *c) : NULL;
+    pthread_t th;
+    pthread_attr_t at;
+    pthread_attr_init(&at);
+    pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
+    if (c) {
+        c->s = s, c->fd = fd, c->slot = slot, c->len = 0;
+        s->conn_fds[slot] = fd;
+        s->n_conn++;
+        if (pthread_create(&th, &at, conn_main, c)) {
+            s->conn_fds[slot] = -1;
+            s->n_conn--;
+            free(c);
+            c = NULL;
+        }
+    }
+    pthread_attr_destroy(&at);
+    pthread_mutex_unlock(&s->mu);
+    if (!c) {
+        send_error(fd, 503, "the server is busy: too many connections", 0, "Retry-After: 1\r\n");
+        close(fd);
+    }
+}
+
+int cmd_serve(cli_args *a) {
+    if (a->text || a->text_file || a->output)
+        return cli_usage_error("%s", "serve takes its texts from requests (no --text / --output)");
+    server s;
+    memset(&s, 0, sizeof s);
+    s.model_id = a->model;
+    s.max_sessions = a->max_sessions > 0 ? a->max_sessions : 4;
+    s.max_text = a->max_text > 0 ? a->max_text : 20000;
+    for (int i = 0; i < MAX_CONN; i++) s.conn_fds[i] = -1;
+    char bound[300];
+    int lfd = listen_on(a->host ? a->host : "127.0.0.1", a->port_set ? a->port : 8080, bound, sizeof bound);
+    if (lfd < 0) return cli_fail("%s", bound);
+    int rc = cli_load_model(a, &s.m);
+    if (!rc && a->voice) rc = cli_load_voice(a, s.m, a->voice, 30.0f, &s.default_voice);
+    s.active = rc ? NULL : calloc((size_t)s.max_sessions, sizeof *s.active);
+    if (!rc && !s.active) rc = cli_fail("%s", "out of memory");
+    if (rc) {
+        close(lfd);
+        ctts_model_free(s.m);
+        return rc;
+    }
+    s.info = ctts_model_get_info(s.m);
+    s.defaults = ctts_gen_default_params(s.m);
+    cli_apply_gen_args(a, &s.defaults);
+    pthread_mutex_init(&s.mu, NULL);
+    pthread_cond_init(&s.work_cv, NULL);
+    pthread_cond_init(&s.conn_cv, NULL);
+
+    struct sigaction sa = {.sa_handler = on_signal};
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
+    pthread_t worker;
+    if (pthread_create(&worker, NULL, worker_main, &s)) {
+        close(lfd);
+        ctts_voice_free(s.default_voice);
+        ctts_model_free(s.m);
+        free(s.active);
+        return cli_fail("%s", "cannot start the compute thread");
+    }
+    fprintf(stderr, "ctts: serving %s (%s) on http://%s\n", a->model, s.info->family, bound);
+    fflush(stderr);
+    while (!g_stop) {
+        struct pollfd p = {.fd = lfd, .events = POLLIN};
+        if (poll(&p, 1, 250) > 0) accept_one(&s, lfd);
+    }
+    close(lfd);
+
+    /* Stop: cancel the requests, end the connections, then free. */
+    pthread_mutex_lock(&s.mu);
+    s.stopping = 1;
+    for (int i = 0; i < MAX_CONN; i++)
+        if (s.conn_fds[i] >= 0) shutdown(s.conn_fds[i], SHUT_RDWR);
+    for (int i = 0; i < s.n_active; i++) ctts_stream_cancel(s.active[i]->sess);
+    pthread_cond_broadcast(&s.work_cv);
+    while (s.n_conn) pthread_cond_wait(&s.conn_cv, &s.mu);
+    pthread_mutex_unlock(&s.mu);
+    pthread_join(worker, NULL);
+    if (!a->quiet) fprintf(stderr, "ctts: server stopped\n");
+    ctts_session_free(s.idle);
+    for (int i = 0; i < s.n_voices; i++) ctts_voice_free(s.voices[i].v);
+    ctts_voice_free(s.default_voice);
+    ctts_model_free(s.m);
+    free(s.active);
+    pthread_cond_destroy(&s.conn_cv);
+    pthread_cond_destroy(&s.work_cv);
+    pthread_mutex_destroy(&s.mu);
+    return 0;
+}
