@@ -38,7 +38,7 @@ for c in $CONC; do
     for i in $(seq "$c"); do req /dev/null >"$tmp/r$i" & done
     wait $(jobs -p | grep -v "^$pid$") 2>/dev/null || true
     t1=$(date +%s.%N)
-    cat "$tmp"/r[0-9]* | awk -v c="$c" -v wall="$(echo "$t1 - $t0" | bc)" '
+    cat "$tmp"/r[0-9]* | awk -v c="$c" -v wall="$(awk -v a="$t0" -v b="$t1" 'BEGIN { print b - a }')" '
         { ttfb += $1; if ($1 > mx) mx = $1; a = $3 / 48000; audio += a; x = a / $2; if (min == "" || x < min) min = x }
         END { printf "%-6d %14.0f %14.0f %12.2f %11.2f\n", c, 1000 * ttfb / NR, 1000 * mx, audio / wall, min }'
     rm -f "$tmp"/r[0-9]*
