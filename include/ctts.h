@@ -439,6 +439,10 @@ CTTS_API const char *ctts_model_builtin_name(int i);
 /* The official default voice of the model's language ("alba" for english),
  * or NULL when the model was not loaded from a built-in config. */
 CTTS_API const char *ctts_model_default_voice(const ctts_model *m);
+/* Built-in speaker i of the model (Qwen3-TTS CustomVoice: "serena", ... in
+ * config.json order, the names ctts_gen_params.speaker takes); NULL past the
+ * end and for models without speakers. */
+CTTS_API const char *ctts_model_speaker(const ctts_model *m, int i);
 /* Names of the official catalog voices ("alba", "marius", ...); NULL past the end.
  * ctts_voice_load accepts them for models loaded from a built-in config. */
 CTTS_API const char *ctts_voice_catalog_name(int i);

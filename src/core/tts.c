@@ -196,6 +196,11 @@ size_t ctts_model_describe(const ctts_model *m, char *buf, size_t len) {
     return pocket_model_describe(m->pocket, buf, len);
 }
 
+const char *ctts_model_speaker(const ctts_model *m, int i) {
+    if (!m || !m->fam || !m->fam->speaker_name) return NULL;
+    return m->fam->speaker_name(m->fam_model, i);
+}
+
 ctts_status ctts_tokenize(const ctts_model *m, const char *text, int prepared, int32_t *ids,
                           size_t cap, size_t *n_ids, char *err, size_t err_len) {
     if (!m || !text || !n_ids)

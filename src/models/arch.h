@@ -58,6 +58,8 @@ typedef struct ctts_family {
     /* ctts quantize: the loaded weights as a GGUF model folder (NULL member: none). */
     ctts_status (*export_gguf)(const void *model, const char *out_dir, char *err,
                                size_t err_len);
+    /* Built-in speaker i (NULL past the end; NULL member: the family has none). */
+    const char *(*speaker_name)(const void *model, int i);
     /* The backend whose profiler ctts_model_profile reads (NULL member: none). */
     struct ctts_backend *(*model_backend)(void *model);
 } ctts_family;

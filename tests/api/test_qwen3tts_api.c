@@ -118,6 +118,15 @@ static void test_load_info(void) {
     CHECK_STR_CONTAINS(d, "family: qwen3tts");
     CHECK_STR_CONTAINS(d, "dylan (beijing_dialect)");
     free(d);
+    /* the speakers of config.json, in file order */
+    int n_spk = 0, ryan = -1;
+    while (n_spk < 100 && ctts_model_speaker(m, n_spk)) {
+        if (!strcmp(ctts_model_speaker(m, n_spk), "ryan")) ryan = n_spk;
+        n_spk++;
+    }
+    CHECK_EQ_INT(n_spk, 9);
+    CHECK(ryan >= 0 && ctts_model_speaker(m, -1) == NULL);
+    CHECK(ctts_model_speaker(NULL, 0) == NULL);
     size_t n = 0;
     int32_t ids[64];
     REQUIRE(ctts_tokenize(m, "Hello world.", 0, ids, 64, &n, err, sizeof err) == CTTS_OK);

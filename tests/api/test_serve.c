@@ -11,6 +11,8 @@
  *  - a client leaving mid-stream cancels it and the next request is served;
  *  - Qwen3-TTS: "voice" names the speaker; an unknown one is a 400 that
  *    lists the speakers;
+ *  - /v1/voices lists the names "voice" takes; --cors answers preflights and
+ *    marks every response;
  *  - malformed or refused requests get their status (400 404 405 411 413
  *    431 501 505) and a JSON error; the server keeps serving;
  *  - SIGTERM stops it with exit status 0 (under ASan: no leaks).
@@ -234,7 +236,39 @@ static void test_health_and_models(void) {
     CHECK_STR_CONTAINS((char *)r.body, "\"family\":\"pocket\"");
     CHECK_STR_CONTAINS((char *)r.body, "\"sample_rate\":24000");
     free(r.body);
+    REQUIRE(request(s.port, "GET", "/v1/voices", NULL, &r) == 0); /* a local config: no names */
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STR_CONTAINS((char *)r.body, "\"data\":[],\"kind\":\"none\",\"default\":null");
+    free(r.body);
+    REQUIRE(request(s.port, "OPTIONS", "/v1/audio/speech", NULL, &r) == 0); /* no --cors */
+    CHECK_EQ_INT(r.status, 405);
+    CHECK(strstr(r.head, "Access-Control") == NULL);
+    free(r.body);
     CHECK_EQ_INT(srv_stop(&s), 0);
+}
+
+static void test_cors(void) {
+    server s;
+    const char *extra[] = {"--cors", "http://localhost:3000", NULL};
+    REQUIRE(srv_start(&s, model("pocket-tiny"), extra) == 0);
+    response r;
+    REQUIRE(request(s.port, "OPTIONS", "/v1/audio/speech", NULL, &r) == 0);
+    CHECK_EQ_INT(r.status, 204);
+    CHECK_STR_CONTAINS(r.head, "Access-Control-Allow-Origin: http://localhost:3000\r\n");
+    CHECK_STR_CONTAINS(r.head, "Access-Control-Allow-Methods: GET, POST, OPTIONS");
+    free(r.body);
+    REQUIRE(request(s.port, "POST", "/v1/audio/speech", "{\"input\":\"Hi.\",\"stream\":true}", &r) == 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STR_CONTAINS(r.head, "Access-Control-Allow-Origin: http://localhost:3000\r\n");
+    free(r.body);
+    REQUIRE(request(s.port, "GET", "/nothing", NULL, &r) == 0);
+    CHECK_STR_CONTAINS(r.head, "Access-Control-Allow-Origin: http://localhost:3000\r\n");
+    free(r.body);
+    CHECK_EQ_INT(srv_stop(&s), 0);
+    char cmd[1024];
+    snprintf(cmd, sizeof cmd, "'%s' serve --model '%s' --port 0 --cors 'a b' 2>/dev/null", bin(),
+             model("pocket-tiny"));
+    CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 2);
 }
 
 static void test_speech_equals_generate(void) {
@@ -387,6 +421,11 @@ static void test_qwen_speaker_as_voice(void) {
                                 "--speaker ryan --seed 2 --max-new-tokens 6", &gn);
     CHECK(g && r.status == 200 && r.n == gn && !memcmp(r.body, g, gn));
     free(g), free(r.body);
+    REQUIRE(request(s.port, "GET", "/v1/voices", NULL, &r) == 0);
+    CHECK_EQ_INT(r.status, 200);
+    CHECK_STR_CONTAINS((char *)r.body, "\"ryan\"");
+    CHECK_STR_CONTAINS((char *)r.body, "\"kind\":\"speaker\"");
+    free(r.body);
     REQUIRE(request(s.port, "POST", "/v1/audio/speech",
                     "{\"input\":\"Hello there.\",\"voice\":\"nobody\"}", &r) == 0);
     CHECK_EQ_INT(r.status, 400);
@@ -430,6 +469,7 @@ static void test_bad_requests(void) {
         {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":1}", 400, "'input'"},
         {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"a\",\"foo\":1}", 400, "unknown field 'foo'"},
         {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"seed\":1}", 400, "missing"},
+        {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"a\",\"input\":\"b\"}", 400, "given twice"},
         {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"a\",\"voice\":\"../x\"}", 400, "'voice'"},
         {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"a\",\"response_format\":\"mp3\"}", 400, "not supported"},
         {"POST /v1/audio/speech HTTP/1.1\r\n", "{\"input\":\"a\",\"speed\":2}", 400, "'speed'"},
@@ -496,7 +536,7 @@ int main(int argc, char **argv) {
     static const test_entry tests[] = {
         T(test_health_and_models), T(test_speech_equals_generate), T(test_keepalive_pipelined),
         T(test_concurrent_streams), T(test_disconnect_mid_stream), T(test_qwen_speaker_as_voice),
-        T(test_bad_requests),      T(test_bad_options),
+        T(test_bad_requests),      T(test_bad_options),          T(test_cors),
     };
     int rc = test_main(argc, argv, tests, (int)(sizeof tests / sizeof tests[0]));
     char cmd[128];

@@ -18,7 +18,7 @@ enum {
     OPT_TEXT_MODE,
     OPT_FORMAT, OPT_MEASURE_FIRST, OPT_PIPELINE,
     OPT_JSON, OPT_RUNS, OPT_PROFILE, OPT_TYPE, OPT_MB,
-    OPT_HOST, OPT_PORT, OPT_MAX_SESSIONS, OPT_MAX_TEXT,
+    OPT_HOST, OPT_PORT, OPT_MAX_SESSIONS, OPT_MAX_TEXT, OPT_CORS,
 };
 
 static const struct option long_opts[] = {
@@ -68,6 +68,7 @@ static const struct option long_opts[] = {
     {"port", required_argument, 0, OPT_PORT},
     {"max-sessions", required_argument, 0, OPT_MAX_SESSIONS},
     {"max-text", required_argument, 0, OPT_MAX_TEXT},
+    {"cors", required_argument, 0, OPT_CORS},
     {0, 0, 0, 0},
 };
 
@@ -109,8 +110,9 @@ void cli_usage(FILE *f) {
             "  serve      HTTP speech server: POST /v1/audio/speech {\"input\": text, ...} ->\n"
             "             WAV or PCM, whole or streamed (docs/SERVER.md); --host H (127.0.0.1)\n"
             "             --port N (8080; 0 = any) --max-sessions N (4, interleaved frame by\n"
-            "             frame) --max-text BYTES (20000); --voice and generation options\n"
-            "             set the request defaults\n"
+            "             frame) --max-text BYTES (20000) --cors ORIGIN (browser clients);\n"
+            "             --voice and generation options set the request defaults; an access\n"
+            "             log on stderr unless --quiet\n"
             "  bench      speed: short / medium / long text at --max-frames N (40) frames per\n"
             "             chunk, EOS off; --runs N (3) --json --profile (per-stage GFLOP/s)\n"
             "common options:\n"
@@ -297,6 +299,7 @@ int cli_parse_args(int argc, char **argv, cli_args *a) {
                 return cli_usage_error("--mb needs an integer in [1, 4096], got '%s'", optarg);
             break;
         case OPT_HOST: a->host = optarg; break;
+        case OPT_CORS: a->cors = optarg; break;
         case OPT_PORT:
             if (parse_int(optarg, 0, 65535, &a->port))
                 return cli_usage_error("--port needs an integer in [0, 65535] (0 = any free port), got '%s'", optarg);

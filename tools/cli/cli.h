@@ -34,8 +34,8 @@ typedef struct {
     int json, runs, profile;
     const char *qtype;
     int membw_mb; /* dev membw --mb N */
-    /* serve: --host --port --max-sessions --max-text */
-    const char *host;
+    /* serve: --host --port --max-sessions --max-text --cors */
+    const char *host, *cors;
     int port, port_set, max_sessions, max_text;
 } cli_args;
 

@@ -76,7 +76,9 @@ typedef struct {
     const char *model_id;
     ctts_gen_params defaults; /* the model's, with the command line's options applied */
     ctts_voice *default_voice;
+    const char *voice_name;   /* --voice, for /v1/voices */
     int max_sessions, max_text;
+    int log;                  /* access log on stderr (off with --quiet) */
     pthread_mutex_t mu;
     pthread_cond_t work_cv;   /* worker: new request, queue drained, cancel, stop */
     pthread_cond_t conn_cv;   /* main: a connection thread ended */
@@ -95,6 +97,7 @@ typedef struct {
 typedef struct {
     server *s;
     int fd, slot;
+    char peer[64]; /* client address, for the access log */
     char buf[MAX_HEAD + MAX_BODY + 1];
     size_t len;                     /* bytes in buf */
     float pcm[CHUNK_MAX];           /* samples taken from a request's queue */
@@ -102,12 +105,28 @@ typedef struct {
 } conn;
 
 static volatile sig_atomic_t g_stop;
+/* "Access-Control-Allow-Origin: <origin>\r\n" with --cors, else "" (set once at start). */
+static char g_cors[320];
+
+/* What the connection thread sent for the request being answered (access log). */
+static _Thread_local struct {
+    int status;
+    size_t bytes;
+    double first_audio_ms; /* speech: submit -> first samples, -1 if none */
+    size_t samples;
+} t_resp;
 static void on_signal(int sig) {
     (void)sig;
     g_stop = 1;
 }
 
 /* ---- responses ---- */
+
+static double now_ms(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
+}
 
 static int send_all(int fd, const void *p, size_t n) {
     const char *c = p;
@@ -116,6 +135,7 @@ static int send_all(int fd, const void *p, size_t n) {
         if (w < 0 && errno == EINTR) continue;
         if (w <= 0) return -1;
         c += w, n -= (size_t)w;
+        t_resp.bytes += (size_t)w;
     }
     return 0;
 }
@@ -134,11 +154,12 @@ static void json_escape(char *out, size_t cap, const char *s) {
 
 static int send_response(int fd, int status, const char *ctype, const char *body, size_t n,
                          int keep_alive, const char *extra) {
-    char head[512];
+    char head[1024];
     int h = snprintf(head, sizeof head,
-                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s\r\n",
+                     "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n%s%s%s\r\n",
                      status, http_reason(status), ctype, n, keep_alive ? "" : "Connection: close\r\n",
-                     extra ? extra : "");
+                     g_cors, extra ? extra : "");
+    t_resp.status = status;
     if (send_all(fd, head, (size_t)h)) return -1;
     return n ? send_all(fd, body, n) : 0;
 }
@@ -314,8 +335,11 @@ static int parse_speech(server *s, const json_value *o, request *r, speech_forma
     if (!o || o->type != JSON_OBJECT) return snprintf(err, err_len, "the body must be a JSON object"), -1;
     r->gp = s->defaults;
     const char *voice = NULL;
+    if (o->length > 32) return snprintf(err, err_len, "too many fields (%zu)", o->length), -1;
     for (size_t i = 0; i < o->length; i++) {
         const char *k = o->keys[i];
+        for (size_t j = 0; j < i; j++)
+            if (!strcmp(o->keys[j], k)) return snprintf(err, err_len, "field '%.64s' given twice", k), -1;
         const json_value *v = &o->items[i];
         int is_str = v->type == JSON_STRING && strlen(v->string) == v->length;
         int is_num = v->type == JSON_NUMBER, is_int = is_num && v->is_integer;
@@ -424,10 +448,12 @@ static int send_chunk(int fd, const void *p, size_t n) {
 
 /* Head of a streamed response, and the WAV header (sizes unknown) as its first chunk. */
 static int send_stream_head(int fd, const speech_format *f, int rate, int keep_alive) {
-    char head[256];
+    char head[768];
     int h = snprintf(head, sizeof head,
-                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n%s\r\n",
-                     f->raw ? "audio/pcm" : "audio/wav", keep_alive ? "" : "Connection: close\r\n");
+                     "HTTP/1.1 200 OK\r\nContent-Type: %s\r\nTransfer-Encoding: chunked\r\n%s%s\r\n",
+                     f->raw ? "audio/pcm" : "audio/wav", keep_alive ? "" : "Connection: close\r\n",
+                     g_cors);
+    t_resp.status = 200;
     if (send_all(fd, head, (size_t)h)) return -1;
     if (f->raw) return 0;
     unsigned char wh[64];
@@ -488,9 +514,12 @@ static int serve_speech(conn *c, request *r, const speech_format *f, int keep_al
     float *all = NULL; /* the whole audio, when not streamed */
     size_t n_all = 0, cap_all = 0;
     int head_sent = 0, rc = 0;
+    const double t0 = now_ms();
     for (;;) {
         wait_output(s, r, c->fd);
         size_t n = r->q_n < CHUNK_MAX ? r->q_n : CHUNK_MAX;
+        if (n && t_resp.first_audio_ms < 0) t_resp.first_audio_ms = now_ms() - t0;
+        t_resp.samples += n;
         if (n) {
             memcpy(c->pcm, r->q, n * sizeof *c->pcm);
             memmove(r->q, r->q + n, (r->q_n - n) * sizeof *r->q);
@@ -635,11 +664,54 @@ static int handle_speech(conn *c, const char *body, size_t body_len, int keep_al
     return rc;
 }
 
+/* The names "voice" takes: the model's speakers (Qwen3-TTS CustomVoice) or,
+ * for a model of a built-in config, the catalog voices. */
+static int handle_voices(conn *c, int keep_alive) {
+    server *s = c->s;
+    char body[8192];
+    size_t n = (size_t)snprintf(body, sizeof body, "{\"object\":\"list\",\"data\":[");
+    const int speakers = ctts_model_speaker(s->m, 0) != NULL;
+    const int catalog = !speakers && ctts_model_default_voice(s->m) != NULL;
+    for (int i = 0; n + 80 < sizeof body; i++) {
+        const char *v = speakers ? ctts_model_speaker(s->m, i) : catalog ? ctts_voice_catalog_name(i) : NULL;
+        if (!v) break;
+        char esc[160];
+        json_escape(esc, sizeof esc, v);
+        n += (size_t)snprintf(body + n, sizeof body - n, "%s\"%s\"", i ? "," : "", esc);
+    }
+    char def[160] = "null";
+    const char *dv = s->defaults.speaker ? s->defaults.speaker : s->voice_name;
+    if (dv) {
+        char esc[140];
+        json_escape(esc, sizeof esc, dv);
+        snprintf(def, sizeof def, "\"%s\"", esc);
+    }
+    n += (size_t)snprintf(body + n, sizeof body - n, "],\"kind\":\"%s\",\"default\":%s}\n",
+                          speakers ? "speaker" : catalog ? "catalog" : "none", def);
+    return send_response(c->fd, 200, "application/json", body, n, keep_alive, NULL);
+}
+
+/* CORS preflight (with --cors): what a browser asks before a JSON POST. */
+static int handle_options(conn *c, int keep_alive) {
+    if (!g_cors[0]) return send_error(c->fd, 405, "OPTIONS needs --cors", keep_alive, NULL);
+    return send_response(c->fd, 204, "text/plain", "", 0, keep_alive,
+                         "Access-Control-Allow-Methods: GET, POST, OPTIONS\r\n"
+                         "Access-Control-Allow-Headers: Content-Type, Authorization\r\n"
+                         "Access-Control-Max-Age: 600\r\n");
+}
+
 /* Answers one request; 0 to keep the connection, -1 to close it. */
 static int handle_request(conn *c, const http_request *req, const char *body, size_t body_len) {
     const int ka = req->keep_alive;
     int rc;
-    if (path_is(req, "/health"))
+    if (method_is(req, "OPTIONS") &&
+        (path_is(req, "/health") || path_is(req, "/v1/models") || path_is(req, "/v1/voices") ||
+         path_is(req, "/v1/audio/speech")))
+        rc = handle_options(c, ka);
+    else if (path_is(req, "/v1/voices"))
+        rc = method_is(req, "GET") ? handle_voices(c, ka)
+                                   : send_error(c->fd, 405, "use GET", ka, "Allow: GET\r\n");
+    else if (path_is(req, "/health"))
         rc = method_is(req, "GET")
                  ? send_response(c->fd, 200, "application/json", "{\"status\":\"ok\"}\n", 16, ka, NULL)
                  : send_error(c->fd, 405, "use GET", ka, "Allow: GET\r\n");
@@ -651,7 +723,8 @@ static int handle_request(conn *c, const http_request *req, const char *body, si
              : req->content_length < 0 ? send_error(c->fd, 411, "Content-Length is required", 0, NULL), -1
                                             : handle_speech(c, body, body_len, ka);
     else
-        rc = send_error(c->fd, 404, "no such endpoint (/health, /v1/models, /v1/audio/speech)", ka,
+        rc = send_error(c->fd, 404,
+                        "no such endpoint (/health, /v1/models, /v1/voices, /v1/audio/speech)", ka,
                         NULL);
     return rc || !ka ? -1 : 0;
 }
@@ -663,7 +736,20 @@ static void *conn_main(void *arg) {
         http_request req;
         size_t body_len;
         if (!read_head(c, &req) || !read_body(c, &req, &body_len)) break;
-        if (handle_request(c, &req, c->buf + req.head_len, body_len)) break;
+        const double t0 = now_ms();
+        memset(&t_resp, 0, sizeof t_resp);
+        t_resp.first_audio_ms = -1;
+        const int end = handle_request(c, &req, c->buf + req.head_len, body_len);
+        if (s->log) {
+            char audio[96] = "";
+            if (t_resp.first_audio_ms >= 0)
+                snprintf(audio, sizeof audio, " audio %.2f s, first audio %.0f ms",
+                         (double)t_resp.samples / s->info->sample_rate, t_resp.first_audio_ms);
+            fprintf(stderr, "ctts: %s \"%.*s %.*s\" %d %zu B %.0f ms%s\n", c->peer,
+                    (int)req.method_len, req.method, (int)(req.target_len < 200 ? req.target_len : 200),
+                    req.target, t_resp.status, t_resp.bytes, now_ms() - t0, audio);
+        }
+        if (end) break;
         const size_t used = req.head_len + body_len; /* pipelined bytes move to the front */
         memmove(c->buf, c->buf + used, c->len - used);
         c->len -= used;
@@ -717,8 +803,13 @@ static int listen_on(const char *host, int port, char *bound, size_t bound_len) 
 }
 
 static void accept_one(server *s, int lfd) {
-    int fd = accept4(lfd, NULL, NULL, SOCK_CLOEXEC);
-    if (fd < 0) return;
+    struct sockaddr_storage pa;
+    socklen_t pl = sizeof pa;
+    int fd = accept4(lfd, (struct sockaddr *)&pa, &pl, SOCK_CLOEXEC);
+    if (fd < 0) {
+        if (errno == EMFILE || errno == ENFILE) usleep(50000); /* out of descriptors: no busy loop */
+        return;
+    }
     struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
@@ -733,6 +824,8 @@ static void accept_one(server *s, int lfd) {
     pthread_attr_setdetachstate(&at, PTHREAD_CREATE_DETACHED);
     if (c) {
         c->s = s, c->fd = fd, c->slot = slot, c->len = 0;
+        if (getnameinfo((struct sockaddr *)&pa, pl, c->peer, sizeof c->peer, NULL, 0, NI_NUMERICHOST))
+            snprintf(c->peer, sizeof c->peer, "?");
         s->conn_fds[slot] = fd;
         s->n_conn++;
         if (pthread_create(&th, &at, conn_main, c)) {
@@ -756,6 +849,15 @@ int cmd_serve(cli_args *a) {
     server s;
     memset(&s, 0, sizeof s);
     s.model_id = a->model;
+    s.voice_name = a->voice;
+    s.log = !a->quiet;
+    if (a->cors) {
+        for (const char *p = a->cors; *p; p++)
+            if ((unsigned char)*p < 0x21 || *p == 0x7f)
+                return cli_usage_error("--cors needs an origin without spaces or control bytes, got '%s'", a->cors);
+        if (strlen(a->cors) > 256) return cli_usage_error("%s", "--cors origin is too long");
+        snprintf(g_cors, sizeof g_cors, "Access-Control-Allow-Origin: %s\r\n", a->cors);
+    }
     s.max_sessions = a->max_sessions > 0 ? a->max_sessions : 4;
     s.max_text = a->max_text > 0 ? a->max_text : 20000;
     for (int i = 0; i < MAX_CONN; i++) s.conn_fds[i] = -1;

@@ -87,6 +87,11 @@ static struct ctts_backend *model_backend(void *model) {
     return q3t_model_backend(((fam_model *)model)->m);
 }
 
+static const char *speaker_name(const void *model, int i) {
+    const q3t_talker_config *tc = &q3t_model_config(((const fam_model *)model)->m)->talker;
+    return i >= 0 && i < tc->n_speakers ? tc->speakers[i].name : NULL;
+}
+
 static size_t max_step_samples(const void *model) {
     return q3t_step_max_samples(((const fam_model *)model)->m);
 }
@@ -223,4 +228,5 @@ const ctts_family q3t_family = {
     .stream_times = stream_times,
     .export_gguf = export_gguf,
     .model_backend = model_backend,
+    .speaker_name = speaker_name,
 };
