@@ -3,6 +3,7 @@
 #   make                 library, CLI (build/ctts) and test programs
 #   make test            run every test program (tests/run.sh prints "N passed, N failed")
 #   make check           the test suite under ASan+UBSan (objects in build/asan)
+#   make check-tsan      the threaded tests under ThreadSanitizer (build/tsan)
 #   make SANITIZE=1      build with ASan+UBSan into build/asan
 #   make NATIVE=1        add -march=native (never the default)
 #   make DEBUG=1         -O0 -g
@@ -86,6 +87,18 @@ test: all
 check:
 	$(MAKE) SANITIZE=1 test
 
+# check-tsan: the threaded tests (thread pool, streams with the decode thread, the
+# server's worker and connection threads) under ThreadSanitizer, in build/tsan.
+TSAN_TESTS := unit/test_threadpool api/test_stream api/test_cli_stream api/test_serve
+check-tsan:
+	$(MAKE) BUILD=build/tsan SANFLAGS=-fsanitize=thread build/tsan/ctts \
+	    $(addprefix build/tsan/tests/,$(TSAN_TESTS))
+	@for t in $(TSAN_TESTS); do \
+	    echo "== build/tsan/tests/$$t"; \
+	    out=$$(CTTS_BIN=$$PWD/build/tsan/ctts TSAN_OPTIONS=halt_on_error=1 build/tsan/tests/$$t 2>&1); rc=$$?; \
+	    echo "$$out" | grep -v '^PASS '; [ $$rc -eq 0 ] || exit 1; \
+	done
+
 lint-deps:
 	@bash scripts/lint_deps.sh
 
@@ -95,7 +108,7 @@ clean:
 help:
 	@sed -n '1,12p' Makefile
 
-.PHONY: all test check clean help lint-deps
+.PHONY: all test check check-tsan clean help lint-deps
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(TEST_BIN:=.d) $(BENCH_BIN:=.d)
 
 # test-neon: the kernel tests for arm64 (NEON tier and scalar), cross-compiled with
