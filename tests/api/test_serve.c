@@ -11,6 +11,9 @@
  *  - a client leaving mid-stream cancels it and the next request is served;
  *  - Qwen3-TTS: "voice" names the speaker; an unknown one is a 400 that
  *    lists the speakers;
+ *  - audio uploaded to /v1/voices is cloned and named by later requests
+ *    (same audio as generate --voice FILE); junk, duplicates, CustomVoice
+ *    models refused;
  *  - /v1/voices lists the names "voice" takes; --cors answers preflights and
  *    marks every response;
  *  - malformed or refused requests get their status (400 404 405 411 413
@@ -238,13 +241,77 @@ static void test_health_and_models(void) {
     free(r.body);
     REQUIRE(request(s.port, "GET", "/v1/voices", NULL, &r) == 0); /* a local config: no names */
     CHECK_EQ_INT(r.status, 200);
-    CHECK_STR_CONTAINS((char *)r.body, "\"data\":[],\"kind\":\"none\",\"default\":null");
+    CHECK_STR_CONTAINS((char *)r.body, "\"data\":[],\"kind\":\"none\",\"loaded\":[],\"default\":null");
     free(r.body);
     REQUIRE(request(s.port, "OPTIONS", "/v1/audio/speech", NULL, &r) == 0); /* no --cors */
     CHECK_EQ_INT(r.status, 405);
     CHECK(strstr(r.head, "Access-Control") == NULL);
     free(r.body);
     CHECK_EQ_INT(srv_stop(&s), 0);
+}
+
+/* POST /v1/voices?name=N with raw bytes (no Connection: close needed: it closes). */
+static int upload(int port, const char *query_name, const unsigned char *data, size_t n, response *r) {
+    int fd = connect_to(port);
+    if (fd < 0) return -1;
+    char head[256];
+    int h = snprintf(head, sizeof head,
+                     "POST /v1/voices%s%s HTTP/1.1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
+                     query_name ? "?name=" : "", query_name ? query_name : "", n);
+    int rc = send_str(fd, head, (size_t)h) || send_str(fd, (const char *)data, n);
+    size_t len;
+    char *raw = read_all(fd, &len);
+    close(fd);
+    if (!rc) rc = parse_response(raw, len, r);
+    free(raw);
+    return rc;
+}
+
+/* Voices uploaded as audio files, cloned by the server, named by requests. */
+static void test_voice_upload(void) {
+    char wav[512];
+    snprintf(wav, sizeof wav, "%s/pocket-tiny/voice/voice_24k.wav", test_golden_dir());
+    size_t wn;
+    unsigned char *w = read_file(wav, &wn);
+    REQUIRE(w && wn > 1000);
+    server s;
+    REQUIRE(srv_start(&s, model("pocket-tiny"), NULL) == 0);
+    response r;
+    REQUIRE(upload(s.port, "me", w, wn, &r) == 0);
+    CHECK_EQ_INT(r.status, 201);
+    CHECK_STR_CONTAINS((char *)r.body, "\"name\":\"me\"");
+    free(r.body);
+    REQUIRE(upload(s.port, "me", w, wn, &r) == 0);
+    CHECK_EQ_INT(r.status, 409);
+    free(r.body);
+    REQUIRE(upload(s.port, NULL, w, wn, &r) == 0);
+    CHECK_EQ_INT(r.status, 400);
+    free(r.body);
+    REQUIRE(upload(s.port, "junk", (const unsigned char *)"not audio at all", 16, &r) == 0);
+    CHECK_EQ_INT(r.status, 400);
+    CHECK_STR_CONTAINS((char *)r.body, "the upload: not a readable audio file");
+    CHECK(strstr((char *)r.body, "/tmp/") == NULL);
+    free(r.body);
+    REQUIRE(request(s.port, "GET", "/v1/voices", NULL, &r) == 0);
+    CHECK_STR_CONTAINS((char *)r.body, "\"loaded\":[\"me\"]");
+    free(r.body);
+    char body[256], opts[700];
+    snprintf(body, sizeof body, "{\"input\":\"%s\",\"voice\":\"me\",\"seed\":3}", TEXT);
+    REQUIRE(request(s.port, "POST", "/v1/audio/speech", body, &r) == 0);
+    snprintf(opts, sizeof opts, "--seed 3 --voice '%s' --no-voice-cache", wav);
+    size_t gn;
+    unsigned char *g = generate(model("pocket-tiny"), TEXT, opts, &gn);
+    CHECK(g && r.status == 200 && r.n == gn && !memcmp(r.body, g, gn));
+    free(g), free(r.body);
+    CHECK_EQ_INT(srv_stop(&s), 0);
+    /* a CustomVoice model takes speakers, not cloned voices */
+    REQUIRE(srv_start(&s, model("qwen3tts-tiny"), NULL) == 0);
+    REQUIRE(upload(s.port, "me", w, wn, &r) == 0);
+    CHECK_EQ_INT(r.status, 422);
+    CHECK_STR_CONTAINS((char *)r.body, "base models clone voices");
+    free(r.body);
+    CHECK_EQ_INT(srv_stop(&s), 0);
+    free(w);
 }
 
 static void test_cors(void) {
@@ -537,6 +604,7 @@ int main(int argc, char **argv) {
         T(test_health_and_models), T(test_speech_equals_generate), T(test_keepalive_pipelined),
         T(test_concurrent_streams), T(test_disconnect_mid_stream), T(test_qwen_speaker_as_voice),
         T(test_bad_requests),      T(test_bad_options),          T(test_cors),
+        T(test_voice_upload),
     };
     int rc = test_main(argc, argv, tests, (int)(sizeof tests / sizeof tests[0]));
     char cmd[128];

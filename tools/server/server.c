@@ -39,6 +39,7 @@
 
 #define MAX_HEAD 16384          /* request line + headers */
 #define MAX_BODY (1 << 20)      /* JSON request body */
+#define MAX_UPLOAD (64 << 20)   /* an audio file to clone (POST /v1/voices) */
 #define MAX_CONN 64             /* connections served at once; more get 503 */
 #define MAX_PENDING 64          /* requests waiting for a session; more get 503 */
 #define MAX_VOICES 32           /* voices loaded by name and kept */
@@ -51,6 +52,7 @@ enum { REQ_PENDING, REQ_ACTIVE, REQ_DONE };
 
 typedef struct request {
     /* set by the connection thread before submit, then read-only */
+    const char *clone_path;   /* a voice upload: clone this audio file as `voice`, no speech */
     char *text;
     ctts_gen_params gp;
     char voice[64];           /* voice name to load ("" = the server's default voice) */
@@ -174,7 +176,9 @@ static int send_error(int fd, int status, const char *msg, int keep_alive, const
 static int http_status_of(ctts_status st) {
     switch (st) {
     case CTTS_E_INVALID_ARG:
+    case CTTS_E_FORMAT:
     case CTTS_E_NOT_FOUND: return 400;
+    case CTTS_E_STATE: return 409;
     case CTTS_E_UNSUPPORTED: return 422;
     default: return 500;
     }
@@ -194,10 +198,14 @@ static void req_finish(server *s, request *r, ctts_status st, const char *msg) {
     pthread_cond_broadcast(&r->cv);
 }
 
-/* The voice a request names (loaded once, then kept), or the default. Runs
+static ctts_status add_voice(server *s, const char *name, const char *path, const ctts_voice **v,
+                             char *err, size_t err_len);
+
+/* The voice a request names: an uploaded or catalog voice (loaded once, then
+ * kept), a speaker of the model (*speaker set), or "" for the default. Runs
  * on the worker without the lock: the worker alone touches the voice table. */
-static ctts_status resolve_voice(server *s, const char *name, const ctts_voice **v, char *err,
-                                 size_t err_len) {
+static ctts_status resolve_voice(server *s, const char *name, const ctts_voice **v,
+                                 const char **speaker, char *err, size_t err_len) {
     if (!name[0]) {
         *v = s->default_voice;
         return CTTS_OK;
@@ -207,15 +215,30 @@ static ctts_status resolve_voice(server *s, const char *name, const ctts_voice *
             *v = s->voices[i].v;
             return CTTS_OK;
         }
+    if (ctts_model_speaker(s->m, 0)) { /* a model with speakers: the name is one */
+        *v = s->default_voice;
+        *speaker = name;
+        return CTTS_OK;
+    }
+    return add_voice(s, name, name, v, err, err_len);
+}
+
+/* Loads `path` (a catalog name, or an uploaded audio file to clone) as voice
+ * `name` of the table. Worker only. */
+static ctts_status add_voice(server *s, const char *name, const char *path, const ctts_voice **v,
+                             char *err, size_t err_len) {
     if (s->n_voices == MAX_VOICES) {
         snprintf(err, err_len, "voice '%s': the server holds %d voices already", name, MAX_VOICES);
         return CTTS_E_INVALID_ARG;
     }
     ctts_voice *nv = NULL;
-    ctts_status st = ctts_voice_load(s->m, name, &nv, err, err_len);
+    ctts_voice_params vp = ctts_voice_default_params(); /* audio: the first 30 s, no cache */
+    ctts_status st = ctts_voice_load_ex(s->m, path, &vp, &nv, err, err_len);
     if (st != CTTS_OK) return st == CTTS_E_IO ? CTTS_E_NOT_FOUND : st;
+    pthread_mutex_lock(&s->mu); /* connection threads list the table (GET /v1/voices) */
     snprintf(s->voices[s->n_voices].name, sizeof s->voices[0].name, "%s", name);
     s->voices[s->n_voices++].v = nv;
+    pthread_mutex_unlock(&s->mu);
     *v = nv;
     return CTTS_OK;
 }
@@ -229,7 +252,26 @@ static void req_start(server *s, request *r) {
     const ctts_voice *v = NULL;
     ctts_status st = se ? CTTS_OK : ctts_session_new(s->m, &se);
     if (st != CTTS_OK) snprintf(err, sizeof err, "cannot create a session: %s", ctts_status_str(st));
-    if (st == CTTS_OK) st = resolve_voice(s, r->voice, &v, err, sizeof err);
+    if (r->clone_path) { /* an upload: add the voice, no speech */
+        int exists = 0;
+        for (int i = 0; i < s->n_voices; i++) exists |= !strcmp(s->voices[i].name, r->voice);
+        if (exists) snprintf(err, sizeof err, "voice '%s' exists already", r->voice);
+        if (exists) st = CTTS_E_STATE;
+        else if (st == CTTS_OK) st = add_voice(s, r->voice, r->clone_path, &v, err, sizeof err);
+        pthread_mutex_lock(&s->mu);
+        r->sess = se;
+        req_finish(s, r, st == CTTS_OK ? CTTS_DONE : st, err);
+        return;
+    }
+    const char *speaker = NULL;
+    if (st == CTTS_OK) st = resolve_voice(s, r->voice, &v, &speaker, err, sizeof err);
+    if (speaker) {
+        if (r->gp.speaker && strcmp(r->gp.speaker, speaker) != 0) {
+            snprintf(err, sizeof err, "'voice' and 'speaker' disagree");
+            st = CTTS_E_INVALID_ARG;
+        }
+        r->gp.speaker = speaker;
+    }
     if (st == CTTS_OK) {
         st = ctts_stream_begin(se, v, &r->gp);
         if (st == CTTS_OK) st = ctts_stream_feed_text(se, r->text);
@@ -419,14 +461,7 @@ static int parse_speech(server *s, const json_value *o, request *r, speech_forma
     if (voice && strcmp(voice, "default") != 0) {
         if (!is_name(voice))
             return snprintf(err, err_len, "'voice' must be a name of letters, digits, '_' or '-'"), -1;
-        if (!strcmp(s->info->family, "qwen3tts")) {
-            /* Qwen3-TTS CustomVoice: OpenAI clients name the speaker as the voice. */
-            if (r->gp.speaker && strcmp(r->gp.speaker, voice) != 0)
-                return snprintf(err, err_len, "'voice' and 'speaker' disagree"), -1;
-            r->gp.speaker = voice;
-        } else {
-            snprintf(r->voice, sizeof r->voice, "%s", voice);
-        }
+        snprintf(r->voice, sizeof r->voice, "%s", voice); /* resolved by the worker */
     }
     return 0;
 }
@@ -494,22 +529,29 @@ static void wait_output(server *s, request *r, int fd) {
     }
 }
 
-/* Runs a parsed request to the end, writing the response. Returns -1 when the
- * connection must close (a write failed, or a stream broke off). */
-static int serve_speech(conn *c, request *r, const speech_format *f, int keep_alive) {
-    server *s = c->s;
-    const int rate = s->info->sample_rate;
+/* Queues r for the worker and returns with the lock held; -1 (lock not held)
+ * when too many requests wait or the server stops. */
+static int submit(server *s, request *r) {
     pthread_mutex_lock(&s->mu);
     if (s->n_pending >= MAX_PENDING || s->stopping) {
         pthread_mutex_unlock(&s->mu);
-        return send_error(c->fd, 503, "the server is busy: too many requests waiting", keep_alive,
-                          "Retry-After: 1\r\n");
+        return -1;
     }
     if (s->pend_tail) s->pend_tail->next = r;
     else s->pend_head = r;
     s->pend_tail = r;
     s->n_pending++;
     pthread_cond_signal(&s->work_cv);
+    return 0;
+}
+
+/* Runs a parsed request to the end, writing the response. Returns -1 when the
+ * connection must close (a write failed, or a stream broke off). */
+static int serve_speech(conn *c, request *r, const speech_format *f, int keep_alive) {
+    server *s = c->s;
+    const int rate = s->info->sample_rate;
+    if (submit(s, r)) return send_error(c->fd, 503, "the server is busy: too many requests waiting",
+                                        keep_alive, "Retry-After: 1\r\n");
 
     float *all = NULL; /* the whole audio, when not streamed */
     size_t n_all = 0, cap_all = 0;
@@ -593,28 +635,43 @@ static int read_head(conn *c, http_request *req) {
     }
 }
 
-/* Reads the body (Content-Length bytes after the head): 1, or 0 when the connection ends. */
-static int read_body(conn *c, const http_request *req, size_t *body_len) {
+/* Reads the body (Content-Length bytes after the head, at most limit) into
+ * the connection buffer, or into *big (malloc'd; the caller frees it) when it
+ * does not fit there. 1, or 0 when the connection ends. */
+static int read_body(conn *c, const http_request *req, size_t limit, char **big, size_t *body_len) {
     *body_len = 0;
+    *big = NULL;
     if (req->content_length <= 0) return 1;
-    if (req->content_length > MAX_BODY) {
+    if ((uint64_t)req->content_length > limit) {
         char msg[96];
-        snprintf(msg, sizeof msg, "request body over %d bytes", MAX_BODY);
+        snprintf(msg, sizeof msg, "request body over %zu bytes", limit);
         return send_error(c->fd, 413, msg, 0, NULL), 0;
     }
-    const size_t need = req->head_len + (size_t)req->content_length;
-    if (req->expect_continue && c->len < need &&
-        send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25))
+    const size_t cl = (size_t)req->content_length, need = req->head_len + cl;
+    char *dst = c->buf + req->head_len;
+    size_t have = c->len - req->head_len;
+    if (need > sizeof c->buf - 1) {
+        if (!(*big = malloc(cl))) return send_error(c->fd, 500, "out of memory", 0, NULL), 0;
+        memcpy(*big, dst, have);
+        dst = *big;
+    }
+    if (req->expect_continue && have < cl && send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25))
         return 0;
-    while (c->len < need) {
-        ssize_t n = recv(c->fd, c->buf + c->len, sizeof c->buf - 1 - c->len, 0);
+    while (have < cl) {
+        ssize_t n = recv(c->fd, dst + have, *big ? cl - have : sizeof c->buf - 1 - c->len, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
             send_error(c->fd, 408, "timed out reading the request body", 0, NULL);
-        if (n <= 0) return 0;
-        c->len += (size_t)n;
+        if (n <= 0) {
+            free(*big);
+            *big = NULL;
+            return 0;
+        }
+        have += (size_t)n;
+        if (!*big) c->len += (size_t)n;
     }
-    *body_len = (size_t)req->content_length;
+    if (*big) c->len = req->head_len; /* the buffer held the head and part of the body only */
+    *body_len = cl;
     return 1;
 }
 
@@ -668,7 +725,7 @@ static int handle_speech(conn *c, const char *body, size_t body_len, int keep_al
  * for a model of a built-in config, the catalog voices. */
 static int handle_voices(conn *c, int keep_alive) {
     server *s = c->s;
-    char body[8192];
+    char body[16384]; /* MAX_VOICES names of < 64 bytes fit beside the speakers */
     size_t n = (size_t)snprintf(body, sizeof body, "{\"object\":\"list\",\"data\":[");
     const int speakers = ctts_model_speaker(s->m, 0) != NULL;
     const int catalog = !speakers && ctts_model_default_voice(s->m) != NULL;
@@ -686,9 +743,70 @@ static int handle_voices(conn *c, int keep_alive) {
         json_escape(esc, sizeof esc, dv);
         snprintf(def, sizeof def, "\"%s\"", esc);
     }
-    n += (size_t)snprintf(body + n, sizeof body - n, "],\"kind\":\"%s\",\"default\":%s}\n",
-                          speakers ? "speaker" : catalog ? "catalog" : "none", def);
+    n += (size_t)snprintf(body + n, sizeof body - n, "],\"kind\":\"%s\",\"loaded\":[",
+                          speakers ? "speaker" : catalog ? "catalog" : "none");
+    pthread_mutex_lock(&s->mu);
+    for (int i = 0; i < s->n_voices; i++) /* names are plain: no escaping needed */
+        n += (size_t)snprintf(body + n, sizeof body - n, "%s\"%s\"", i ? "," : "", s->voices[i].name);
+    pthread_mutex_unlock(&s->mu);
+    n += (size_t)snprintf(body + n, sizeof body - n, "],\"default\":%s}\n", def);
     return send_response(c->fd, 200, "application/json", body, n, keep_alive, NULL);
+}
+
+/* POST /v1/voices?name=NAME with an audio file as the body: the worker clones
+ * it (first 30 s) into voice NAME, which speech requests then name. */
+static int handle_upload(conn *c, const http_request *req, const char *body, size_t n, int ka) {
+    char name[64] = "";
+    const char *q = req->target + req->path_len, *end = req->target + req->target_len;
+    if (q < end) q++; /* past '?' */
+    while (q < end) { /* name=... among &-separated parameters */
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const size_t len = (size_t)((amp ? amp : end) - q);
+        if (len > 5 && len - 5 < sizeof name && !memcmp(q, "name=", 5)) {
+            memcpy(name, q + 5, len - 5);
+            name[len - 5] = 0;
+        }
+        q = amp ? amp + 1 : end;
+    }
+    if (!is_name(name) || !strcmp(name, "default"))
+        return send_error(c->fd, 400, "give the voice a name: POST /v1/voices?name=NAME (letters, digits, '_', '-')", ka, NULL);
+    if (!n) return send_error(c->fd, 400, "the body must be an audio file (WAV, FLAC, OGG, MP3, ...)", ka, NULL);
+    char path[] = "/tmp/ctts-upload-XXXXXX";
+    int fd = mkstemp(path);
+    int ok = fd >= 0;
+    for (size_t off = 0; ok && off < n;) {
+        ssize_t w = write(fd, body + off, n - off);
+        if (w < 0 && errno == EINTR) continue;
+        ok = w > 0;
+        off += ok ? (size_t)w : 0;
+    }
+    if (fd >= 0 && close(fd)) ok = 0;
+    request *r = ok ? calloc(1, sizeof *r) : NULL;
+    int rc;
+    if (!r) {
+        rc = send_error(c->fd, 500, "cannot store the upload", ka, NULL);
+    } else {
+        r->clone_path = path;
+        snprintf(r->voice, sizeof r->voice, "%s", name);
+        pthread_cond_init(&r->cv, NULL);
+        if (submit(c->s, r)) {
+            rc = send_error(c->fd, 503, "the server is busy: too many requests waiting", ka, "Retry-After: 1\r\n");
+        } else {
+            while (r->state != REQ_DONE) pthread_cond_wait(&r->cv, &c->s->mu);
+            pthread_mutex_unlock(&c->s->mu);
+            char msg[160];
+            int m = snprintf(msg, sizeof msg, "{\"object\":\"voice\",\"name\":\"%s\"}\n", name);
+            for (char *p; (p = strstr(r->err, path));) /* not the server's file name */
+                memcpy(p, "the upload", 10), memmove(p + 10, p + strlen(path), strlen(p + strlen(path)) + 1);
+            rc = r->status == CTTS_DONE
+                     ? send_response(c->fd, 201, "application/json", msg, (size_t)m, ka, NULL)
+                     : send_error(c->fd, http_status_of(r->status), r->err, ka, NULL);
+        }
+        pthread_cond_destroy(&r->cv);
+        free(r);
+    }
+    if (fd >= 0) unlink(path);
+    return rc;
 }
 
 /* CORS preflight (with --cors): what a browser asks before a JSON POST. */
@@ -709,8 +827,11 @@ static int handle_request(conn *c, const http_request *req, const char *body, si
          path_is(req, "/v1/audio/speech")))
         rc = handle_options(c, ka);
     else if (path_is(req, "/v1/voices"))
-        rc = method_is(req, "GET") ? handle_voices(c, ka)
-                                   : send_error(c->fd, 405, "use GET", ka, "Allow: GET\r\n");
+        rc = method_is(req, "GET")    ? handle_voices(c, ka)
+             : method_is(req, "POST") ? (req->content_length < 0
+                                             ? send_error(c->fd, 411, "Content-Length is required", 0, NULL), -1
+                                             : handle_upload(c, req, body, body_len, ka))
+                                      : send_error(c->fd, 405, "use GET or POST", ka, "Allow: GET, POST\r\n");
     else if (path_is(req, "/health"))
         rc = method_is(req, "GET")
                  ? send_response(c->fd, 200, "application/json", "{\"status\":\"ok\"}\n", 16, ka, NULL)
@@ -735,11 +856,16 @@ static void *conn_main(void *arg) {
     for (;;) {
         http_request req;
         size_t body_len;
-        if (!read_head(c, &req) || !read_body(c, &req, &body_len)) break;
+        char *big = NULL;
+        if (!read_head(c, &req)) break;
+        const size_t limit = path_is(&req, "/v1/voices") ? MAX_UPLOAD : MAX_BODY;
+        if (!read_body(c, &req, limit, &big, &body_len)) break;
         const double t0 = now_ms();
         memset(&t_resp, 0, sizeof t_resp);
         t_resp.first_audio_ms = -1;
-        const int end = handle_request(c, &req, c->buf + req.head_len, body_len);
+        const int end = handle_request(c, &req, big ? big : c->buf + req.head_len, body_len);
+        if (big) body_len = 0; /* not in the buffer: nothing of it to skip there */
+        free(big);
         if (s->log) {
             char audio[96] = "";
             if (t_resp.first_audio_ms >= 0)
