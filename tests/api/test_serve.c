@@ -304,6 +304,35 @@ static void test_voice_upload(void) {
     CHECK(g && r.status == 200 && r.n == gn && !memcmp(r.body, g, gn));
     free(g), free(r.body);
     CHECK_EQ_INT(srv_stop(&s), 0);
+    /* Qwen3-TTS Base: a transcript in the query asks for in-context cloning,
+     * as generate does with "name.txt" beside "name.wav" */
+    const char *extra[] = {"--max-new-tokens", "6", NULL};
+    char base[512], qwav[512], ref[128], txt[128];
+    snprintf(base, sizeof base, "%s/qwen3tts-tiny/model-base", test_golden_dir());
+    REQUIRE(srv_start(&s, base, extra) == 0);
+    snprintf(qwav, sizeof qwav, "%s/qwen3tts-tiny/voice/voice_ref_24k.wav", test_golden_dir());
+    size_t qn;
+    unsigned char *qw = read_file(qwav, &qn);
+    REQUIRE(qw);
+    snprintf(ref, sizeof ref, "%s/ref.wav", tmpdir);
+    snprintf(txt, sizeof txt, "%s/ref.txt", tmpdir);
+    FILE *f = fopen(ref, "wb");
+    REQUIRE(f && fwrite(qw, 1, qn, f) == qn && fclose(f) == 0);
+    f = fopen(txt, "wb");
+    REQUIRE(f && fputs("This is the reference transcript.", f) >= 0 && fclose(f) == 0);
+    REQUIRE(upload(s.port, "icl&text=This+is+the%20reference+transcript.", qw, qn, &r) == 0);
+    CHECK_EQ_INT(r.status, 201);
+    free(r.body);
+    REQUIRE(request(s.port, "POST", "/v1/audio/speech",
+                    "{\"input\":\"Hello there.\",\"voice\":\"icl\",\"seed\":3}", &r) == 0);
+    snprintf(opts, sizeof opts, "--seed 3 --max-new-tokens 6 --voice '%s'", ref);
+    g = generate(base, "Hello there.", opts, &gn);
+    CHECK(g && r.status == 200 && r.n == gn && !memcmp(r.body, g, gn));
+    free(g), free(r.body), free(qw);
+    REQUIRE(upload(s.port, "x&text=bad%zz", w, wn, &r) == 0);
+    CHECK_EQ_INT(r.status, 400);
+    free(r.body);
+    CHECK_EQ_INT(srv_stop(&s), 0);
     /* a CustomVoice model takes speakers, not cloned voices */
     REQUIRE(srv_start(&s, model("qwen3tts-tiny"), NULL) == 0);
     REQUIRE(upload(s.port, "me", w, wn, &r) == 0);

@@ -21,6 +21,7 @@
  * SIGINT / SIGTERM: stop accepting, cancel what runs, exit 0.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netdb.h>
 #include <poll.h>
 #include <pthread.h>
@@ -753,34 +754,72 @@ static int handle_voices(conn *c, int keep_alive) {
     return send_response(c->fd, 200, "application/json", body, n, keep_alive, NULL);
 }
 
-/* POST /v1/voices?name=NAME with an audio file as the body: the worker clones
- * it (first 30 s) into voice NAME, which speech requests then name. */
-static int handle_upload(conn *c, const http_request *req, const char *body, size_t n, int ka) {
-    char name[64] = "";
-    const char *q = req->target + req->path_len, *end = req->target + req->target_len;
-    if (q < end) q++; /* past '?' */
-    while (q < end) { /* name=... among &-separated parameters */
-        const char *amp = memchr(q, '&', (size_t)(end - q));
-        const size_t len = (size_t)((amp ? amp : end) - q);
-        if (len > 5 && len - 5 < sizeof name && !memcmp(q, "name=", 5)) {
-            memcpy(name, q + 5, len - 5);
-            name[len - 5] = 0;
+
+/* Decodes a query value (%XX escapes, '+' for space) into out (NUL-terminated);
+ * -1 on a bad escape, a NUL byte or no room. */
+static int query_decode(const char *v, size_t n, char *out, size_t cap) {
+    size_t o = 0;
+    for (size_t i = 0; i < n; i++) {
+        int ch = (unsigned char)v[i];
+        if (ch == '+') ch = ' ';
+        else if (ch == '%') {
+            unsigned x = 0;
+            for (int k = 1; k <= 2; k++) {
+                const int h = i + (size_t)k < n ? (unsigned char)v[i + (size_t)k] : 0;
+                const int d = h >= '0' && h <= '9' ? h - '0' : h >= 'a' && h <= 'f' ? h - 'a' + 10
+                            : h >= 'A' && h <= 'F' ? h - 'A' + 10 : -1;
+                if (d < 0) return -1;
+                x = x * 16 + (unsigned)d;
+            }
+            ch = (int)x;
+            i += 2;
         }
-        q = amp ? amp + 1 : end;
+        if (!ch || o + 1 >= cap) return -1;
+        out[o++] = (char)ch;
     }
-    if (!is_name(name) || !strcmp(name, "default"))
-        return send_error(c->fd, 400, "give the voice a name: POST /v1/voices?name=NAME (letters, digits, '_', '-')", ka, NULL);
-    if (!n) return send_error(c->fd, 400, "the body must be an audio file (WAV, FLAC, OGG, MP3, ...)", ka, NULL);
-    char path[] = "/tmp/ctts-upload-XXXXXX";
-    int fd = mkstemp(path);
+    out[o] = 0;
+    return 0;
+}
+
+/* Writes n bytes to path (created, mode 0600); 0 or -1. */
+static int write_file(const char *path, const char *p, size_t n) {
+    int fd = open(path, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
     int ok = fd >= 0;
     for (size_t off = 0; ok && off < n;) {
-        ssize_t w = write(fd, body + off, n - off);
+        ssize_t w = write(fd, p + off, n - off);
         if (w < 0 && errno == EINTR) continue;
         ok = w > 0;
         off += ok ? (size_t)w : 0;
     }
     if (fd >= 0 && close(fd)) ok = 0;
+    return ok ? 0 : -1;
+}
+
+/* POST /v1/voices?name=NAME[&text=TRANSCRIPT] with an audio file as the body:
+ * the worker clones it (first 30 s) into voice NAME, which speech requests
+ * then name. The transcript (Qwen3-TTS Base) asks for in-context cloning. */
+static int handle_upload(conn *c, const http_request *req, const char *body, size_t n, int ka) {
+    char name[64] = "", text[8192] = "";
+    const char *q = req->target + req->path_len, *end = req->target + req->target_len;
+    if (q < end) q++; /* past '?' */
+    while (q < end) { /* name=...&text=... */
+        const char *amp = memchr(q, '&', (size_t)(end - q));
+        const size_t len = (size_t)((amp ? amp : end) - q);
+        if (len >= 5 && !memcmp(q, "name=", 5) && query_decode(q + 5, len - 5, name, sizeof name))
+            return send_error(c->fd, 400, "bad 'name' parameter", ka, NULL);
+        if (len >= 5 && !memcmp(q, "text=", 5) && query_decode(q + 5, len - 5, text, sizeof text))
+            return send_error(c->fd, 400, "bad 'text' parameter (percent-encoded UTF-8)", ka, NULL);
+        q = amp ? amp + 1 : end;
+    }
+    if (!is_name(name) || !strcmp(name, "default"))
+        return send_error(c->fd, 400, "give the voice a name: POST /v1/voices?name=NAME (letters, digits, '_', '-')", ka, NULL);
+    if (!n) return send_error(c->fd, 400, "the body must be an audio file (WAV, FLAC, OGG, MP3, ...)", ka, NULL);
+    /* a private folder: the audio, and its transcript beside it as the library reads it */
+    char dir[] = "/tmp/ctts-upload-XXXXXX", path[64], tpath[64];
+    const int made = mkdtemp(dir) != NULL;
+    snprintf(path, sizeof path, "%s/voice.audio", dir);
+    snprintf(tpath, sizeof tpath, "%s/voice.txt", dir);
+    int ok = made && !write_file(path, body, n) && (!text[0] || !write_file(tpath, text, strlen(text)));
     request *r = ok ? calloc(1, sizeof *r) : NULL;
     int rc;
     if (!r) {
@@ -798,6 +837,8 @@ static int handle_upload(conn *c, const http_request *req, const char *body, siz
             int m = snprintf(msg, sizeof msg, "{\"object\":\"voice\",\"name\":\"%s\"}\n", name);
             for (char *p; (p = strstr(r->err, path));) /* not the server's file name */
                 memcpy(p, "the upload", 10), memmove(p + 10, p + strlen(path), strlen(p + strlen(path)) + 1);
+            for (char *p; (p = strstr(r->err, dir));)
+                memcpy(p, "upload", 6), memmove(p + 6, p + strlen(dir), strlen(p + strlen(dir)) + 1);
             rc = r->status == CTTS_DONE
                      ? send_response(c->fd, 201, "application/json", msg, (size_t)m, ka, NULL)
                      : send_error(c->fd, http_status_of(r->status), r->err, ka, NULL);
@@ -805,7 +846,7 @@ static int handle_upload(conn *c, const http_request *req, const char *body, siz
         pthread_cond_destroy(&r->cv);
         free(r);
     }
-    if (fd >= 0) unlink(path);
+    if (made) unlink(path), unlink(tpath), rmdir(dir);
     return rc;
 }
 
