@@ -244,8 +244,28 @@ static ctts_status add_voice(server *s, const char *name, const char *path, cons
     return CTTS_OK;
 }
 
+/* An upload: clones r->clone_path into voice r->voice (lock held on entry and exit). */
+static void req_clone(server *s, request *r) {
+    pthread_mutex_unlock(&s->mu);
+    char err[512] = "";
+    const ctts_voice *v;
+    ctts_status st = CTTS_OK;
+    for (int i = 0; i < s->n_voices && st == CTTS_OK; i++)
+        if (!strcmp(s->voices[i].name, r->voice)) {
+            snprintf(err, sizeof err, "voice '%s' exists already", r->voice);
+            st = CTTS_E_STATE;
+        }
+    if (st == CTTS_OK) st = add_voice(s, r->voice, r->clone_path, &v, err, sizeof err);
+    pthread_mutex_lock(&s->mu);
+    req_finish(s, r, st == CTTS_OK ? CTTS_DONE : st, err);
+}
+
 /* Starts request r on a session; the lock is held on entry and exit. */
 static void req_start(server *s, request *r) {
+    if (r->clone_path) {
+        req_clone(s, r);
+        return;
+    }
     ctts_session *se = s->idle;
     s->idle = NULL;
     pthread_mutex_unlock(&s->mu);
@@ -253,17 +273,6 @@ static void req_start(server *s, request *r) {
     const ctts_voice *v = NULL;
     ctts_status st = se ? CTTS_OK : ctts_session_new(s->m, &se);
     if (st != CTTS_OK) snprintf(err, sizeof err, "cannot create a session: %s", ctts_status_str(st));
-    if (r->clone_path) { /* an upload: add the voice, no speech */
-        int exists = 0;
-        for (int i = 0; i < s->n_voices; i++) exists |= !strcmp(s->voices[i].name, r->voice);
-        if (exists) snprintf(err, sizeof err, "voice '%s' exists already", r->voice);
-        if (exists) st = CTTS_E_STATE;
-        else if (st == CTTS_OK) st = add_voice(s, r->voice, r->clone_path, &v, err, sizeof err);
-        pthread_mutex_lock(&s->mu);
-        r->sess = se;
-        req_finish(s, r, st == CTTS_OK ? CTTS_DONE : st, err);
-        return;
-    }
     const char *speaker = NULL;
     if (st == CTTS_OK) st = resolve_voice(s, r->voice, &v, &speaker, err, sizeof err);
     if (speaker) {
