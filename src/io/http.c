@@ -18,6 +18,8 @@
  */
 #include "io/http.h"
 
+#include "base/sha1.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -301,6 +303,7 @@ const char *http_reason(int status) {
     case 415: return "Unsupported Media Type";
     case 417: return "Expectation Failed";
     case 422: return "Unprocessable Content";
+    case 426: return "Upgrade Required";
     case 429: return "Too Many Requests";
     case 431: return "Request Header Fields Too Large";
     case 500: return "Internal Server Error";
@@ -311,4 +314,80 @@ const char *http_reason(int status) {
     case 505: return "HTTP Version Not Supported";
     }
     return "";
+}
+
+/* ---- WebSocket ---- */
+
+static const char b64[] = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
+
+int http_ws_accept(const char *key, size_t key_len, char out[29]) {
+    /* 16 bytes in base64: 22 characters from the alphabet, then "==" */
+    if (key_len != 24 || key[22] != '=' || key[23] != '=') return -1;
+    for (size_t i = 0; i < 22; i++)
+        if (!key[i] || !strchr(b64, key[i])) return -1;
+    static const char guid[] = "258EAFA5-E914-47DA-95CA-C5AB0DC85B11";
+    unsigned char d[21] = {0};
+    ctts_sha1 h;
+    ctts_sha1_init(&h);
+    ctts_sha1_update(&h, key, key_len);
+    ctts_sha1_update(&h, guid, sizeof guid - 1);
+    ctts_sha1_final(&h, d);
+    size_t o = 0;
+    for (int i = 0; i < 21; i += 3) { /* 20 bytes: 6 full groups, then 2 bytes and '=' */
+        const unsigned v = (unsigned)d[i] << 16 | (unsigned)d[i + 1] << 8 | (i + 2 < 20 ? d[i + 2] : 0);
+        out[o++] = b64[v >> 18 & 63];
+        out[o++] = b64[v >> 12 & 63];
+        out[o++] = b64[v >> 6 & 63];
+        out[o++] = i + 2 < 20 ? b64[v & 63] : '=';
+    }
+    out[o] = 0;
+    return 0;
+}
+
+int ws_parse_head(const unsigned char *buf, size_t len, ws_frame *f, char *err, size_t err_len) {
+    memset(f, 0, sizeof *f);
+    if (len < 2) return 0;
+    f->fin = buf[0] >> 7;
+    f->opcode = buf[0] & 15;
+    f->masked = buf[1] >> 7;
+    if (buf[0] & 0x70) return snprintf(err, err_len, "websocket: reserved bits set"), -1;
+    if (f->opcode > 2 && f->opcode < 8) return snprintf(err, err_len, "websocket: opcode %d", f->opcode), -1;
+    if (f->opcode > 10) return snprintf(err, err_len, "websocket: opcode %d", f->opcode), -1;
+    uint64_t n = buf[1] & 127;
+    size_t h = 2;
+    if (n == 126 || n == 127) {
+        const size_t k = n == 126 ? 2 : 8;
+        if (len < h + k) return 0;
+        n = 0;
+        for (size_t i = 0; i < k; i++) n = n << 8 | buf[h + i];
+        h += k;
+        if ((k == 2 && n < 126) || (k == 8 && (n <= 0xFFFF || n >> 63)))
+            return snprintf(err, err_len, "websocket: bad payload length"), -1;
+    }
+    if (f->opcode >= 8 && (!f->fin || n > 125))
+        return snprintf(err, err_len, "websocket: control frame fragmented or over 125 bytes"), -1;
+    if (f->masked) {
+        if (len < h + 4) return 0;
+        memcpy(f->mask, buf + h, 4);
+        h += 4;
+    }
+    f->payload_len = n;
+    f->head_len = h;
+    return 1;
+}
+
+size_t ws_build_head(unsigned char *out, int opcode, uint64_t n) {
+    out[0] = (unsigned char)(0x80 | (opcode & 15));
+    if (n < 126) {
+        out[1] = (unsigned char)n;
+        return 2;
+    }
+    const size_t k = n <= 0xFFFF ? 2 : 8;
+    out[1] = k == 2 ? 126 : 127;
+    for (size_t i = 0; i < k; i++) out[2 + i] = (unsigned char)(n >> (8 * (k - 1 - i)));
+    return 2 + k;
+}
+
+void ws_unmask(unsigned char *p, size_t n, const unsigned char mask[4], uint64_t offset) {
+    for (size_t i = 0; i < n; i++) p[i] ^= mask[(offset + i) & 3];
 }

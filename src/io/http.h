@@ -64,4 +64,32 @@ int http_token_eq(const char *s, size_t len, const char *t);
 /* The reason phrase of a status code ("OK", "Bad Request", ...; "" if unknown). */
 const char *http_reason(int status);
 
+/* ---- WebSocket (RFC 6455) ---- */
+
+/* Sec-WebSocket-Accept for a client's Sec-WebSocket-Key: base64(SHA-1(key +
+ * the RFC's GUID)) into out (29 bytes with the NUL). -1 when the key is not
+ * 24 base64 characters (a 16-byte nonce). */
+int http_ws_accept(const char *key, size_t key_len, char out[29]);
+
+enum { WS_CONT = 0, WS_TEXT = 1, WS_BINARY = 2, WS_CLOSE = 8, WS_PING = 9, WS_PONG = 10 };
+
+typedef struct {
+    int fin, opcode, masked;
+    unsigned char mask[4];
+    uint64_t payload_len;
+    size_t head_len; /* bytes before the payload */
+} ws_frame;
+
+/* Parses a frame head in buf[0, len): 1 complete (f filled), 0 incomplete,
+ * -1 malformed (reserved bits, unknown opcode, a control frame fragmented or
+ * over 125 bytes, a non-minimal or 63-bit-overflowing length) with err. */
+int ws_parse_head(const unsigned char *buf, size_t len, ws_frame *f, char *err, size_t err_len);
+
+/* An unmasked (server) frame head for a payload of n bytes into out (at most
+ * 10 bytes); returns its length. */
+size_t ws_build_head(unsigned char *out, int opcode, uint64_t n);
+
+/* XORs n payload bytes with the mask, from payload offset `offset`. */
+void ws_unmask(unsigned char *p, size_t n, const unsigned char mask[4], uint64_t offset);
+
 #endif

@@ -14,6 +14,9 @@
  *  - audio uploaded to /v1/voices is cloned and named by later requests
  *    (same audio as generate --voice FILE); junk, duplicates, CustomVoice
  *    models refused;
+ *  - the WebSocket endpoint takes text in pieces and sends audio as it is
+ *    made (before the text has ended), equal to generate on the whole text;
+ *    pings answered; protocol errors closed with their codes;
  *  - /v1/voices lists the names "voice" takes; --cors answers preflights and
  *    marks every response;
  *  - malformed or refused requests get their status (400 404 405 411 413
@@ -28,12 +31,15 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
+#include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/time.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
 #include "harness.h"
+#include "io/http.h"
 
 static char tmpdir[64];
 
@@ -66,6 +72,12 @@ static int srv_start(server *s, const char *m, const char *const *extra) {
     argv[n] = NULL;
     s->pid = fork();
     if (s->pid == 0) {
+        /* A failed test (REQUIRE returns early) must not leave the server
+         * running: it dies with the test, and never holds the test's stdout
+         * (tests/run.sh reads that to its end). */
+        prctl(PR_SET_PDEATHSIG, SIGKILL);
+        int dn = open("/dev/null", O_WRONLY);
+        if (dn >= 0) dup2(dn, 1);
         dup2(pfd[1], 2);
         close(pfd[0]);
         close(pfd[1]);
@@ -341,6 +353,150 @@ static void test_voice_upload(void) {
     free(r.body);
     CHECK_EQ_INT(srv_stop(&s), 0);
     free(w);
+}
+
+/* ---- WebSocket client ---- */
+
+static int ws_open(int port, const char *extra_head, char *resp, size_t cap) {
+    int fd = connect_to(port);
+    if (fd < 0) return -1;
+    char req[512];
+    int n = snprintf(req, sizeof req,
+                     "GET /v1/audio/speech/ws HTTP/1.1\r\nHost: x\r\nUpgrade: websocket\r\n"
+                     "Connection: Upgrade\r\nSec-WebSocket-Version: 13\r\n%s\r\n",
+                     extra_head ? extra_head : "Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n");
+    if (send_str(fd, req, (size_t)n)) return close(fd), -1;
+    size_t len = 0; /* the response head, byte by byte so no frame is swallowed */
+    while (len + 1 < cap && recv(fd, resp + len, 1, 0) == 1) {
+        len++;
+        if (len >= 4 && !memcmp(resp + len - 4, "\r\n\r\n", 4)) break;
+    }
+    resp[len] = 0;
+    return fd;
+}
+
+/* A masked client frame. */
+static int ws_put(int fd, int opcode, const char *p, size_t n) {
+    unsigned char h[14], mask[4] = {0x11, 0x22, 0x33, 0x44};
+    size_t hl = ws_build_head(h, opcode, n);
+    h[1] |= 0x80;
+    memcpy(h + hl, mask, 4);
+    char *m = malloc(n + 1);
+    memcpy(m, p, n);
+    ws_unmask((unsigned char *)m, n, mask, 0);
+    int rc = send_str(fd, (const char *)h, hl + 4) || send_str(fd, m, n);
+    free(m);
+    return rc;
+}
+
+/* One server frame: its opcode (-1 on error), payload malloc'd in *p. */
+static int ws_get(int fd, unsigned char **p, size_t *n) {
+    unsigned char h[14];
+    if (recv(fd, h, 2, MSG_WAITALL) != 2) return -1;
+    size_t more = (h[1] & 127) == 126 ? 2 : (h[1] & 127) == 127 ? 8 : 0;
+    if (more && recv(fd, h + 2, more, MSG_WAITALL) != (ssize_t)more) return -1;
+    ws_frame f;
+    char err[64];
+    if (ws_parse_head(h, 2 + more, &f, err, sizeof err) != 1 || f.masked) return -1;
+    *n = (size_t)f.payload_len;
+    *p = malloc(*n + 1);
+    if (*n && recv(fd, *p, *n, MSG_WAITALL) != (ssize_t)*n) return free(*p), -1;
+    (*p)[*n] = 0;
+    return f.opcode;
+}
+
+/* Text sent in pieces over the WebSocket gives generate's audio of the whole
+ * text, and audio flows before the text has ended. */
+static void test_websocket_stream(void) {
+    server s;
+    REQUIRE(srv_start(&s, model("pocket-tiny"), NULL) == 0);
+    char resp[1024];
+    int fd = ws_open(s.port, NULL, resp, sizeof resp);
+    REQUIRE(fd >= 0);
+    CHECK_STR_CONTAINS(resp, "HTTP/1.1 101 ");
+    CHECK_STR_CONTAINS(resp, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n");
+    static const char *pieces[] = {
+        "The first sentence is long enough to fill a chunk of its own, with many words in it, ",
+        "more and more words, until the chunk cannot take another sentence at all. ",
+        "The second sentence follows it, and it is also quite long, with words and ",
+        "words again. A short third one.",
+    };
+    char text[1024] = "", msg[512];
+    const char *opts = "{\"seed\":5,\"eos_threshold\":1000,\"max_frames\":6}";
+    CHECK(ws_put(fd, WS_TEXT, opts, strlen(opts)) == 0);
+    unsigned char *pcm = NULL;
+    size_t n_pcm = 0, got_before_end = 0;
+    for (int i = 0; i < 4; i++) {
+        strcat(text, pieces[i]);
+        int k = snprintf(msg, sizeof msg, "{\"text\":\"%s\"}", pieces[i]);
+        CHECK(ws_put(fd, WS_TEXT, msg, (size_t)k) == 0);
+        CHECK(ws_put(fd, WS_PING, "hi", 2) == 0);
+    }
+    /* before "end": the first chunk's audio (and the pongs) arrive */
+    for (int pongs = 0; pongs < 4 || !got_before_end;) {
+        unsigned char *p;
+        size_t n;
+        int op = ws_get(fd, &p, &n);
+        REQUIRE(op >= 0);
+        if (op == WS_PONG) {
+            CHECK(n == 2 && !memcmp(p, "hi", 2));
+            pongs++;
+        }
+        if (op == WS_BINARY) {
+            pcm = realloc(pcm, n_pcm + n);
+            memcpy(pcm + n_pcm, p, n);
+            n_pcm += n, got_before_end += n;
+        }
+        free(p);
+        if (op == WS_TEXT || op == WS_CLOSE) break;
+    }
+    CHECK(got_before_end > 0);
+    CHECK(ws_put(fd, WS_TEXT, "{\"end\":true}", 12) == 0);
+    int done = 0;
+    for (;;) {
+        unsigned char *p;
+        size_t n;
+        int op = ws_get(fd, &p, &n);
+        if (op < 0) break;
+        if (op == WS_BINARY) {
+            pcm = realloc(pcm, n_pcm + n);
+            memcpy(pcm + n_pcm, p, n);
+            n_pcm += n;
+        }
+        if (op == WS_TEXT) done = strstr((char *)p, "\"done\":true") != NULL;
+        free(p);
+        if (op == WS_CLOSE) break;
+    }
+    close(fd);
+    CHECK(done);
+    size_t gn;
+    unsigned char *g = generate(model("pocket-tiny"), text, "--seed 5 --eos-threshold 1000 --max-frames 6", &gn);
+    CHECK(g && gn > 44 && n_pcm == gn - 44 && !memcmp(pcm, g + 44, n_pcm));
+    free(g), free(pcm);
+
+    /* refusals: no key, a binary first message, a bad text message */
+    fd = ws_open(s.port, "X-No-Key: 1\r\n", resp, sizeof resp);
+    CHECK(fd >= 0 && strstr(resp, "HTTP/1.1 400 ") != NULL);
+    close(fd);
+    fd = ws_open(s.port, NULL, resp, sizeof resp);
+    CHECK(ws_put(fd, WS_BINARY, "xx", 2) == 0);
+    unsigned char *p;
+    size_t n;
+    int op = ws_get(fd, &p, &n);
+    CHECK(op == WS_TEXT && strstr((char *)p, "options") != NULL);
+    if (op >= 0) free(p);
+    close(fd);
+    fd = ws_open(s.port, NULL, resp, sizeof resp);
+    CHECK(ws_put(fd, WS_TEXT, "{}", 2) == 0);
+    CHECK(ws_put(fd, WS_TEXT, "{\"txt\":1}", 9) == 0);
+    op = ws_get(fd, &p, &n);
+    CHECK(op == WS_TEXT && strstr((char *)p, "unknown field 'txt'") != NULL);
+    if (op >= 0) free(p);
+    op = ws_get(fd, &p, &n);
+    CHECK(op == WS_CLOSE && n == 2 && p[0] == 1007 >> 8 && p[1] == (1007 & 255));
+    if (op >= 0) free(p);
+    close(fd);
+    CHECK_EQ_INT(srv_stop(&s), 0);
 }
 
 static void test_cors(void) {
@@ -633,7 +789,7 @@ int main(int argc, char **argv) {
         T(test_health_and_models), T(test_speech_equals_generate), T(test_keepalive_pipelined),
         T(test_concurrent_streams), T(test_disconnect_mid_stream), T(test_qwen_speaker_as_voice),
         T(test_bad_requests),      T(test_bad_options),          T(test_cors),
-        T(test_voice_upload),
+        T(test_voice_upload),      T(test_websocket_stream),
     };
     int rc = test_main(argc, argv, tests, (int)(sizeof tests / sizeof tests[0]));
     char cmd[128];

@@ -658,8 +658,58 @@ static void test_fuzz(void) {
     CHECK(by_status[0] > 0 && by_status[1] > 0 && by_status[3] > 0);
 }
 
+/* RFC 6455 section 1.3's example, and keys that are not 16-byte nonces. */
+static void test_ws_accept(void) {
+    char out[29];
+    REQUIRE(http_ws_accept("dGhlIHNhbXBsZSBub25jZQ==", 24, out) == 0);
+    CHECK(!strcmp(out, "s3pPLMBiTxaQ9kYGzzhZRbK+xOo="));
+    CHECK(http_ws_accept("dGhlIHNhbXBsZSBub25jZQ=", 23, out) == -1);
+    CHECK(http_ws_accept("dGhlIHNhbXBsZSBub25jZQ=A", 24, out) == -1);
+    CHECK(http_ws_accept("dGhlIHNhbXBsZS!ub25jZQ==", 24, out) == -1);
+    CHECK(http_ws_accept("dGhlIHNhbXBsZSB\0b25jZQ==", 24, out) == -1);
+}
+
+/* Frame heads: every length form, masks, and the malformed ones. */
+static void test_ws_frames(void) {
+    static const uint64_t lens[] = {0, 1, 125, 126, 127, 65535, 65536, 1u << 20};
+    for (size_t i = 0; i < sizeof lens / sizeof lens[0]; i++) {
+        unsigned char h[14];
+        size_t hl = ws_build_head(h, WS_BINARY, lens[i]);
+        CHECK_EQ_INT(hl, lens[i] < 126 ? 2 : lens[i] <= 65535 ? 4 : 10);
+        ws_frame f;
+        char err[128];
+        for (size_t k = 0; k < hl; k++) CHECK_EQ_INT(ws_parse_head(h, k, &f, err, sizeof err), 0);
+        REQUIRE(ws_parse_head(h, hl, &f, err, sizeof err) == 1);
+        CHECK(f.fin == 1 && f.opcode == WS_BINARY && !f.masked && f.payload_len == lens[i] && f.head_len == hl);
+    }
+    /* a masked client text frame "Hello" (RFC 6455 5.7) */
+    unsigned char m[] = {0x81, 0x85, 0x37, 0xfa, 0x21, 0x3d, 0x7f, 0x9f, 0x4d, 0x51, 0x58};
+    ws_frame f;
+    char err[128];
+    REQUIRE(ws_parse_head(m, sizeof m, &f, err, sizeof err) == 1);
+    CHECK(f.masked && f.opcode == WS_TEXT && f.payload_len == 5 && f.head_len == 6);
+    ws_unmask(m + 6, 2, f.mask, 0); /* in two pieces: the offset keeps the mask phase */
+    ws_unmask(m + 8, 3, f.mask, 2);
+    CHECK(!memcmp(m + 6, "Hello", 5));
+    static const unsigned char bad[][10] = {
+        {0xC1, 0x00},                   /* RSV1 */
+        {0x83, 0x00},                   /* opcode 3 */
+        {0x8B, 0x00},                   /* opcode 11 */
+        {0x09, 0x00},                   /* ping not final */
+        {0x89, 0x7E, 0x00, 0x7E},       /* ping over 125 */
+        {0x82, 0x7E, 0x00, 0x10},       /* 16 in the 16-bit form */
+        {0x82, 0x7F, 0, 0, 0, 0, 0, 0, 0xFF, 0xFF}, /* 65535 in the 64-bit form */
+        {0x82, 0x7F, 0x80, 0, 0, 0, 0, 0, 0, 0},    /* bit 63 set */
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        err[0] = 0;
+        if (ws_parse_head(bad[i], 10, &f, err, sizeof err) != -1) TEST_FAIL_AT("bad frame %zu accepted", i);
+        CHECK(err[0] != 0);
+    }
+}
+
 TEST_MAIN(T(test_get), T(test_post_body), T(test_header_lookup), T(test_ows_trim), T(test_bare_lf),
           T(test_leading_empty_lines), T(test_request_line_errors), T(test_header_errors),
           T(test_content_length_errors), T(test_transfer_encoding), T(test_keep_alive), T(test_expect_continue),
           T(test_incomplete_prefixes), T(test_early_error), T(test_max_head), T(test_header_count),
-          T(test_token_eq), T(test_reason), T(test_fuzz))
+          T(test_token_eq), T(test_reason), T(test_fuzz), T(test_ws_accept), T(test_ws_frames))

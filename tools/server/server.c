@@ -30,6 +30,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/eventfd.h>
 #include <sys/socket.h>
 #include <time.h>
 #include <unistd.h>
@@ -48,12 +49,15 @@
 #define QUEUE_MAX (24000 * 10)  /* samples a request may have waiting (10 s of audio) */
 #define CHUNK_MAX 16384         /* samples written per chunk */
 #define IO_TIMEOUT_S 30         /* a stalled read or write of a connection */
+#define WS_MAX_MSG 65536        /* a WebSocket message from a client */
 
 enum { REQ_PENDING, REQ_ACTIVE, REQ_DONE };
 
 typedef struct request {
     /* set by the connection thread before submit, then read-only */
     const char *clone_path;   /* a voice upload: clone this audio file as `voice`, no speech */
+    int live;                 /* WebSocket: text keeps coming; the worker feeds it as it does */
+    int wake_fd;              /* live: an eventfd the connection polls beside its socket */
     char *text;
     ctts_gen_params gp;
     char voice[64];           /* voice name to load ("" = the server's default voice) */
@@ -64,6 +68,10 @@ typedef struct request {
     ctts_status status;       /* when DONE: CTTS_DONE or the error */
     char err[512];
     ctts_session *sess;       /* while ACTIVE */
+    char *in_text;            /* live: text received and not yet fed */
+    size_t in_n, in_cap, text_total;
+    int text_closed;          /* live: the client sent "end" */
+    int text_ended, needs_text; /* live, worker only: end_text called; waiting for text */
     pthread_cond_t cv;        /* samples or DONE */
     struct request *next;     /* pending FIFO */
 } request;
@@ -105,6 +113,7 @@ typedef struct {
     size_t len;                     /* bytes in buf */
     float pcm[CHUNK_MAX];           /* samples taken from a request's queue */
     unsigned char bytes[CHUNK_MAX * 4];
+    unsigned char msg[WS_MAX_MSG + 1]; /* a WebSocket message */
 } conn;
 
 static volatile sig_atomic_t g_stop;
@@ -187,6 +196,16 @@ static int http_status_of(ctts_status st) {
 
 /* ---- the compute worker ---- */
 
+/* Wakes r's connection thread: its condition variable, and its eventfd when live. */
+static void req_wake(request *r) {
+    pthread_cond_broadcast(&r->cv);
+    if (r->live) {
+        const uint64_t one = 1;
+        if (write(r->wake_fd, &one, sizeof one) < 0) { /* a full counter is awake anyway */
+        }
+    }
+}
+
 static void req_finish(server *s, request *r, ctts_status st, const char *msg) {
     r->state = REQ_DONE;
     r->status = st;
@@ -196,7 +215,7 @@ static void req_finish(server *s, request *r, ctts_status st, const char *msg) {
         else ctts_session_free(r->sess);
         r->sess = NULL;
     }
-    pthread_cond_broadcast(&r->cv);
+    req_wake(r);
 }
 
 static ctts_status add_voice(server *s, const char *name, const char *path, const ctts_voice **v,
@@ -284,8 +303,8 @@ static void req_start(server *s, request *r) {
     }
     if (st == CTTS_OK) {
         st = ctts_stream_begin(se, v, &r->gp);
-        if (st == CTTS_OK) st = ctts_stream_feed_text(se, r->text);
-        if (st == CTTS_OK) st = ctts_stream_end_text(se);
+        if (st == CTTS_OK && r->text) st = ctts_stream_feed_text(se, r->text);
+        if (st == CTTS_OK && !r->live) st = ctts_stream_end_text(se);
         if (st != CTTS_OK) snprintf(err, sizeof err, "%s", ctts_session_error(se));
     }
     pthread_mutex_lock(&s->mu);
@@ -317,11 +336,35 @@ static int req_step(server *s, request *r, float *buf) {
         }
         memcpy(r->q + r->q_n, buf, n * sizeof *buf);
         r->q_n += n;
-        pthread_cond_broadcast(&r->cv);
+        req_wake(r);
     }
+    if (st == CTTS_OK && !n && r->live && !r->text_ended) r->needs_text = 1;
     if (st == CTTS_OK) return 0;
     req_finish(s, r, st, st == CTTS_DONE ? "" : ctts_session_error(r->sess));
     return 1;
+}
+
+/* Feeds a live request the text that came (lock held on entry and exit):
+ * 0 to step it, -1 while it waits for text, 1 when it failed (finished). */
+static int feed_live(server *s, request *r) {
+    if (r->in_n || (r->text_closed && !r->text_ended)) {
+        char *t = r->in_text;
+        const size_t n = r->in_n;
+        const int close_now = r->text_closed && !r->text_ended;
+        r->in_text = NULL, r->in_n = r->in_cap = 0;
+        pthread_mutex_unlock(&s->mu);
+        ctts_status st = n ? ctts_stream_feed_text(r->sess, t) : CTTS_OK;
+        if (st == CTTS_OK && close_now) st = ctts_stream_end_text(r->sess);
+        free(t);
+        pthread_mutex_lock(&s->mu);
+        if (close_now) r->text_ended = 1;
+        r->needs_text = 0;
+        if (st != CTTS_OK) {
+            req_finish(s, r, st, ctts_session_error(r->sess));
+            return 1;
+        }
+    }
+    return r->needs_text ? -1 : 0;
 }
 
 static void *worker_main(void *arg) {
@@ -347,6 +390,9 @@ static void *worker_main(void *arg) {
                 ended = 1;
             } else if (r->q_n >= QUEUE_MAX) {
                 continue; /* the client is behind: let it catch up */
+            } else if (r->live && (ended = feed_live(s, r)) != 0) {
+                ended = ended > 0;
+                if (!ended) continue; /* waiting for text */
             } else {
                 ended = req_step(s, r, buf);
                 stepped = 1;
@@ -382,8 +428,8 @@ typedef struct {
 } speech_format;
 
 /* Fills r and f from the JSON body; an error message in err otherwise. */
-static int parse_speech(server *s, const json_value *o, request *r, speech_format *f, char *err,
-                        size_t err_len) {
+static int parse_speech(server *s, const json_value *o, request *r, speech_format *f, int live,
+                        char *err, size_t err_len) {
     if (!o || o->type != JSON_OBJECT) return snprintf(err, err_len, "the body must be a JSON object"), -1;
     r->gp = s->defaults;
     const char *voice = NULL;
@@ -467,7 +513,8 @@ static int parse_speech(server *s, const json_value *o, request *r, speech_forma
         }
 #undef NEED
     }
-    if (!r->text) return snprintf(err, err_len, "'input' (the text to speak) is missing"), -1;
+    if (!r->text && !live) return snprintf(err, err_len, "'input' (the text to speak) is missing"), -1;
+    r->text_total = r->text ? strlen(r->text) : 0;
     if (voice && strcmp(voice, "default") != 0) {
         if (!is_name(voice))
             return snprintf(err, err_len, "'voice' must be a name of letters, digits, '_' or '-'"), -1;
@@ -718,7 +765,7 @@ static int handle_speech(conn *c, const char *body, size_t body_len, int keep_al
     int rc;
     if (!r) {
         rc = send_error(c->fd, 500, "out of memory", 0, NULL), rc = -1;
-    } else if (parse_speech(c->s, j, r, &f, err, sizeof err)) {
+    } else if (parse_speech(c->s, j, r, &f, 0, err, sizeof err)) {
         rc = send_error(c->fd, 400, err, keep_alive, NULL);
     } else {
         pthread_cond_init(&r->cv, NULL);
@@ -804,6 +851,235 @@ static int write_file(const char *path, const char *p, size_t n) {
     return ok ? 0 : -1;
 }
 
+/* ---- GET /v1/audio/speech/ws: text in as it comes, audio out as it is made ---- */
+
+/* n bytes from the connection: first those buffered after the HTTP head. */
+static int conn_read(conn *c, void *dst, size_t n) {
+    unsigned char *d = dst;
+    const size_t k = c->len < n ? c->len : n;
+    memcpy(d, c->buf, k);
+    memmove(c->buf, c->buf + k, c->len - k);
+    c->len -= k;
+    for (size_t got = k; got < n;) {
+        ssize_t r = recv(c->fd, d + got, n - got, 0);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) return -1;
+        got += (size_t)r;
+    }
+    return 0;
+}
+
+static int ws_send(int fd, int opcode, const void *p, size_t n) {
+    unsigned char h[10];
+    const size_t hl = ws_build_head(h, opcode, n);
+    return send_all(fd, h, hl) || (n && send_all(fd, p, n)) ? -1 : 0;
+}
+
+/* A text message {"error":...} (if msg) and a close frame with code. */
+static void ws_fail(int fd, int code, const char *msg) {
+    if (msg) {
+        char esc[1024], body[1200];
+        json_escape(esc, sizeof esc, msg);
+        int n = snprintf(body, sizeof body, "{\"error\":{\"message\":\"%s\"}}", esc);
+        ws_send(fd, WS_TEXT, body, (size_t)n);
+    }
+    unsigned char cl[2] = {(unsigned char)(code >> 8), (unsigned char)code};
+    ws_send(fd, WS_CLOSE, cl, 2);
+}
+
+/* Reads one message into c->msg (NUL-terminated): its opcode, or -1 after
+ * answering a protocol error (the connection then closes). */
+static int ws_read_msg(conn *c, size_t *n) {
+    unsigned char h[14];
+    ws_frame f;
+    char err[128];
+    if (conn_read(c, h, 2)) return -1;
+    const size_t more = ((h[1] & 127) == 126 ? 2 : (h[1] & 127) == 127 ? 8 : 0) + (h[1] & 128 ? 4 : 0);
+    if (conn_read(c, h + 2, more)) return -1;
+    if (ws_parse_head(h, 2 + more, &f, err, sizeof err) != 1) return ws_fail(c->fd, 1002, err), -1;
+    if (!f.masked) return ws_fail(c->fd, 1002, "client frames must be masked"), -1;
+    if (!f.fin || f.opcode == WS_CONT)
+        return ws_fail(c->fd, 1003, "fragmented messages are not supported"), -1;
+    if (f.payload_len > WS_MAX_MSG) return ws_fail(c->fd, 1009, "message over 64 KiB"), -1;
+    *n = (size_t)f.payload_len;
+    if (conn_read(c, c->msg, *n)) return -1;
+    ws_unmask(c->msg, *n, f.mask, 0);
+    c->msg[*n] = 0;
+    return f.opcode;
+}
+
+/* Ends a request early: cancels it and waits until the worker has let go. */
+static void req_abandon(server *s, request *r) {
+    pthread_mutex_lock(&s->mu);
+    if (r->state != REQ_DONE) {
+        r->cancelled = 1;
+        if (r->sess) ctts_stream_cancel(r->sess);
+        pthread_cond_signal(&s->work_cv);
+        while (r->state != REQ_DONE) pthread_cond_wait(&r->cv, &s->mu);
+    }
+    pthread_mutex_unlock(&s->mu);
+}
+
+/* A text message after the first: {"text": "...", "end": true|false}. */
+static int ws_take_text(server *s, request *r, const char *msg, size_t n, char *err, size_t err_len) {
+    json_value *j = json_parse(msg, n, err, err_len);
+    if (!j) return -1;
+    int rc = 0;
+    const json_value *t = json_get(j, "text"), *e = json_get(j, "end");
+    for (size_t i = 0; i < j->length && j->type == JSON_OBJECT; i++)
+        if (strcmp(j->keys[i], "text") && strcmp(j->keys[i], "end"))
+            rc = -1, snprintf(err, err_len, "unknown field '%.64s' (text, end)", j->keys[i]);
+    if (j->type != JSON_OBJECT) rc = -1, snprintf(err, err_len, "messages are JSON objects");
+    else if (t && (t->type != JSON_STRING || strlen(t->string) != t->length))
+        rc = -1, snprintf(err, err_len, "'text' must be a string");
+    else if (e && e->type != JSON_BOOL) rc = -1, snprintf(err, err_len, "'end' must be true or false");
+    pthread_mutex_lock(&s->mu);
+    if (!rc && r->text_closed && t) rc = -1, snprintf(err, err_len, "text after \"end\"");
+    if (!rc && t && t->length) {
+        if (r->text_total + t->length > (size_t)s->max_text) {
+            rc = -1, snprintf(err, err_len, "text over the server's limit of %d bytes", s->max_text);
+        } else if (r->in_n + t->length + 1 > r->in_cap) {
+            size_t cap = r->in_cap ? r->in_cap : 256;
+            while (cap < r->in_n + t->length + 1) cap *= 2;
+            char *nt = realloc(r->in_text, cap);
+            if (!nt) rc = -1, snprintf(err, err_len, "out of memory");
+            else r->in_text = nt, r->in_cap = cap;
+        }
+        if (!rc) {
+            memcpy(r->in_text + r->in_n, t->string, t->length + 1);
+            r->in_n += t->length;
+            r->text_total += t->length;
+        }
+    }
+    if (!rc && e && e->boolean) r->text_closed = 1;
+    pthread_cond_signal(&s->work_cv);
+    pthread_mutex_unlock(&s->mu);
+    json_free(j);
+    return rc;
+}
+
+/* Streams audio to the client while its text messages arrive; returns when done. */
+static void ws_session(conn *c, request *r, const speech_format *f) {
+    server *s = c->s;
+    const ctts_wav_format wf = f->f32 ? CTTS_WAV_F32 : CTTS_WAV_S16;
+    size_t total = 0;
+    const double t0 = now_ms();
+    for (;;) {
+        pthread_mutex_lock(&s->mu);
+        size_t n = r->q_n < CHUNK_MAX ? r->q_n : CHUNK_MAX;
+        if (n) {
+            memcpy(c->pcm, r->q, n * sizeof *c->pcm);
+            memmove(r->q, r->q + n, (r->q_n - n) * sizeof *r->q);
+            r->q_n -= n;
+            pthread_cond_signal(&s->work_cv);
+        }
+        const int done = r->state == REQ_DONE && !r->q_n;
+        pthread_mutex_unlock(&s->mu);
+        if (n) {
+            if (t_resp.first_audio_ms < 0) t_resp.first_audio_ms = now_ms() - t0;
+            t_resp.samples += n;
+            total += n;
+            ctts_pcm_encode(c->bytes, c->pcm, n, wf);
+            if (ws_send(c->fd, WS_BINARY, c->bytes, n * (f->f32 ? 4 : 2))) break;
+            continue;
+        }
+        if (done) {
+            char msg[128];
+            if (r->status == CTTS_DONE) {
+                int k = snprintf(msg, sizeof msg, "{\"done\":true,\"samples\":%zu}", total);
+                if (!ws_send(c->fd, WS_TEXT, msg, (size_t)k)) ws_fail(c->fd, 1000, NULL);
+            } else {
+                ws_fail(c->fd, 1011, r->err);
+            }
+            return;
+        }
+        struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = r->wake_fd, .events = POLLIN}};
+        if (!c->len) {
+            const int pr = poll(p, 2, IO_TIMEOUT_S * 1000);
+            if (pr == 0) {
+                ws_fail(c->fd, 1008, "no message and no audio for 30 s");
+                break;
+            }
+            uint64_t v;
+            if (p[1].revents & POLLIN && read(r->wake_fd, &v, sizeof v) < 0) { /* reset */
+            }
+            if (!(p[0].revents & (POLLIN | POLLHUP | POLLERR))) continue;
+        }
+        size_t mn;
+        const int op = ws_read_msg(c, &mn);
+        char err[512];
+        if (op < 0 || op == WS_CLOSE) {
+            if (op == WS_CLOSE) ws_send(c->fd, WS_CLOSE, c->msg, mn < 2 ? mn : 2);
+            break;
+        }
+        if (op == WS_PING && ws_send(c->fd, WS_PONG, c->msg, mn)) break;
+        if (op == WS_BINARY) {
+            ws_fail(c->fd, 1003, "send text as JSON text messages");
+            break;
+        }
+        if (op == WS_TEXT && ws_take_text(s, r, (const char *)c->msg, mn, err, sizeof err)) {
+            ws_fail(c->fd, 1007, err);
+            break;
+        }
+    }
+    req_abandon(s, r);
+}
+
+/* The upgrade, then the first message (the request's options, as the speech
+ * endpoint's JSON; "input" optional), then ws_session. Always closes. */
+static int handle_ws(conn *c, const http_request *req) {
+    server *s = c->s;
+    const http_header *up = http_find_header(req, "upgrade"), *key = http_find_header(req, "sec-websocket-key"),
+                      *ver = http_find_header(req, "sec-websocket-version");
+    char accept[29];
+    if (!method_is(req, "GET")) return send_error(c->fd, 405, "use GET", 0, "Allow: GET\r\n"), -1;
+    if (!up || !http_token_eq(up->value, up->value_len, "websocket") || !key ||
+        http_ws_accept(key->value, key->value_len, accept))
+        return send_error(c->fd, 400, "a WebSocket upgrade (Upgrade: websocket, Sec-WebSocket-Key) is needed", 0, NULL), -1;
+    if (!ver || !http_token_eq(ver->value, ver->value_len, "13"))
+        return send_error(c->fd, 426, "WebSocket version 13 is needed", 0, "Sec-WebSocket-Version: 13\r\n"), -1;
+    char head[512];
+    int h = snprintf(head, sizeof head,
+                     "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n"
+                     "Sec-WebSocket-Accept: %s\r\n%s\r\n", accept, g_cors);
+    t_resp.status = 101;
+    memmove(c->buf, c->buf + req->head_len, c->len - req->head_len); /* frames sent at once */
+    c->len -= req->head_len;
+    if (send_all(c->fd, head, (size_t)h)) return -1;
+
+    size_t mn;
+    const int op = ws_read_msg(c, &mn);
+    if (op != WS_TEXT) {
+        if (op >= 0) ws_fail(c->fd, 1008, "the first message is the request's options (a JSON object)");
+        return -1;
+    }
+    char err[512];
+    json_value *j = json_parse((const char *)c->msg, mn, err, sizeof err);
+    request *r = j ? calloc(1, sizeof *r) : NULL;
+    speech_format f = {0};
+    if (!j || !r || parse_speech(s, j, r, &f, 1, err, sizeof err)) {
+        ws_fail(c->fd, 1007, j && !r ? "out of memory" : err);
+    } else {
+        r->live = 1;
+        r->wake_fd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
+        pthread_cond_init(&r->cv, NULL);
+        if (r->wake_fd < 0) {
+            ws_fail(c->fd, 1011, "cannot create an event descriptor");
+        } else if (submit(s, r)) {
+            ws_fail(c->fd, 1013, "the server is busy: too many requests waiting");
+        } else {
+            pthread_mutex_unlock(&s->mu);
+            ws_session(c, r, &f);
+        }
+        if (r->wake_fd >= 0) close(r->wake_fd);
+        pthread_cond_destroy(&r->cv);
+    }
+    if (r) free(r->text), free(r->q), free(r->in_text);
+    free(r);
+    json_free(j);
+    return -1;
+}
+
 /* POST /v1/voices?name=NAME[&text=TRANSCRIPT] with an audio file as the body:
  * the worker clones it (first 30 s) into voice NAME, which speech requests
  * then name. The transcript (Qwen3-TTS Base) asks for in-context cloning. */
@@ -876,6 +1152,8 @@ static int handle_request(conn *c, const http_request *req, const char *body, si
         (path_is(req, "/health") || path_is(req, "/v1/models") || path_is(req, "/v1/voices") ||
          path_is(req, "/v1/audio/speech")))
         rc = handle_options(c, ka);
+    else if (path_is(req, "/v1/audio/speech/ws"))
+        rc = handle_ws(c, req);
     else if (path_is(req, "/v1/voices"))
         rc = method_is(req, "GET")    ? handle_voices(c, ka)
              : method_is(req, "POST") ? (req->content_length < 0
@@ -895,7 +1173,8 @@ static int handle_request(conn *c, const http_request *req, const char *body, si
                                             : handle_speech(c, body, body_len, ka);
     else
         rc = send_error(c->fd, 404,
-                        "no such endpoint (/health, /v1/models, /v1/voices, /v1/audio/speech)", ka,
+                        "no such endpoint (/health, /v1/models, /v1/voices, /v1/audio/speech, "
+                        "/v1/audio/speech/ws)", ka,
                         NULL);
     return rc || !ka ? -1 : 0;
 }
