@@ -90,6 +90,20 @@ static inline const char *test_golden_dir(void) {
     return d && *d ? d : "../shared/golden";
 }
 
+/* A whole file, malloc'd with one spare byte (NULL if it cannot be read). */
+static inline unsigned char *test_read_file(const char *path, size_t *n) {
+    FILE *f = fopen(path, "rb");
+    *n = 0;
+    if (!f) return NULL;
+    fseek(f, 0, SEEK_END);
+    long len = ftell(f);
+    fseek(f, 0, SEEK_SET);
+    unsigned char *p = len >= 0 ? malloc((size_t)len + 1) : NULL;
+    *n = p ? fread(p, 1, (size_t)len, f) : 0;
+    fclose(f);
+    return p;
+}
+
 /* Runs tests whose name contains argv[1] (all when absent). */
 static inline int test_main(int argc, char **argv, const test_entry *tests, int n) {
     int passed = 0, failed = 0, skipped = 0;

@@ -48,18 +48,6 @@ static const char *tmp(const char *name) {
     return buf[k];
 }
 
-static unsigned char *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(len > 0 ? (size_t)len : 1);
-    *n = p ? fread(p, 1, (size_t)len, f) : 0;
-    fclose(f);
-    return p;
-}
-
 /* Starts ctts with stdout/stderr to files and stdin from in_fd (-1: /dev/null). */
 static pid_t spawn(int in_fd, const char *const *args) {
     const char *argv[64];
@@ -85,7 +73,7 @@ static int finish(pid_t pid) {
     int status = 0;
     waitpid(pid, &status, 0);
     size_t n = 0;
-    unsigned char *e = read_file(tmp("stderr"), &n);
+    unsigned char *e = test_read_file(tmp("stderr"), &n);
     n = n < sizeof err_text - 1 ? n : sizeof err_text - 1;
     if (e) memcpy(err_text, e, n);
     err_text[n] = 0;
@@ -124,7 +112,7 @@ static size_t reference_wav(const char *t, const char *fmt, unsigned char **wav,
                  tiny("voice/voice_22k_state.safetensors"), "--text", t, "--max-tokens", "12",
                  "--wav-format", fmt, "--output", tmp("ref.wav"), NULL);
     CHECK_EQ_INT(rc, 0);
-    *wav = read_file(tmp("ref.wav"), n);
+    *wav = test_read_file(tmp("ref.wav"), n);
     return !strcmp(fmt, "f32") ? 58 : 44;
 }
 
@@ -141,7 +129,7 @@ static void test_raw_pcm_equals_generate_(void) {
                      "12", "--format", fmt, NULL);
         CHECK_EQ_INT(rc, 0);
         size_t n = 0;
-        unsigned char *raw = read_file(tmp("stdout"), &n);
+        unsigned char *raw = test_read_file(tmp("stdout"), &n);
         CHECK_EQ_INT(n, nref - hdr);
         if (raw && n == nref - hdr) CHECK(memcmp(raw, ref + hdr, n) == 0);
         free(raw);
@@ -160,7 +148,7 @@ static void test_wav_output_and_first_chunk_line_(void) {
                  "--output", tmp("s.wav"), "--measure-first-chunk", "--pipeline", "on", NULL);
     CHECK_EQ_INT(rc, 0);
     size_t n = 0;
-    unsigned char *wav = read_file(tmp("s.wav"), &n);
+    unsigned char *wav = test_read_file(tmp("s.wav"), &n);
     CHECK_EQ_INT(n, nref);
     if (wav && n == nref) CHECK(memcmp(wav, ref, n) == 0); /* header sizes fixed too */
     const char *line = strstr(err_text, "first_chunk_ms: ");
@@ -207,7 +195,7 @@ static void test_stdin_as_it_arrives_(void) {
     close(fds[1]);
     CHECK_EQ_INT(finish(pid), 0);
     size_t n = 0;
-    unsigned char *raw = read_file(tmp("stdout"), &n);
+    unsigned char *raw = test_read_file(tmp("stdout"), &n);
     CHECK_EQ_INT(n, nref - hdr);
     if (raw && n == nref - hdr) CHECK(memcmp(raw, ref + hdr, n) == 0);
     free(raw);

@@ -76,18 +76,6 @@ static const char *tmp_dir(const char *name) {
     return buf[k];
 }
 
-static unsigned char *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long sz = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *b = malloc((size_t)sz + 1);
-    *n = b ? fread(b, 1, (size_t)sz, f) : 0;
-    fclose(f);
-    return b;
-}
-
 static int write_file(const char *path, const void *data, size_t n) {
     FILE *f = fopen(path, "wb");
     if (!f) return -1;
@@ -472,7 +460,7 @@ static void test_first_download_layout(void) {
     snprintf(want, sizeof want, "%s/models--org--repo/snapshots/%s/dir/sub/weights.bin", cache, C1);
     CHECK(strcmp(path, want) == 0);
     size_t n = 0;
-    unsigned char *got = read_file(path, &n);
+    unsigned char *got = test_read_file(path, &n);
     CHECK(got && n == BIG && memcmp(got, big, BIG) == 0);
     free(got);
     /* The layout huggingface_hub writes and reads. */
@@ -486,7 +474,7 @@ static void test_first_download_layout(void) {
     struct stat sb;
     CHECK(lstat(blob, &sb) == 0 && S_ISREG(sb.st_mode) && sb.st_size == BIG);
     snprintf(ref, sizeof ref, "%s/models--org--repo/refs/main", cache);
-    got = read_file(ref, &n);
+    got = test_read_file(ref, &n);
     CHECK(got && n == 40 && memcmp(got, C1, 40) == 0); /* no newline, as Python writes it */
     free(got);
     char locks[1024];
@@ -504,7 +492,7 @@ static void test_first_download_layout(void) {
     link[k > 0 ? k : 0] = 0;
     snprintf(want_link, sizeof want_link, "../../blobs/%s", h->files[1].etag);
     CHECK(strcmp(link, want_link) == 0);
-    got = read_file(path, &n);
+    got = test_read_file(path, &n);
     CHECK(got && n == strlen(small) && memcmp(got, small, n) == 0);
     free(got);
     /* A local path goes through unchanged. */
@@ -581,7 +569,7 @@ static void test_python_prefilled_cache(void) {
     REQUIRE(ctts_hub_fetch(&p, "hf://org/pyrepo/model.safetensors@" C2, path, sizeof path, err,
                            sizeof err) == CTTS_OK);
     size_t n;
-    unsigned char *got = read_file(path, &n);
+    unsigned char *got = test_read_file(path, &n);
     CHECK(got && n == strlen(data) && memcmp(got, data, n) == 0);
     free(got);
     CHECK_EQ_INT(atomic_load(&h->n_req), 0);
@@ -625,7 +613,7 @@ static void test_resume_after_cut(void) {
             CTTS_OK);
     CHECK_EQ_INT(atomic_load(&h->last_range_start), part); /* resumed, not restarted */
     size_t n;
-    unsigned char *got = read_file(path, &n);
+    unsigned char *got = test_read_file(path, &n);
     CHECK(got && n == BIG && memcmp(got, big, BIG) == 0);
     free(got);
     CHECK(!exists(inc));
@@ -637,7 +625,7 @@ static void test_resume_after_cut(void) {
     REQUIRE(ctts_hub_fetch(&p, "hf://org/repo/w.bin@" C1, path, sizeof path, err, sizeof err) ==
             CTTS_OK);
     CHECK(atomic_load(&h->last_range_start) > 0);
-    got = read_file(path, &n);
+    got = test_read_file(path, &n);
     CHECK(got && n == BIG && memcmp(got, big, BIG) == 0);
     free(got);
     /* A server ignoring Range (200 to a resume): the file restarts from 0, stays right. */
@@ -648,7 +636,7 @@ static void test_resume_after_cut(void) {
     atomic_store(&h->ignore_range, 1);
     REQUIRE(ctts_hub_fetch(&p, "hf://org/repo/w.bin@" C1, path, sizeof path, err, sizeof err) ==
             CTTS_OK);
-    got = read_file(path, &n);
+    got = test_read_file(path, &n);
     CHECK(got && n == BIG && memcmp(got, big, BIG) == 0);
     free(got);
     free(big);
@@ -766,7 +754,7 @@ static void test_500_then_success(void) {
     CHECK_EQ_INT(atomic_load(&h->n_get) - gets, 3);
     atomic_store(&h->fail_only_get, 0);
     size_t n;
-    unsigned char *got = read_file(path, &n);
+    unsigned char *got = test_read_file(path, &n);
     CHECK(got && n == BIG && memcmp(got, big, BIG) == 0);
     free(got);
     /* Always 500: a clear error after the retries, nothing cached. */
@@ -809,7 +797,7 @@ static void test_truncated_body(void) {
     REQUIRE(ctts_hub_fetch(&p, "hf://org/repo/w.bin@" C1, path, sizeof path, err, sizeof err) ==
             CTTS_OK);
     size_t n;
-    unsigned char *got = read_file(path, &n);
+    unsigned char *got = test_read_file(path, &n);
     CHECK(got && n == BIG && memcmp(got, big, BIG) == 0);
     free(got);
     free(big);
@@ -836,7 +824,7 @@ static void test_slow_body_times_out(void) {
             CTTS_OK);
     CHECK(atomic_load(&h->last_range_start) > 0); /* what arrived before the stall is kept */
     size_t n;
-    unsigned char *got = read_file(path, &n);
+    unsigned char *got = test_read_file(path, &n);
     CHECK(got && n == BIG && memcmp(got, big, BIG) == 0);
     free(got);
     free(big);
@@ -868,7 +856,7 @@ static void test_wrong_checksum(void) {
     REQUIRE(ctts_hub_fetch(&p, "hf://org/repo/w.bin@" C1, path, sizeof path, err, sizeof err) ==
             CTTS_OK);
     size_t n;
-    unsigned char *got = read_file(path, &n);
+    unsigned char *got = test_read_file(path, &n);
     CHECK(got && n == BIG && memcmp(got, big, BIG) == 0);
     free(got);
     free(big);
@@ -1009,7 +997,7 @@ static void test_list_cache(void) {
 static int serve_golden(fakehub *h, const char *repo, const char *commit, const char *rel,
                         const char *as) {
     size_t n = 0;
-    unsigned char *d = read_file(golden(rel), &n);
+    unsigned char *d = test_read_file(golden(rel), &n);
     if (!d) return -1;
     hub_add(h, repo, as, commit, "main", d, n, 1);
     free(d);
@@ -1020,7 +1008,7 @@ static int serve_golden(fakehub *h, const char *repo, const char *commit, const 
 static int write_config(const char *dir, const char *weights, const char *fallback,
                         const char *tokenizer) {
     size_t n = 0;
-    char *y = (char *)read_file(golden("model/config.yaml"), &n);
+    char *y = (char *)test_read_file(golden("model/config.yaml"), &n);
     if (!y) return -1;
     y[n] = 0;
     char out[8192];
@@ -1239,7 +1227,7 @@ static char out_text[1 << 16], err_text[1 << 16];
 
 static void slurp(const char *path, char *dst, size_t cap) {
     size_t n = 0;
-    unsigned char *b = read_file(path, &n);
+    unsigned char *b = test_read_file(path, &n);
     if (n >= cap) n = cap - 1;
     if (b) memcpy(dst, b, n);
     dst[n] = 0;

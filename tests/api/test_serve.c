@@ -213,18 +213,6 @@ static int request(int port, const char *method, const char *path, const char *b
     return rc;
 }
 
-static unsigned char *read_file(const char *path, size_t *n) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return NULL;
-    fseek(f, 0, SEEK_END);
-    long len = ftell(f);
-    fseek(f, 0, SEEK_SET);
-    unsigned char *p = malloc(len > 0 ? (size_t)len : 1);
-    *n = p ? fread(p, 1, (size_t)len, f) : 0;
-    fclose(f);
-    return p;
-}
-
 /* The bytes `ctts generate` writes for text with extra options. */
 static unsigned char *generate(const char *m, const char *text, const char *opts, size_t *n) {
     char cmd[2048], out[128];
@@ -232,10 +220,21 @@ static unsigned char *generate(const char *m, const char *text, const char *opts
     snprintf(cmd, sizeof cmd, "'%s' generate --model '%s' --threads 1 --text '%s' --output '%s' %s",
              bin(), m, text, out, opts);
     if (system(cmd) != 0) return NULL;
-    return read_file(out, n);
+    return test_read_file(out, n);
 }
 
 static const char *TEXT = "Hello world, this is a test of the server.";
+
+/* Checks that r is the 200 answer whose body is the file `ctts generate`
+ * writes for text with opts on model m. */
+static void check_generate_equal(const response *r, const char *m, const char *text, const char *opts) {
+    size_t gn;
+    unsigned char *g = generate(m, text, opts, &gn);
+    CHECK(g != NULL);
+    if (g && !(r->status == 200 && r->n == gn && !memcmp(r->body, g, gn)))
+        TEST_FAIL_AT("status %d, %zu bytes: not the %zu bytes of generate %s", r->status, r->n, gn, opts);
+    free(g);
+}
 
 static void test_health_and_models(void) {
     server s;
@@ -284,7 +283,7 @@ static void test_voice_upload(void) {
     char wav[512];
     snprintf(wav, sizeof wav, "%s/pocket-tiny/voice/voice_24k.wav", test_golden_dir());
     size_t wn;
-    unsigned char *w = read_file(wav, &wn);
+    unsigned char *w = test_read_file(wav, &wn);
     REQUIRE(w && wn > 1000);
     server s;
     REQUIRE(srv_start(&s, model("pocket-tiny"), NULL) == 0);
@@ -311,10 +310,8 @@ static void test_voice_upload(void) {
     snprintf(body, sizeof body, "{\"input\":\"%s\",\"voice\":\"me\",\"seed\":3}", TEXT);
     REQUIRE(request(s.port, "POST", "/v1/audio/speech", body, &r) == 0);
     snprintf(opts, sizeof opts, "--seed 3 --voice '%s' --no-voice-cache", wav);
-    size_t gn;
-    unsigned char *g = generate(model("pocket-tiny"), TEXT, opts, &gn);
-    CHECK(g && r.status == 200 && r.n == gn && !memcmp(r.body, g, gn));
-    free(g), free(r.body);
+    check_generate_equal(&r, model("pocket-tiny"), TEXT, opts);
+    free(r.body);
     CHECK_EQ_INT(srv_stop(&s), 0);
     /* Qwen3-TTS Base: a transcript in the query asks for in-context cloning,
      * as generate does with "name.txt" beside "name.wav" */
@@ -324,7 +321,7 @@ static void test_voice_upload(void) {
     REQUIRE(srv_start(&s, base, extra) == 0);
     snprintf(qwav, sizeof qwav, "%s/qwen3tts-tiny/voice/voice_ref_24k.wav", test_golden_dir());
     size_t qn;
-    unsigned char *qw = read_file(qwav, &qn);
+    unsigned char *qw = test_read_file(qwav, &qn);
     REQUIRE(qw);
     snprintf(ref, sizeof ref, "%s/ref.wav", tmpdir);
     snprintf(txt, sizeof txt, "%s/ref.txt", tmpdir);
@@ -338,9 +335,8 @@ static void test_voice_upload(void) {
     REQUIRE(request(s.port, "POST", "/v1/audio/speech",
                     "{\"input\":\"Hello there.\",\"voice\":\"icl\",\"seed\":3}", &r) == 0);
     snprintf(opts, sizeof opts, "--seed 3 --max-new-tokens 6 --voice '%s'", ref);
-    g = generate(base, "Hello there.", opts, &gn);
-    CHECK(g && r.status == 200 && r.n == gn && !memcmp(r.body, g, gn));
-    free(g), free(r.body), free(qw);
+    check_generate_equal(&r, base, "Hello there.", opts);
+    free(r.body), free(qw);
     REQUIRE(upload(s.port, "x&text=bad%zz", w, wn, &r) == 0);
     CHECK_EQ_INT(r.status, 400);
     free(r.body);
@@ -654,10 +650,8 @@ static void test_disconnect_mid_stream(void) {
     response r;
     snprintf(body, sizeof body, "{\"input\":\"%s\",\"seed\":5}", TEXT);
     REQUIRE(request(s.port, "POST", "/v1/audio/speech", body, &r) == 0);
-    size_t gn;
-    unsigned char *g = generate(model("pocket-tiny"), TEXT, "--seed 5", &gn);
-    CHECK(g && r.status == 200 && r.n == gn && !memcmp(r.body, g, gn));
-    free(g), free(r.body);
+    check_generate_equal(&r, model("pocket-tiny"), TEXT, "--seed 5");
+    free(r.body);
     CHECK_EQ_INT(srv_stop(&s), 0);
 }
 
@@ -668,11 +662,9 @@ static void test_qwen_speaker_as_voice(void) {
     response r;
     REQUIRE(request(s.port, "POST", "/v1/audio/speech",
                     "{\"input\":\"Hello there.\",\"voice\":\"ryan\",\"seed\":2}", &r) == 0);
-    size_t gn;
-    unsigned char *g = generate(model("qwen3tts-tiny"), "Hello there.",
-                                "--speaker ryan --seed 2 --max-new-tokens 6", &gn);
-    CHECK(g && r.status == 200 && r.n == gn && !memcmp(r.body, g, gn));
-    free(g), free(r.body);
+    check_generate_equal(&r, model("qwen3tts-tiny"), "Hello there.",
+                         "--speaker ryan --seed 2 --max-new-tokens 6");
+    free(r.body);
     REQUIRE(request(s.port, "GET", "/v1/voices", NULL, &r) == 0);
     CHECK_EQ_INT(r.status, 200);
     CHECK_STR_CONTAINS((char *)r.body, "\"ryan\"");
