@@ -762,6 +762,28 @@ static void test_bad_requests(void) {
     CHECK_EQ_INT(srv_stop(&s), 0);
 }
 
+/* A head trickled in byte by byte is cut at --timeout (a slow-loris client). */
+static void test_slow_head_timeout(void) {
+    server s;
+    const char *extra[] = {"--timeout", "1", NULL};
+    REQUIRE(srv_start(&s, model("pocket-tiny"), extra) == 0);
+    int fd = connect_to(s.port);
+    REQUIRE(fd >= 0);
+    const char *head = "GET /health HTTP/1.1\r\nX-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\r\n\r\n";
+    for (size_t i = 0; i < strlen(head); i++) {
+        if (send(fd, head + i, 1, MSG_NOSIGNAL) != 1) break; /* cut: the answer is waiting */
+        usleep(100000);
+    }
+    size_t len;
+    char *raw = read_all(fd, &len);
+    close(fd);
+    response r;
+    REQUIRE(parse_response(raw, len, &r) == 0);
+    CHECK_EQ_INT(r.status, 408);
+    free(r.body), free(raw);
+    CHECK_EQ_INT(srv_stop(&s), 0);
+}
+
 static void test_bad_options(void) {
     char cmd[1024];
     snprintf(cmd, sizeof cmd, "'%s' serve --model '%s' --port 70000 2>/dev/null", bin(),
@@ -781,7 +803,7 @@ int main(int argc, char **argv) {
         T(test_health_and_models), T(test_speech_equals_generate), T(test_keepalive_pipelined),
         T(test_concurrent_streams), T(test_disconnect_mid_stream), T(test_qwen_speaker_as_voice),
         T(test_bad_requests),      T(test_bad_options),          T(test_cors),
-        T(test_voice_upload),      T(test_websocket_stream),
+        T(test_voice_upload),      T(test_websocket_stream),     T(test_slow_head_timeout),
     };
     int rc = test_main(argc, argv, tests, (int)(sizeof tests / sizeof tests[0]));
     char cmd[128];

@@ -18,7 +18,7 @@ enum {
     OPT_TEXT_MODE,
     OPT_FORMAT, OPT_MEASURE_FIRST, OPT_PIPELINE,
     OPT_JSON, OPT_RUNS, OPT_PROFILE, OPT_TYPE, OPT_MB,
-    OPT_HOST, OPT_PORT, OPT_MAX_SESSIONS, OPT_MAX_TEXT, OPT_CORS,
+    OPT_HOST, OPT_PORT, OPT_MAX_SESSIONS, OPT_MAX_TEXT, OPT_CORS, OPT_TIMEOUT,
 };
 
 static const struct option long_opts[] = {
@@ -69,6 +69,7 @@ static const struct option long_opts[] = {
     {"max-sessions", required_argument, 0, OPT_MAX_SESSIONS},
     {"max-text", required_argument, 0, OPT_MAX_TEXT},
     {"cors", required_argument, 0, OPT_CORS},
+    {"timeout", required_argument, 0, OPT_TIMEOUT},
     {0, 0, 0, 0},
 };
 
@@ -110,7 +111,8 @@ void cli_usage(FILE *f) {
             "  serve      HTTP speech server: POST /v1/audio/speech {\"input\": text, ...} ->\n"
             "             WAV or PCM, whole or streamed (docs/SERVER.md); --host H (127.0.0.1)\n"
             "             --port N (8080; 0 = any) --max-sessions N (4, interleaved frame by\n"
-            "             frame) --max-text BYTES (20000) --cors ORIGIN (browser clients);\n"
+            "             frame) --max-text BYTES (20000) --cors ORIGIN (browser clients)\n"
+            "             --timeout S (30: stalled connections, slow request heads);\n"
             "             --voice and generation options set the request defaults; an access\n"
             "             log on stderr unless --quiet\n"
             "  bench      speed: short / medium / long text at --max-frames N (40) frames per\n"
@@ -300,6 +302,10 @@ int cli_parse_args(int argc, char **argv, cli_args *a) {
             break;
         case OPT_HOST: a->host = optarg; break;
         case OPT_CORS: a->cors = optarg; break;
+        case OPT_TIMEOUT:
+            if (parse_int(optarg, 1, 3600, &a->timeout_s))
+                return cli_usage_error("--timeout needs seconds in [1, 3600], got '%s'", optarg);
+            break;
         case OPT_PORT:
             if (parse_int(optarg, 0, 65535, &a->port))
                 return cli_usage_error("--port needs an integer in [0, 65535] (0 = any free port), got '%s'", optarg);

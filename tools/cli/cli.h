@@ -34,9 +34,9 @@ typedef struct {
     int json, runs, profile;
     const char *qtype;
     int membw_mb; /* dev membw --mb N */
-    /* serve: --host --port --max-sessions --max-text --cors */
+    /* serve: --host --port --max-sessions --max-text --cors --timeout */
     const char *host, *cors;
-    int port, port_set, max_sessions, max_text;
+    int port, port_set, max_sessions, max_text, timeout_s;
 } cli_args;
 
 

@@ -48,7 +48,6 @@
 #define READ_CAP 4096           /* samples per ctts_stream_read */
 #define QUEUE_MAX (24000 * 10)  /* samples a request may have waiting (10 s of audio) */
 #define CHUNK_MAX 16384         /* samples written per chunk */
-#define IO_TIMEOUT_S 30         /* a stalled read or write of a connection */
 #define WS_MAX_MSG 65536        /* a WebSocket message from a client */
 
 enum { REQ_PENDING, REQ_ACTIVE, REQ_DONE };
@@ -89,6 +88,7 @@ typedef struct {
     ctts_voice *default_voice;
     const char *voice_name;   /* --voice, for /v1/voices */
     int max_sessions, max_text;
+    int timeout_s;            /* --timeout: a stalled connection; a head must come whole within it */
     int log;                  /* access log on stderr (off with --quiet) */
     pthread_mutex_t mu;
     pthread_cond_t work_cv;   /* worker: new request, queue drained, cancel, stop */
@@ -675,7 +675,11 @@ static int serve_speech(conn *c, request *r, const speech_format *f, int keep_al
 /* Reads until buf holds a whole request head: 1, or 0 when the connection
  * ends (closed, timed out, or a malformed head answered). */
 static int read_head(conn *c, http_request *req) {
+    double t_first = c->len ? now_ms() : -1; /* a head must come whole within the timeout */
     for (;;) {
+        if (c->len && t_first < 0) t_first = now_ms();
+        if (t_first >= 0 && now_ms() - t_first > c->s->timeout_s * 1e3)
+            return send_error(c->fd, 408, "timed out reading the request", 0, NULL), 0;
         if (c->len) {
             int status = 400;
             char err[256] = "";
@@ -714,7 +718,14 @@ static int read_body(conn *c, const http_request *req, size_t limit, char **big,
     }
     if (req->expect_continue && have < cl && send_all(c->fd, "HTTP/1.1 100 Continue\r\n\r\n", 25))
         return 0;
+    const double t0 = now_ms();
     while (have < cl) {
+        if (now_ms() - t0 > 4 * c->s->timeout_s * 1e3) { /* a trickled body: cut */
+            send_error(c->fd, 408, "timed out reading the request body", 0, NULL);
+            free(*big);
+            *big = NULL;
+            return 0;
+        }
         ssize_t n = recv(c->fd, dst + have, *big ? cl - have : sizeof c->buf - 1 - c->len, 0);
         if (n < 0 && errno == EINTR) continue;
         if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK))
@@ -995,9 +1006,9 @@ static void ws_session(conn *c, request *r, const speech_format *f) {
         }
         struct pollfd p[2] = {{.fd = c->fd, .events = POLLIN}, {.fd = r->wake_fd, .events = POLLIN}};
         if (!c->len) {
-            const int pr = poll(p, 2, IO_TIMEOUT_S * 1000);
+            const int pr = poll(p, 2, s->timeout_s * 1000);
             if (pr == 0) {
-                ws_fail(c->fd, 1008, "no message and no audio for 30 s");
+                ws_fail(c->fd, 1008, "no message and no audio within the server's timeout");
                 break;
             }
             uint64_t v;
@@ -1209,6 +1220,13 @@ static void *conn_main(void *arg) {
         memmove(c->buf, c->buf + used, c->len - used);
         c->len -= used;
     }
+    /* Lingering close: a client still sending (a refused body, a cut head)
+     * would otherwise get a reset that can destroy the answer before it reads it. */
+    shutdown(c->fd, SHUT_WR);
+    struct timeval tv = {.tv_usec = 200000};
+    setsockopt(c->fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
+    for (int i = 0; i < 64 && recv(c->fd, c->buf, 16384, 0) > 0; i++) {
+    }
     close(c->fd);
     pthread_mutex_lock(&s->mu);
     s->conn_fds[c->slot] = -1;
@@ -1265,7 +1283,7 @@ static void accept_one(server *s, int lfd) {
         if (errno == EMFILE || errno == ENFILE) usleep(50000); /* out of descriptors: no busy loop */
         return;
     }
-    struct timeval tv = {.tv_sec = IO_TIMEOUT_S};
+    struct timeval tv = {.tv_sec = s->timeout_s};
     setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof tv);
     setsockopt(fd, SOL_SOCKET, SO_SNDTIMEO, &tv, sizeof tv);
     pthread_mutex_lock(&s->mu);
@@ -1315,6 +1333,7 @@ int cmd_serve(cli_args *a) {
     }
     s.max_sessions = a->max_sessions > 0 ? a->max_sessions : 4;
     s.max_text = a->max_text > 0 ? a->max_text : 20000;
+    s.timeout_s = a->timeout_s > 0 ? a->timeout_s : 30;
     for (int i = 0; i < MAX_CONN; i++) s.conn_fds[i] = -1;
     char bound[300];
     int lfd = listen_on(a->host ? a->host : "127.0.0.1", a->port_set ? a->port : 8080, bound, sizeof bound);
