@@ -482,6 +482,16 @@ static void test_websocket_stream(void) {
     CHECK(op == WS_TEXT && strstr((char *)p, "options") != NULL);
     if (op >= 0) free(p);
     close(fd);
+    fd = ws_open(s.port, NULL, resp, sizeof resp); /* an option the engine refuses */
+    const char *bad_voice = "{\"voice\":\"nobody\",\"input\":\"Hi.\"}";
+    CHECK(ws_put(fd, WS_TEXT, bad_voice, strlen(bad_voice)) == 0);
+    op = ws_get(fd, &p, &n);
+    CHECK(op == WS_TEXT && strstr((char *)p, "nobody") != NULL);
+    if (op >= 0) free(p);
+    op = ws_get(fd, &p, &n);
+    CHECK(op == WS_CLOSE && n == 2 && p[0] == 1007 >> 8 && p[1] == (1007 & 255));
+    if (op >= 0) free(p);
+    close(fd);
     fd = ws_open(s.port, NULL, resp, sizeof resp);
     CHECK(ws_put(fd, WS_TEXT, "{}", 2) == 0);
     CHECK(ws_put(fd, WS_TEXT, "{\"txt\":1}", 9) == 0);

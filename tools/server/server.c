@@ -999,8 +999,9 @@ static void ws_session(conn *c, request *r, const speech_format *f) {
             if (r->status == CTTS_DONE) {
                 int k = snprintf(msg, sizeof msg, "{\"done\":true,\"samples\":%zu}", total);
                 if (!ws_send(c->fd, WS_TEXT, msg, (size_t)k)) ws_fail(c->fd, 1000, NULL);
-            } else {
-                ws_fail(c->fd, 1011, r->err);
+            } else { /* the request's fault (bad voice, text, option) or the engine's */
+                const int hs = http_status_of(r->status);
+                ws_fail(c->fd, hs == 400 || hs == 409 ? 1007 : hs == 422 ? 1003 : 1011, r->err);
             }
             return;
         }
