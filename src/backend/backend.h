@@ -167,6 +167,8 @@ struct ctts_backend {
 
     /* y[i] = a[i] * b[i]; y may equal a or b. */
     void (*mul)(ctts_backend *be, float *y, const float *a, const float *b, size_t n);
+    /* y[0, n) = x[0, n), both backend memory (they do not overlap). */
+    void (*copy)(ctts_backend *be, float *y, const float *x, size_t n);
 
     /* Embedding gather: y[i, :] = float(W[ids[i], :]) for i < n, W->shape = {rows, D}
      * (F32, BF16, F16, Q8_0 or Q4_0). ids are host memory; the caller checks

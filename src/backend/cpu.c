@@ -960,6 +960,10 @@ static void cpu_mul(ctts_backend *be, float *y, const float *a, const float *b, 
     run_elem(be, (elem_ctx){.y = y, .a = a, .b = b}, n, mul_task);
 }
 
+static void cpu_copy_floats(ctts_backend *be, float *y, const float *x, size_t n) {
+    cpu_copy(be, y, x, n * sizeof *y);
+}
+
 /* One row of D elements of dtype dt to float (ggml block layouts for Q8_0 /
  * Q4_0: f16 scale, then 32 int8 / 16 bytes of nibbles, low nibbles first). */
 static void row_to_f32(float *y, const void *src, ctts_dtype dt, int64_t D) {
@@ -1217,6 +1221,7 @@ ctts_backend *ctts_backend_cpu_new(int n_threads, int isa) {
         .kv_store_f16 = cpu_kv_store_f16,
         .attention_gqa_f16 = cpu_attention_gqa_f16,
         .mul = cpu_mul,
+        .copy = cpu_copy_floats,
         .get_rows = cpu_get_rows,
         .snake = cpu_snake,
         .unary = cpu_unary,

@@ -155,6 +155,25 @@ size_t nn_qwen3_scratch_floats(const nn_qwen3_config *cfg, int T) {
     return round16(t * d) + 2 * round16(t * qd) + 2 * round16(t * f) + 2 * round16(t * kd);
 }
 
+/* The rest of a layer after attention: x += o_proj(att), then the SwiGLU
+ * branch (xn, g, u: scratch of T rows). */
+static void finish_layer(ctts_backend *be, const nn_qwen3_config *cfg,
+                         const nn_qwen3_layer_weights *w, float *x, int T, float *xn,
+                         const float *att, float *g, float *u) {
+    const int D = cfg->d_model;
+    const size_t t = (size_t)T;
+    be->linear(be, xn, att, w->o_proj, NULL, T);
+    be->add(be, x, x, xn, t * (size_t)D);
+    be->rms_norm(be, xn, x, w->ln2, T, D, cfg->rms_eps);
+    float *const gu_out[2] = {g, u};
+    const ctts_tensor *const gu_w[2] = {w->gate, w->up};
+    be->linear_multi(be, 2, gu_out, xn, gu_w, T);
+    be->act(be, g, g, t * (size_t)cfg->d_ff, CTTS_ACT_SILU);
+    be->mul(be, g, g, u, t * (size_t)cfg->d_ff);
+    be->linear(be, xn, g, w->down, NULL, T);
+    be->add(be, x, x, xn, t * (size_t)D);
+}
+
 ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
                                    const nn_qwen3_layer_weights *w, nn_kv_cache *kv, float *x,
                                    int T, int pos0, float *scratch) {
@@ -195,17 +214,58 @@ ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
         be->attention_gqa(be, att, q, QD, kv->k, kv->v, KD, T, kv->n + T, kv->n, H, Hkv, Dh, 0);
     }
     kv->n += T;
-    be->linear(be, xn, att, w->o_proj, NULL, T);
-    be->add(be, x, x, xn, t * (size_t)D);
+    finish_layer(be, cfg, w, x, T, xn, att, g, u);
+    return CTTS_OK;
+}
 
-    /* SwiGLU branch. */
-    be->rms_norm(be, xn, x, w->ln2, T, D, cfg->rms_eps);
-    float *const gu_out[2] = {g, u};
-    const ctts_tensor *const gu_w[2] = {w->gate, w->up};
-    be->linear_multi(be, 2, gu_out, xn, gu_w, T);
-    be->act(be, g, g, t * (size_t)cfg->d_ff, CTTS_ACT_SILU);
-    be->mul(be, g, g, u, t * (size_t)cfg->d_ff);
-    be->linear(be, xn, g, w->down, NULL, T);
-    be->add(be, x, x, xn, t * (size_t)D);
+ctts_status nn_qwen3_layer_forward_seqs(ctts_backend *be, const nn_qwen3_config *cfg,
+                                        const nn_qwen3_layer_weights *w, nn_kv_cache *const *kv,
+                                        const int *rows, int n_seq, float *x, float *scratch) {
+    if (!be || !cfg || !w || !kv || !rows || n_seq <= 0 || !x || !scratch) return CTTS_E_INVALID_ARG;
+    if (!w->q_proj || !w->norms) return CTTS_E_STATE;
+    int T = 0;
+    for (int i = 0; i < n_seq; i++) {
+        const nn_kv_cache *c = kv[i];
+        const int f16 = c && c->dtype == CTTS_DT_F16;
+        if (!c || c->d_model != nn_qwen3_kv_width(cfg) || (f16 && c->n_heads != cfg->n_kv_heads) ||
+            (!f16 && c->dtype != CTTS_DT_F32))
+            return CTTS_E_STATE;
+        if (rows[i] <= 0 || c->n < 0 || rows[i] > c->capacity - c->n || T > INT32_MAX - rows[i])
+            return CTTS_E_INVALID_ARG;
+        T += rows[i];
+    }
+    const int D = cfg->d_model, H = cfg->n_heads, Hkv = cfg->n_kv_heads, Dh = cfg->head_dim;
+    const int QD = H * Dh, KD = Hkv * Dh;
+    const size_t t = (size_t)T;
+    /* As nn_qwen3_layer_forward, with the new K / V rows always in scratch. */
+    float *xn = scratch, *q = xn + round16(t * (size_t)D), *att = q + round16(t * (size_t)QD);
+    float *g = att + round16(t * (size_t)QD), *u = g + round16(t * (size_t)cfg->d_ff);
+    float *k_new = u + round16(t * (size_t)cfg->d_ff), *v_new = k_new + round16(t * (size_t)KD);
+
+    be->rms_norm(be, xn, x, w->ln1, T, D, cfg->rms_eps);
+    float *const qkv_out[3] = {q, k_new, v_new};
+    const ctts_tensor *const qkv_w[3] = {w->q_proj, w->k_proj, w->v_proj};
+    be->linear_multi(be, 3, qkv_out, xn, qkv_w, T); /* the weights read once for every sequence */
+    be->rms_norm(be, q, q, w->q_norm, T * H, Dh, cfg->rms_eps);
+    be->rms_norm(be, k_new, k_new, w->k_norm, T * Hkv, Dh, cfg->rms_eps);
+    for (int i = 0, r0 = 0; i < n_seq; r0 += rows[i++]) {
+        nn_kv_cache *c = kv[i];
+        const int n = rows[i];
+        float *qi = q + (size_t)r0 * QD, *ki = k_new + (size_t)r0 * KD, *vi = v_new + (size_t)r0 * KD;
+        float *ai = att + (size_t)r0 * QD;
+        be->rope_half(be, qi, n, H, Dh, QD, c->n, cfg->rope_theta);
+        be->rope_half(be, ki, n, Hkv, Dh, KD, c->n, cfg->rope_theta);
+        if (c->dtype == CTTS_DT_F16) {
+            be->kv_store_f16(be, c->k, c->v, ki, vi, KD, n, c->n, Hkv, Dh, c->capacity);
+            be->attention_gqa_f16(be, ai, qi, QD, c->k, c->v, c->capacity, n, c->n + n, c->n, H,
+                                  Hkv, Dh, 0);
+        } else {
+            be->copy(be, (float *)c->k + (size_t)c->n * KD, ki, (size_t)n * KD);
+            be->copy(be, (float *)c->v + (size_t)c->n * KD, vi, (size_t)n * KD);
+            be->attention_gqa(be, ai, qi, QD, c->k, c->v, KD, n, c->n + n, c->n, H, Hkv, Dh, 0);
+        }
+        c->n += n;
+    }
+    finish_layer(be, cfg, w, x, T, xn, att, g, u);
     return CTTS_OK;
 }

@@ -85,4 +85,14 @@ ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
                                    const nn_qwen3_layer_weights *w, nn_kv_cache *kv, float *x,
                                    int T, int pos0, float *scratch);
 
+/* The same layer over several sequences at once (batched decode): x holds
+ * rows[0] rows of sequence 0, then rows[1] of sequence 1, ...; sequence i
+ * continues its own cache kv[i] at its own positions. The projections read
+ * their weights once for all rows; each row's result is the one
+ * nn_qwen3_layer_forward gives it alone (the row kernels are independent
+ * across rows). Scratch: nn_qwen3_scratch_floats(cfg, sum of rows). */
+ctts_status nn_qwen3_layer_forward_seqs(ctts_backend *be, const nn_qwen3_config *cfg,
+                                        const nn_qwen3_layer_weights *w, nn_kv_cache *const *kv,
+                                        const int *rows, int n_seq, float *x, float *scratch);
+
 #endif

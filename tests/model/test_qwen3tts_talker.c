@@ -655,5 +655,106 @@ static void test_kv_f16(void) {
     model_close(&m[1]);
 }
 
+/* q3t_talker_step_many: three sequences of different lengths stepped at once
+ * give each the hidden state and logits of its own step (F32 and F16 caches). */
+static void test_step_many(void) {
+    if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
+    char err[256];
+    model m;
+    REQUIRE(model_open(&m, 0, 2, err, sizeof err) == 0);
+    const int D = q3t_talker_hidden_size(m.t), V = q3t_talker_vocab(m.t);
+    for (int f16 = 0; f16 < 2; f16++) {
+        q3t_talker_set_kv_f16(m.t, f16);
+        q3t_talker_state *a[3], *b[3];
+        case_data c[3];
+        for (int i = 0; i < 3; i++) {
+            REQUIRE(case_load(&c[i], CASES[i].id, D) == 0);
+            REQUIRE(q3t_talker_state_new(m.t, &a[i], err, sizeof err) == CTTS_OK);
+            REQUIRE(q3t_talker_state_new(m.t, &b[i], err, sizeof err) == CTTS_OK);
+            REQUIRE(q3t_talker_forward(m.t, a[i], c[i].prefill, c[i].P, err, sizeof err) == CTTS_OK);
+            REQUIRE(q3t_talker_forward(m.t, b[i], c[i].prefill, c[i].P, err, sizeof err) == CTTS_OK);
+        }
+        CHECK(c[0].P != c[1].P || c[1].P != c[2].P);
+        float *x = malloc(sizeof(float) * 3 * D);
+        REQUIRE(x);
+        uint64_t seed = 99;
+        int bad = 0;
+        double worst = 0;
+        for (int k = 0; k < 5; k++) {
+            for (int j = 0; j < 3 * D; j++) x[j] = 0.5f * test_frand(&seed);
+            REQUIRE(q3t_talker_step_many(m.t, a, 3, x, err, sizeof err) == CTTS_OK);
+            for (int i = 0; i < 3; i++) {
+                REQUIRE(q3t_talker_forward(m.t, b[i], x + (size_t)i * D, 1, err, sizeof err) == CTTS_OK);
+                worst = fmax(worst, diff_scores(q3t_talker_hidden(a[i]), q3t_talker_hidden(b[i]), D));
+                worst = fmax(worst, diff_scores(q3t_talker_logits(a[i]), q3t_talker_logits(b[i]), V));
+                bad += nn_argmax(q3t_talker_logits(a[i]), V) != nn_argmax(q3t_talker_logits(b[i]), V);
+                CHECK_EQ_INT(q3t_talker_state_positions(a[i]), q3t_talker_state_positions(b[i]));
+            }
+        }
+        /* BF16 / F32 weights: the multi-row kernels sum in another order (1e-6
+         * seen), which an F16 cache can round one step apart (5e-5 seen). */
+        if (bad || !(worst <= (f16 ? 2e-4 : 1e-5)))
+            TEST_FAIL_AT("%s cache: batched vs single steps differ by %g, %d argmax", f16 ? "F16" : "F32",
+                         worst, bad);
+        free(x);
+        for (int i = 0; i < 3; i++) {
+            q3t_talker_state_free(a[i]);
+            q3t_talker_state_free(b[i]);
+            case_free(&c[i]);
+        }
+    }
+    CHECK(q3t_talker_step_many(m.t, NULL, 1, NULL, err, sizeof err) == CTTS_E_INVALID_ARG);
+    model_close(&m);
+}
+
+/* q3t_codegen_next_many: three generations (different prompts, sampled with
+ * their own seeds, one greedy) stepped together make the frames each makes
+ * alone, and stop on their own. */
+static void test_codegen_many(void) {
+    if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
+    char err[256];
+    model m;
+    REQUIRE(model_open(&m, 0, 2, err, sizeof err) == 0);
+    const int D = q3t_talker_hidden_size(m.t);
+    enum { B = 3, FRAMES = 12 };
+    case_data c[B];
+    q3t_codegen_params p[B];
+    q3t_codegen *a[B], *b[B];
+    int32_t alone[B][FRAMES][16], many[B][FRAMES][16];
+    int n_alone[B] = {0}, n_many[B] = {0};
+    for (int i = 0; i < B; i++) {
+        REQUIRE(case_load(&c[i], CASES[i].id, D) == 0);
+        q3t_codegen_params_from_config(&m.cfg.gen, &p[i]);
+        p[i].seed = 10 + (uint64_t)i;
+        p[i].max_new_tokens = i == 1 ? 7 : FRAMES + 1; /* one stops early */
+        if (i == 2) p[i].talker.do_sample = p[i].predictor.do_sample = 0;
+        REQUIRE(q3t_codegen_new(m.t, m.cp, &a[i], err, sizeof err) == CTTS_OK);
+        REQUIRE(q3t_codegen_new(m.t, m.cp, &b[i], err, sizeof err) == CTTS_OK);
+        REQUIRE(q3t_codegen_begin(a[i], c[i].prefill, c[i].P, c[i].trailing, c[i].N, c[i].pad, &p[i], err, sizeof err) == CTTS_OK);
+        REQUIRE(q3t_codegen_begin(b[i], c[i].prefill, c[i].P, c[i].trailing, c[i].N, c[i].pad, &p[i], err, sizeof err) == CTTS_OK);
+        while (n_alone[i] < FRAMES && q3t_codegen_next(a[i], alone[i][n_alone[i]], err, sizeof err) == CTTS_OK)
+            n_alone[i]++;
+    }
+    for (int f = 0; f < FRAMES; f++) {
+        int32_t *out[B];
+        ctts_status res[B];
+        for (int i = 0; i < B; i++) out[i] = many[i][n_many[i] < FRAMES ? n_many[i] : FRAMES - 1];
+        REQUIRE(q3t_codegen_next_many(b, B, out, res, err, sizeof err) == CTTS_OK);
+        for (int i = 0; i < B; i++) n_many[i] += res[i] == CTTS_OK;
+    }
+    CHECK_EQ_INT(n_alone[1], 6);
+    for (int i = 0; i < B; i++) {
+        CHECK_EQ_INT(n_many[i], n_alone[i]);
+        if (memcmp(many[i], alone[i], sizeof(int32_t) * 16 * (size_t)n_alone[i]))
+            TEST_FAIL_AT("generation %d: batched frames differ from its frames alone", i);
+        CHECK(q3t_codegen_stop_reason(a[i]) == q3t_codegen_stop_reason(b[i]) || n_alone[i] == FRAMES);
+        q3t_codegen_free(a[i]), q3t_codegen_free(b[i]);
+        case_free(&c[i]);
+    }
+    CHECK(memcmp(alone[0], alone[2], sizeof alone[0]) != 0);
+    model_close(&m);
+}
+
 TEST_MAIN(T(test_bind_errors), T(test_single_pass), T(test_teacher_forced), T(test_free_running),
-          T(test_free_running_scalar), T(test_sampled), T(test_threads_identical), T(test_kv_f16))
+          T(test_free_running_scalar), T(test_sampled), T(test_threads_identical), T(test_kv_f16),
+          T(test_step_many), T(test_codegen_many))

@@ -39,6 +39,9 @@ struct q3t_cp_state {
     float *rows_t, *x, *h, *lg, *ls;
     float *host_lg; /* host [V] */
     nn_sampler sampler;
+    /* batched frames run on the first state's batch buffers (made on first use) */
+    float *bdev, *bhost;
+    int bcap;
 };
 
 static size_t round16(size_t n) { return (n + 15u) & ~(size_t)15u; }
@@ -149,6 +152,8 @@ void q3t_cp_state_free(q3t_cp_state *s) {
         for (int l = 0; l < s->cp->n_layers; l++) nn_kv_cache_release(&s->kv[l], be);
     free(s->kv);
     if (s->dev) be->free_buf(be, s->dev);
+    if (s->bdev) be->free_buf(be, s->bdev);
+    free(s->bhost);
     free(s->host_lg);
     nn_sampler_release(&s->sampler);
     free(s);
@@ -247,6 +252,81 @@ ctts_status q3t_code_predictor_frame(const q3t_code_predictor *cp, q3t_cp_state 
         if (scores) memcpy(sc, s->host_lg, (size_t)V * sizeof(float));
         const int c = nn_sample_token(&s->sampler, sc, V, p, rng);
         codes[j + 1] = force ? force[j + 1] : c;
+    }
+    return CTTS_OK;
+}
+
+/* Batch buffers for B sequences: rows_t [2B, Dt] | x [2B, D] | h [B, D] |
+ * logits [B, V] | layer scratch (2B rows) on the device, logits [B, V] on the host. */
+static ctts_status ensure_batch(q3t_cp_state *s, int B) {
+    if (B <= s->bcap) return CTTS_OK;
+    const q3t_code_predictor *cp = s->cp;
+    const size_t b = (size_t)B;
+    const size_t total = round16(2 * b * cp->Dt) + round16(2 * b * cp->D) + round16(b * cp->D) +
+                         round16(b * cp->V) + nn_qwen3_scratch_floats(&cp->lc, 2 * B);
+    float *d = cp->be->alloc(cp->be, total * sizeof(float));
+    float *h = malloc(b * (size_t)cp->V * sizeof(float));
+    if (!d || !h) {
+        if (d) cp->be->free_buf(cp->be, d);
+        free(h);
+        return CTTS_E_OOM;
+    }
+    if (s->bdev) cp->be->free_buf(cp->be, s->bdev);
+    free(s->bhost);
+    s->bdev = d, s->bhost = h, s->bcap = B;
+    return CTTS_OK;
+}
+
+ctts_status q3t_code_predictor_frame_many(const q3t_code_predictor *cp, q3t_cp_state *const *s,
+                                          int B, const q3t_talker *t, const float *const *hidden,
+                                          const int *code0, const nn_sampling_params *const *p,
+                                          ctts_rng *const *rng, int32_t *const *codes, char *err,
+                                          size_t err_len) {
+    if (!cp || !s || !t || !hidden || !code0 || !p || !rng || !codes || B <= 0 || B > Q3T_MAX_BATCH)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "code predictor: bad batch arguments");
+    if (q3t_talker_hidden_size(t) != cp->Dt)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "code predictor: talker width mismatch");
+    for (int i = 0; i < B; i++) {
+        if (!s[i] || s[i]->cp != cp || !hidden[i] || !p[i] || !rng[i] || !codes[i])
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "code predictor: bad batch entry %d", i);
+        if (code0[i] < 0 || code0[i] >= q3t_talker_vocab(t))
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                            "code predictor: first code %d outside [0, %d)", code0[i],
+                            q3t_talker_vocab(t));
+    }
+    if (ensure_batch(s[0], B) != CTTS_OK)
+        return ctts_err(err, err_len, CTTS_E_OOM, "code predictor: out of memory (batch of %d)", B);
+    ctts_backend *be = s[0]->exec;
+    const int V = cp->V, Dt = cp->Dt, D = cp->D;
+    const size_t b = (size_t)B;
+    float *rows_t = s[0]->bdev, *x = rows_t + round16(2 * b * Dt), *h = x + round16(2 * b * D);
+    float *lg = h + round16(b * D), *ls = lg + round16(b * V);
+    float *in = cp->proj ? rows_t : x; /* as q3t_code_predictor_frame, one sequence after another */
+    nn_kv_cache *kv[Q3T_MAX_BATCH];
+    int rows[Q3T_MAX_BATCH];
+    for (int i = 0; i < B; i++) {
+        for (int l = 0; l < cp->n_layers; l++) s[i]->kv[l].n = 0;
+        codes[i][0] = code0[i];
+        be->upload(be, in + 2 * (size_t)i * Dt, hidden[i], (size_t)Dt * sizeof(float));
+        be->get_rows(be, in + (2 * (size_t)i + 1) * Dt, q3t_talker_codec_table(t), &code0[i], 1);
+    }
+    for (int j = 0; j < cp->G - 1; j++) {
+        const int T = j == 0 ? 2 : 1; /* rows per sequence */
+        if (j > 0)
+            for (int i = 0; i < B; i++) be->get_rows(be, in + (size_t)i * Dt, cp->emb[j - 1], &codes[i][j], 1);
+        if (cp->proj) be->linear(be, x, rows_t, cp->proj, cp->proj_b, B * T);
+        for (int l = 0; l < cp->n_layers; l++) {
+            for (int i = 0; i < B; i++) kv[i] = &s[i]->kv[l], rows[i] = T;
+            ctts_status st = nn_qwen3_layer_forward_seqs(be, &cp->lc, &cp->layers[l], kv, rows, B, x, ls);
+            if (st != CTTS_OK) return ctts_err(err, err_len, st, "code predictor: step %d failed", j);
+        }
+        for (int i = 0; i < B; i++) /* each sequence's last row */
+            be->rms_norm(be, h + (size_t)i * D, x + ((size_t)i * T + T - 1) * D, cp->norm, 1, D,
+                         cp->lc.rms_eps);
+        be->linear(be, lg, h, cp->head[j], NULL, B);
+        be->download(be, s[0]->bhost, lg, b * V * sizeof(float));
+        for (int i = 0; i < B; i++)
+            codes[i][j + 1] = nn_sample_token(&s[i]->sampler, s[0]->bhost + (size_t)i * V, V, p[i], rng[i]);
     }
     return CTTS_OK;
 }

@@ -67,6 +67,16 @@ ctts_status q3t_code_predictor_frame(const q3t_code_predictor *cp, q3t_cp_state 
                                      const int32_t *force, int32_t *codes, float *logits,
                                      float *scores, char *err, size_t err_len);
 
+/* B <= Q3T_MAX_BATCH frames at once (batched decode: the weights are read
+ * once per step for all): entry i is q3t_code_predictor_frame(cp, s[i], t,
+ * hidden[i], code0[i], p[i], rng[i], NULL, codes[i], NULL, NULL) - the same
+ * draws from rng[i] in the same order; the states are distinct. */
+ctts_status q3t_code_predictor_frame_many(const q3t_code_predictor *cp, q3t_cp_state *const *s,
+                                          int B, const q3t_talker *t, const float *const *hidden,
+                                          const int *code0, const nn_sampling_params *const *p,
+                                          ctts_rng *const *rng, int32_t *const *codes, char *err,
+                                          size_t err_len);
+
 /* Frame embedding: out [D_talker] (host) = E_0(codes[0]) + sum_g E_g(codes[g]). */
 ctts_status q3t_code_predictor_frame_embed(const q3t_code_predictor *cp, q3t_cp_state *s,
                                            const q3t_talker *t, const int32_t *codes, float *out,

@@ -38,6 +38,8 @@ struct q3t_codegen {
     float *teach_logits; /* caller's [G-1, cp vocab] for the next frame's predictor logits */
     int started;
     q3t_stop_reason stop;
+    float *batch_rows; /* host [cap, D]: the talker inputs of a batched step led by this one */
+    int batch_cap;
 };
 
 void q3t_codegen_params_from_config(const q3t_generation_config *gc, q3t_codegen_params *p) {
@@ -63,6 +65,7 @@ void q3t_codegen_free(q3t_codegen *g) {
     free(g->first);
     free(g->last_codes);
     free(g->teach);
+    free(g->batch_rows);
     free(g);
 }
 
@@ -160,6 +163,17 @@ ctts_status q3t_codegen_begin(q3t_codegen *g, const float *prefill, int P, const
     return CTTS_OK;
 }
 
+/* The talker input of g's next step: its last frame's embedding plus the
+ * trailing text row of this step (or the pad row). */
+static ctts_status next_row(q3t_codegen *g, float *row, char *err, size_t err_len) {
+    ctts_status st = q3t_code_predictor_frame_embed(g->cp, g->cs, g->t, g->last_codes, row, err, err_len);
+    if (st != CTTS_OK) return st;
+    const int k = g->n_first - 1; /* talker step index (0-based) */
+    const float *add = k < g->n_trailing ? g->trailing + (size_t)k * g->D : g->pad;
+    for (int d = 0; d < g->D; d++) row[d] += add[d];
+    return CTTS_OK;
+}
+
 ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t err_len) {
     if (!g || !codes) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "codegen: bad arguments");
     if (!g->started) return ctts_err(err, err_len, CTTS_E_STATE, "codegen: next before begin");
@@ -167,12 +181,8 @@ ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t e
     ctts_status st;
     if (g->step_pending) {
         /* Feed the frame back: its embedding + the trailing text row of this step. */
-        st = q3t_code_predictor_frame_embed(g->cp, g->cs, g->t, g->last_codes, g->row, err,
-                                            err_len);
+        st = next_row(g, g->row, err, err_len);
         if (st != CTTS_OK) return st;
-        const int k = g->n_first - 1; /* talker step index (0-based) */
-        const float *add = k < g->n_trailing ? g->trailing + (size_t)k * g->D : g->pad;
-        for (int d = 0; d < g->D; d++) g->row[d] += add[d];
         ctts_backend_stage(g->exec, CTTS_STAGE_TALKER);
         st = q3t_talker_forward(g->t, g->ts, g->row, 1, err, err_len);
         if (st == CTTS_OK) st = choose_first(g, err, err_len);
@@ -191,6 +201,70 @@ ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t e
     if (st != CTTS_OK) return st;
     memcpy(codes, g->last_codes, (size_t)g->G * sizeof *codes);
     g->step_pending = 1;
+    return CTTS_OK;
+}
+
+ctts_status q3t_codegen_next_many(q3t_codegen *const *g, int B, int32_t *const *codes,
+                                  ctts_status *res, char *err, size_t err_len) {
+    if (!g || !codes || !res || B <= 0 || B > Q3T_MAX_BATCH)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "codegen: bad batch arguments");
+    for (int i = 0; i < B; i++) {
+        if (!g[i] || !codes[i] || g[i]->t != g[0]->t || g[i]->cp != g[0]->cp)
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "codegen: bad batch entry %d", i);
+        if (!g[i]->started) return ctts_err(err, err_len, CTTS_E_STATE, "codegen: next before begin");
+        if (g[i]->teach_on) return ctts_err(err, err_len, CTTS_E_STATE, "codegen: teacher forcing is not batched");
+    }
+    q3t_codegen *g0 = g[0];
+    if (B > g0->batch_cap) {
+        float *r = realloc(g0->batch_rows, (size_t)B * g0->D * sizeof(float));
+        if (!r) return ctts_err(err, err_len, CTTS_E_OOM, "codegen: out of memory");
+        g0->batch_rows = r, g0->batch_cap = B;
+    }
+    /* 1. feed the frames returned last back through the talker, all in one step */
+    q3t_talker_state *ts[Q3T_MAX_BATCH];
+    int idx[Q3T_MAX_BATCH], n = 0;
+    for (int i = 0; i < B; i++) {
+        res[i] = g[i]->stop != Q3T_STOP_NONE ? CTTS_DONE : CTTS_OK;
+        if (res[i] != CTTS_OK || !g[i]->step_pending) continue;
+        ctts_status st = next_row(g[i], g0->batch_rows + (size_t)n * g0->D, err, err_len);
+        if (st != CTTS_OK) return st;
+        ts[n] = g[i]->ts, idx[n++] = i;
+    }
+    if (n) {
+        ctts_backend_stage(g0->exec, CTTS_STAGE_TALKER);
+        ctts_status st = q3t_talker_step_many(g0->t, ts, n, g0->batch_rows, err, err_len);
+        for (int k = 0; k < n && st == CTTS_OK; k++) {
+            q3t_codegen *gi = g[idx[k]];
+            st = choose_first(gi, err, err_len);
+            gi->step_pending = 0;
+            if (gi->stop != Q3T_STOP_NONE) res[idx[k]] = CTTS_DONE;
+        }
+        if (st != CTTS_OK) return st;
+    }
+    /* 2. the code predictor for every sequence still going */
+    q3t_cp_state *cs[Q3T_MAX_BATCH];
+    const float *hid[Q3T_MAX_BATCH];
+    int code0[Q3T_MAX_BATCH];
+    const nn_sampling_params *sp[Q3T_MAX_BATCH];
+    ctts_rng *rng[Q3T_MAX_BATCH];
+    int32_t *out[Q3T_MAX_BATCH];
+    n = 0;
+    for (int i = 0; i < B; i++) {
+        if (res[i] != CTTS_OK) continue;
+        q3t_codegen *gi = g[i];
+        cs[n] = gi->cs, hid[n] = q3t_talker_hidden(gi->ts), code0[n] = gi->first[gi->n_first - 1];
+        sp[n] = &gi->p.predictor, rng[n] = &gi->rng, out[n] = gi->last_codes, idx[n++] = i;
+    }
+    if (!n) return CTTS_OK;
+    ctts_backend_stage(g0->exec, CTTS_STAGE_CODE_PREDICTOR);
+    ctts_status st = q3t_code_predictor_frame_many(g0->cp, cs, n, g0->t, hid, code0, sp, rng, out, err,
+                                                   err_len);
+    if (st != CTTS_OK) return st;
+    for (int k = 0; k < n; k++) {
+        q3t_codegen *gi = g[idx[k]];
+        memcpy(codes[idx[k]], gi->last_codes, (size_t)gi->G * sizeof *gi->last_codes);
+        gi->step_pending = 1;
+    }
     return CTTS_OK;
 }
 

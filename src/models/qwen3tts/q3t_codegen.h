@@ -66,6 +66,14 @@ ctts_status q3t_codegen_begin(q3t_codegen *g, const float *prefill, int P, const
  * stopped (see q3t_codegen_stop_reason), or an error. */
 ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t err_len);
 
+/* q3t_codegen_next for B <= Q3T_MAX_BATCH generations of one talker and
+ * predictor at once (batched decode: the weights are read once per step for
+ * all): res[i] is what q3t_codegen_next(g[i], codes[i]) returns, with the
+ * same draws from each generation's own RNG. Returns an error status only
+ * for a failure of the batch (then the generations are not to be continued). */
+ctts_status q3t_codegen_next_many(q3t_codegen *const *g, int B, int32_t *const *codes,
+                                  ctts_status *res, char *err, size_t err_len);
+
 q3t_stop_reason q3t_codegen_stop_reason(const q3t_codegen *g);
 
 /* For the next frame only (quality measurements): codes ([G], NULL = its own

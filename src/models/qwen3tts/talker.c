@@ -342,6 +342,46 @@ ctts_status q3t_talker_forward(const q3t_talker *t, q3t_talker_state *s, const f
     return CTTS_OK;
 }
 
+ctts_status q3t_talker_step_many(const q3t_talker *t, q3t_talker_state *const *s, int B,
+                                 const float *x, char *err, size_t err_len) {
+    if (!t || !s || !x || B <= 0 || B > Q3T_MAX_BATCH)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "talker: bad batch arguments");
+    nn_kv_cache *kv[Q3T_MAX_BATCH];
+    int rows[Q3T_MAX_BATCH];
+    const int max_pos = t->cfg.dec.max_position_embeddings;
+    for (int i = 0; i < B; i++) {
+        if (!s[i] || s[i]->t != t)
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "talker: state %d of another talker", i);
+        const int pos = s[i]->kv[0].n;
+        if (pos == INT32_MAX || (max_pos > 0 && pos + 1 > max_pos))
+            return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                            "talker: %d positions exceed max_position_embeddings %d", pos + 1, max_pos);
+        if (ensure_kv(s[i], pos + 1) != CTTS_OK)
+            return ctts_err(err, err_len, CTTS_E_OOM, "talker: out of memory (%d positions)", pos + 1);
+        rows[i] = 1;
+    }
+    /* The batch's rows, layer scratch, hidden rows and logits live in the first state's scratch. */
+    ctts_backend *be = s[0]->exec;
+    const int D = t->D, V = t->V;
+    const size_t xs = round16((size_t)B * D), ls = nn_qwen3_scratch_floats(&t->lc, B);
+    if (ensure_scratch(s[0], 2 * xs + ls + (size_t)B * V) != CTTS_OK)
+        return ctts_err(err, err_len, CTTS_E_OOM, "talker: out of memory (batch of %d)", B);
+    float *xd = s[0]->scratch, *hd = xd + xs, *lsd = hd + xs, *lg = lsd + ls;
+    be->upload(be, xd, x, (size_t)B * D * sizeof(float));
+    for (int l = 0; l < t->n_layers; l++) {
+        for (int i = 0; i < B; i++) kv[i] = &s[i]->kv[l];
+        ctts_status st = nn_qwen3_layer_forward_seqs(be, &t->lc, &t->layers[l], kv, rows, B, xd, lsd);
+        if (st != CTTS_OK) return ctts_err(err, err_len, st, "talker: layer %d failed", l);
+    }
+    be->rms_norm(be, hd, xd, t->norm, B, D, t->lc.rms_eps);
+    be->linear(be, lg, hd, t->head, NULL, B);
+    for (int i = 0; i < B; i++) {
+        be->download(be, s[i]->hidden, hd + (size_t)i * D, (size_t)D * sizeof(float));
+        be->download(be, s[i]->logits, lg + (size_t)i * V, (size_t)V * sizeof(float));
+    }
+    return CTTS_OK;
+}
+
 const float *q3t_talker_hidden(const q3t_talker_state *s) { return s->hidden; }
 const float *q3t_talker_logits(const q3t_talker_state *s) { return s->logits; }
 

@@ -91,6 +91,14 @@ ctts_status q3t_talker_embed_codec(const q3t_talker *t, q3t_talker_state *s, con
  * state and raw codec_head logits. */
 ctts_status q3t_talker_forward(const q3t_talker *t, q3t_talker_state *s, const float *x, int T,
                                char *err, size_t err_len);
+#define Q3T_MAX_BATCH 64 /* sequences one batched step takes */
+
+/* One decode step of B <= Q3T_MAX_BATCH sequences at once (batched decode:
+ * the weights are read once for all): row i of x [B, D] continues state
+ * s[i] (distinct states of this talker), whose hidden / logits then hold its
+ * result, the same as q3t_talker_forward(t, s[i], row i, 1). */
+ctts_status q3t_talker_step_many(const q3t_talker *t, q3t_talker_state *const *s, int B,
+                                 const float *x, char *err, size_t err_len);
 const float *q3t_talker_hidden(const q3t_talker_state *s); /* [D] */
 const float *q3t_talker_logits(const q3t_talker_state *s); /* [vocab] */
 
