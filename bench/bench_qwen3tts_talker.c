@@ -11,7 +11,10 @@
  * of a 64-row prompt. Linear weights in BF16 (as released) or converted to
  * Q8_0 / Q4_0 when the backend takes them.
  *
- * Usage: bench_qwen3tts_talker [threads (2)] [frames (12)] [bf16|q8_0|q4_0|f32]
+ * With a batch size B > 1 it also runs B generations one after another and
+ * then together (q3t_codegen_next_many, batched decode) and compares codes.
+ *
+ * Usage: bench_qwen3tts_talker [threads (2)] [frames (12)] [bf16|q8_0|q4_0|f32] [B (1)]
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -113,10 +116,57 @@ static int add_stack(wset *s, const char *pre, const q3t_decoder_config *d) {
     return rc;
 }
 
+/* B generations (seeds 1..B) one after another, then stepped together by
+ * q3t_codegen_next_many: time per frame of each, and whether the codes agree. */
+static int bench_batch(const q3t_talker *t, const q3t_code_predictor *cp, const float *rows, int P,
+                       const float *pad, const q3t_codegen_params *p0, int B, int frames) {
+    char err[256];
+    q3t_codegen *g[Q3T_MAX_BATCH];
+    int32_t *alone = calloc((size_t)B * frames * 16, sizeof(int32_t));
+    int32_t *many = calloc((size_t)B * frames * 16, sizeof(int32_t));
+    if (!alone || !many || B > Q3T_MAX_BATCH) return 1;
+    double t_alone = 0, t_many = 0;
+    int made = 0, same = 1;
+    for (int i = 0; i < B; i++) {
+        q3t_codegen_params p = *p0;
+        p.seed = 1 + (uint64_t)i;
+        if (q3t_codegen_new(t, cp, &g[i], err, sizeof err) ||
+            q3t_codegen_begin(g[i], rows, P, NULL, 0, pad, &p, err, sizeof err))
+            return fprintf(stderr, "%s\n", err), 1;
+        const double t0 = now_s();
+        for (int f = 0; f < frames; f++)
+            if (q3t_codegen_next(g[i], alone + ((size_t)i * frames + f) * 16, err, sizeof err) != CTTS_OK)
+                return fprintf(stderr, "generation %d stopped at frame %d\n", i, f), 1;
+        t_alone += now_s() - t0;
+        p.seed = 1 + (uint64_t)i; /* again, for the batched run */
+        if (q3t_codegen_begin(g[i], rows, P, NULL, 0, pad, &p, err, sizeof err))
+            return fprintf(stderr, "%s\n", err), 1;
+    }
+    const double t0 = now_s();
+    for (int f = 0; f < frames; f++) {
+        int32_t *out[Q3T_MAX_BATCH];
+        ctts_status res[Q3T_MAX_BATCH];
+        for (int i = 0; i < B; i++) out[i] = many + ((size_t)i * frames + f) * 16;
+        if (q3t_codegen_next_many(g, B, out, res, err, sizeof err)) return fprintf(stderr, "%s\n", err), 1;
+        for (int i = 0; i < B; i++) made += res[i] == CTTS_OK;
+    }
+    t_many = now_s() - t0;
+    same = made == B * frames && !memcmp(alone, many, (size_t)B * frames * 16 * sizeof(int32_t));
+    printf("  batch of %d: one after another %.1f ms/frame, together %.1f ms per round of %d frames "
+           "-> %.2fx aggregate real time (%.2fx alone); codes %s\n",
+           B, 1e3 * t_alone / (B * frames), 1e3 * t_many / frames, B,
+           0.08 * B * frames / t_many, 0.08 * B * frames / t_alone,
+           same ? "identical" : "DIFFERENT");
+    for (int i = 0; i < B; i++) q3t_codegen_free(g[i]);
+    free(alone), free(many);
+    return same ? 0 : 1;
+}
+
 int main(int argc, char **argv) {
     const int threads = argc > 1 ? atoi(argv[1]) : 2;
     const int frames = argc > 2 ? atoi(argv[2]) : 12;
     const char *dts = argc > 3 ? argv[3] : "bf16";
+    const int batch = argc > 4 ? atoi(argv[4]) : 1;
     static wset s;
     s.seed = 1;
     if (!strcmp(dts, "bf16")) s.lin_dt = CTTS_DT_BF16;
@@ -246,13 +296,14 @@ int main(int argc, char **argv) {
     printf("  split: talker step %.1f ms, code predictor %.1f ms (15 passes), frame embed %.2f ms\n",
            t_step * 1e3, t_cp * 1e3, t_emb * 1e3);
 
-    free(rows), free(pad);
     q3t_talker_state_free(ts);
     q3t_cp_state_free(cs);
+    if (batch > 1) rc = bench_batch(t, cp, rows, P, pad, &p, batch, frames);
     q3t_codegen_free(g);
     q3t_code_predictor_free(cp);
     q3t_talker_free(t);
     for (int i = 0; i < s.n; i++) free(s.w[i].t.data);
+    free(rows), free(pad);
     be->destroy(be);
-    return 0;
+    return rc;
 }
