@@ -299,6 +299,14 @@ CTTS_API ctts_status ctts_stream_end_text(ctts_session *s);
  * spoken as far as it can be: feed more text. CTTS_E_STATE before begin and
  * after an error (the session error keeps the message). */
 CTTS_API ctts_status ctts_stream_read(ctts_session *s, float *pcm, size_t cap, size_t *n_out);
+/* ctts_stream_read on n distinct sessions at once (a server stepping its
+ * streams): res[i] and n_out[i] are what ctts_stream_read(s[i], pcm[i], cap,
+ * &n_out[i]) returns, the audio identical. Sessions of one model whose family
+ * supports it (Qwen3-TTS) make their next frames together, reading the
+ * weights once for all of them (batched decode); the others are read one by
+ * one. The sessions are used by this call's thread for its duration. */
+CTTS_API void ctts_stream_read_many(ctts_session *const *s, int n, float *const *pcm, size_t cap,
+                                   size_t *n_out, ctts_status *res);
 /* Asks the running stream to stop; safe from any thread. A read in progress
  * returns at most the frame it was computing, then CTTS_E_CANCELLED; nothing
  * runs after that (a new begin restarts the session, ctts_session_free frees

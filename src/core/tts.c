@@ -477,9 +477,8 @@ static void frames_arrived(ctts_session *s, size_t n) {
     }
 }
 
-ctts_status ctts_stream_read(ctts_session *s, float *pcm, size_t cap, size_t *n_out) {
-    if (!s || !n_out || (!pcm && cap)) return CTTS_E_INVALID_ARG;
-    *n_out = 0;
+/* The checks before a read: CTTS_OK to go on, else the read's answer. */
+static ctts_status read_check(ctts_session *s, size_t cap) {
     if (s->phase == ST_DONE) return CTTS_DONE;
     if (s->phase == ST_FAILED) return CTTS_E_STATE;
     if (s->phase == ST_IDLE) return session_err(s, CTTS_E_STATE, "read needs ctts_stream_begin first");
@@ -488,33 +487,100 @@ ctts_status ctts_stream_read(ctts_session *s, float *pcm, size_t cap, size_t *n_
         return session_fail(s, session_err(s, CTTS_E_CANCELLED, "cancelled"));
     }
     if (cap == 0) return session_err(s, CTTS_E_INVALID_ARG, "read buffer has no room");
-    if (s->frame_pos == s->frame_len) {
-        size_t n = 0;
-        ctts_status st =
-            s->model->fam
-                ? s->model->fam->stream_step(s->fam_stream, s->frame, &n, s->error, sizeof s->error)
-                : pocket_stream_step(s->stream, s->frame, &n, s->error, sizeof s->error);
-        if (st == CTTS_DONE) {
-            s->phase = ST_DONE;
-            update_timings(s);
-            return CTTS_DONE;
-        }
-        if (st != CTTS_OK) {
-            update_timings(s);
-            return session_fail(s, st);
-        }
-        if (n == 0) return CTTS_OK; /* before end_text: waiting for more text */
-        s->frame_len = n;
-        s->frame_pos = 0;
-        frames_arrived(s, n);
+    return CTTS_OK;
+}
+
+/* Takes a step's result (st, n samples in s->frame) and returns the read's
+ * status; *copy = 1 when there are samples to copy (none before end_text
+ * while the stream waits for more text). */
+static ctts_status read_stepped(ctts_session *s, ctts_status st, size_t n, int *copy) {
+    *copy = 0;
+    if (st == CTTS_DONE) {
+        s->phase = ST_DONE;
+        update_timings(s);
+        return CTTS_DONE;
     }
+    if (st != CTTS_OK) {
+        update_timings(s);
+        return session_fail(s, st);
+    }
+    if (n == 0) return CTTS_OK;
+    s->frame_len = n;
+    s->frame_pos = 0;
+    frames_arrived(s, n);
+    *copy = 1;
+    return CTTS_OK;
+}
+
+static size_t read_copy(ctts_session *s, float *pcm, size_t cap) {
     size_t k = s->frame_len - s->frame_pos;
     if (k > cap) k = cap;
     memcpy(pcm, s->frame + s->frame_pos, k * sizeof *pcm);
     s->frame_pos += k;
     s->timings.samples += (int64_t)k;
-    *n_out = k;
-    return CTTS_OK;
+    return k;
+}
+
+ctts_status ctts_stream_read(ctts_session *s, float *pcm, size_t cap, size_t *n_out) {
+    if (!s || !n_out || (!pcm && cap)) return CTTS_E_INVALID_ARG;
+    *n_out = 0;
+    ctts_status st = read_check(s, cap);
+    if (st != CTTS_OK) return st;
+    int copy = 1;
+    if (s->frame_pos == s->frame_len) {
+        size_t n = 0;
+        st = s->model->fam
+                 ? s->model->fam->stream_step(s->fam_stream, s->frame, &n, s->error, sizeof s->error)
+                 : pocket_stream_step(s->stream, s->frame, &n, s->error, sizeof s->error);
+        st = read_stepped(s, st, n, &copy);
+    }
+    if (copy) *n_out = read_copy(s, pcm, cap);
+    return st;
+}
+
+#define READ_MANY_MAX 64
+
+/* ctts_stream_read_many over at most READ_MANY_MAX sessions. */
+static void read_some(ctts_session *const *s, int n, float *const *pcm, size_t cap, size_t *n_out,
+                      ctts_status *res) {
+    void *fs[READ_MANY_MAX];
+    float *frame[READ_MANY_MAX];
+    char *err[READ_MANY_MAX];
+    size_t got[READ_MANY_MAX];
+    ctts_status st[READ_MANY_MAX];
+    int idx[READ_MANY_MAX], copy[READ_MANY_MAX], k = 0;
+    const ctts_model *m = NULL;
+    for (int i = 0; i < n; i++) {
+        n_out[i] = 0;
+        copy[i] = 0;
+        if (!s[i] || !pcm[i]) {
+            res[i] = CTTS_E_INVALID_ARG;
+            continue;
+        }
+        res[i] = read_check(s[i], cap);
+        if (res[i] != CTTS_OK) continue;
+        if (s[i]->frame_pos < s[i]->frame_len) { /* samples left from the last step */
+            copy[i] = 1;
+            continue;
+        }
+        if (!m) m = s[i]->model; /* steps of one model's family go together */
+        if (s[i]->model == m && m->fam && m->fam->stream_step_many)
+            fs[k] = s[i]->fam_stream, frame[k] = s[i]->frame, err[k] = s[i]->error, idx[k++] = i;
+        else
+            res[i] = ctts_stream_read(s[i], pcm[i], cap, &n_out[i]);
+    }
+    if (k) m->fam->stream_step_many(fs, k, frame, got, st, err, sizeof s[0]->error);
+    for (int j = 0; j < k; j++) res[idx[j]] = read_stepped(s[idx[j]], st[j], got[j], &copy[idx[j]]);
+    for (int i = 0; i < n; i++)
+        if (copy[i]) n_out[i] = read_copy(s[i], pcm[i], cap);
+}
+
+void ctts_stream_read_many(ctts_session *const *s, int n, float *const *pcm, size_t cap,
+                           size_t *n_out, ctts_status *res) {
+    if (!s || !pcm || !n_out || !res) return;
+    for (int i = 0; i < n; i += READ_MANY_MAX)
+        read_some(s + i, n - i < READ_MANY_MAX ? n - i : READ_MANY_MAX, pcm + i, cap, n_out + i,
+                  res + i);
 }
 
 void ctts_stream_cancel(ctts_session *s) {

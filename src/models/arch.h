@@ -52,6 +52,10 @@ typedef struct ctts_family {
                                size_t err_len);
     ctts_status (*stream_end)(void *stream, char *err, size_t err_len);
     ctts_status (*stream_step)(void *stream, float *pcm, size_t *n, char *err, size_t err_len);
+    /* stream_step of n distinct streams of one model at once (NULL member: the
+     * family steps them one by one); res[i] / n_out[i] / err[i] per stream. */
+    void (*stream_step_many)(void *const *streams, int n, float *const *pcm, size_t *n_out,
+                             ctts_status *res, char *const *err, size_t err_len);
     /* Stage times of the current / last utterance into t: prepare_ms, prefill_ms,
      * flowlm_ms (the language model), mimi_ms (the audio decoder), first_*_ms. */
     void (*stream_times)(const void *stream, ctts_timings *t);

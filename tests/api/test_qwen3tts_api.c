@@ -242,6 +242,64 @@ static void test_stream_equals_oneshot(void) {
     ctts_model_free(m);
 }
 
+/* ctts_stream_read_many over three sessions (different speakers, seeds,
+ * lengths; one greedy) gives each the audio ctts_synthesize gives it alone,
+ * with reads smaller than a step and sessions ending at different times. */
+static void test_read_many(void) {
+    if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
+    ctts_model *m = NULL;
+    char err[512];
+    REQUIRE(ctts_model_load(model_dir(), NULL, &m, err, sizeof err) == CTTS_OK);
+    enum { B = 3 };
+    static const char *texts[B] = {"The first voice speaks here.", "A second, shorter one.",
+                                   "And a third voice, greedy this time, says rather more."};
+    static const char *speakers[B] = {"vivian", "ryan", "serena"};
+    ctts_session *s[B];
+    ctts_gen_params p[B];
+    float *ref[B], *buf[B];
+    size_t n_ref[B], len[B];
+    ctts_status st[B];
+    for (int i = 0; i < B; i++) {
+        REQUIRE(ctts_session_new(m, &s[i]) == CTTS_OK);
+        p[i] = ctts_gen_default_params(m);
+        p[i].speaker = speakers[i];
+        p[i].seed = 3 + (uint64_t)i;
+        p[i].max_new_tokens = 9 + 6 * i;
+        if (i == 2) p[i].temperature = 0;
+        REQUIRE(ctts_synthesize(s[i], texts[i], NULL, &p[i], &ref[i], &n_ref[i]) == CTTS_OK);
+        REQUIRE(ctts_stream_begin(s[i], NULL, &p[i]) == CTTS_OK);
+        REQUIRE(ctts_stream_feed_text(s[i], texts[i]) == CTTS_OK);
+        REQUIRE(ctts_stream_end_text(s[i]) == CTTS_OK);
+        buf[i] = malloc(n_ref[i] * sizeof(float) + 4096 * sizeof(float));
+        REQUIRE(buf[i]);
+        len[i] = 0;
+        st[i] = CTTS_OK;
+    }
+    for (int round = 0; round < 1000; round++) {
+        ctts_session *live[B];
+        float *out[B];
+        int idx[B], k = 0;
+        for (int i = 0; i < B; i++)
+            if (st[i] == CTTS_OK && len[i] <= n_ref[i]) live[k] = s[i], out[k] = buf[i] + len[i], idx[k++] = i;
+        if (!k) break;
+        size_t got[B];
+        ctts_status r[B];
+        ctts_stream_read_many(live, k, out, 1000, got, r);
+        for (int j = 0; j < k; j++) st[idx[j]] = r[j], len[idx[j]] += got[j];
+    }
+    for (int i = 0; i < B; i++) {
+        CHECK(st[i] == CTTS_DONE);
+        if (!(len[i] == n_ref[i] && !memcmp(buf[i], ref[i], n_ref[i] * sizeof(float))))
+            TEST_FAIL_AT("session %d: %zu samples read together, %zu alone (or other samples)", i,
+                         len[i], n_ref[i]);
+        free(buf[i]);
+        ctts_pcm_free(ref[i]);
+        ctts_session_free(s[i]);
+    }
+    CHECK(n_ref[0] != n_ref[2]);
+    ctts_model_free(m);
+}
+
 static void test_param_errors(void) {
     if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
     ctts_model *m = NULL;
@@ -732,7 +790,7 @@ static void teardown(void) {
 
 int main(int argc, char **argv) {
     static const test_entry tests[] = {
-        T(test_load_info), T(test_golden_synthesize), T(test_stream_equals_oneshot),
+        T(test_load_info), T(test_golden_synthesize), T(test_stream_equals_oneshot), T(test_read_many),
         T(test_param_errors), T(test_weight_types), T(test_base_clone), T(test_broken_folders), T(test_cli),
     };
     setup();

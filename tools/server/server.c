@@ -45,7 +45,7 @@
 #define MAX_CONN 64             /* connections served at once; more get 503 */
 #define MAX_PENDING 64          /* requests waiting for a session; more get 503 */
 #define MAX_VOICES 32           /* voices loaded by name and kept */
-#define READ_CAP 4096           /* samples per ctts_stream_read */
+#define READ_CAP 8192           /* samples per read (a Qwen3-TTS step makes 4 x 1920) */
 #define QUEUE_MAX (24000 * 10)  /* samples a request may have waiting (10 s of audio) */
 #define CHUNK_MAX 16384         /* samples written per chunk */
 #define WS_MAX_MSG 65536        /* a WebSocket message from a client */
@@ -317,12 +317,9 @@ static void req_start(server *s, request *r) {
     s->active[s->n_active++] = r;
 }
 
-/* One frame of request r (lock held on entry and exit). Returns 1 if r ended. */
-static int req_step(server *s, request *r, float *buf) {
-    pthread_mutex_unlock(&s->mu);
-    size_t n = 0;
-    ctts_status st = ctts_stream_read(r->sess, buf, READ_CAP, &n);
-    pthread_mutex_lock(&s->mu);
+/* Takes the result of a read of r (n samples in buf, status st; lock held).
+ * Returns 1 if r ended. */
+static int req_took(server *s, request *r, const float *buf, size_t n, ctts_status st) {
     if (n) {
         if (r->q_n + n > r->q_cap) {
             size_t cap = r->q_cap ? 2 * r->q_cap : 2 * READ_CAP;
@@ -369,7 +366,15 @@ static int feed_live(server *s, request *r) {
 
 static void *worker_main(void *arg) {
     server *s = arg;
-    float *buf = malloc(READ_CAP * sizeof *buf);
+    /* a read buffer per session; the round's sessions are read together
+     * (ctts_stream_read_many: batched decode where the family has it) */
+    float *buf = malloc((size_t)s->max_sessions * READ_CAP * sizeof *buf);
+    request **step = malloc((size_t)s->max_sessions * sizeof *step);
+    ctts_session **sess = malloc((size_t)s->max_sessions * sizeof *sess);
+    float **out = malloc((size_t)s->max_sessions * sizeof *out);
+    size_t *got = malloc((size_t)s->max_sessions * sizeof *got);
+    ctts_status *res = malloc((size_t)s->max_sessions * sizeof *res);
+    const int ok = buf && step && sess && out && got && res;
     pthread_mutex_lock(&s->mu);
     for (;;) {
         while (s->pend_head && s->n_active < s->max_sessions) {
@@ -377,35 +382,37 @@ static void *worker_main(void *arg) {
             s->pend_head = r->next;
             if (!s->pend_head) s->pend_tail = NULL;
             s->n_pending--;
-            if (r->cancelled || s->stopping || !buf) req_finish(s, r, CTTS_E_CANCELLED, "cancelled");
+            if (r->cancelled || s->stopping || !ok) req_finish(s, r, CTTS_E_CANCELLED, "cancelled");
             else req_start(s, r);
         }
         if (s->stopping && !s->n_active && !s->pend_head) break;
-        int stepped = 0;
+        int k = 0, ended = 0;
         for (int i = 0; i < s->n_active; i++) {
             request *r = s->active[i];
-            int ended;
             if (r->cancelled || s->stopping) {
                 req_finish(s, r, CTTS_E_CANCELLED, "cancelled");
                 ended = 1;
             } else if (r->q_n >= QUEUE_MAX) {
                 continue; /* the client is behind: let it catch up */
-            } else if (r->live && (ended = feed_live(s, r)) != 0) {
-                ended = ended > 0;
-                if (!ended) continue; /* waiting for text */
+            } else if (r->live && feed_live(s, r)) {
+                ended |= r->state == REQ_DONE; /* failed, or waiting for text */
             } else {
-                ended = req_step(s, r, buf);
-                stepped = 1;
-            }
-            if (ended) {
-                s->active[i--] = s->active[--s->n_active];
-                stepped = 1;
+                step[k] = r, sess[k] = r->sess, out[k] = buf + (size_t)k * READ_CAP;
+                k++;
             }
         }
-        if (!stepped) pthread_cond_wait(&s->work_cv, &s->mu);
+        if (k) { /* one frame (or step) of every request that can make one */
+            pthread_mutex_unlock(&s->mu);
+            ctts_stream_read_many(sess, k, out, READ_CAP, got, res);
+            pthread_mutex_lock(&s->mu);
+            for (int j = 0; j < k; j++) ended |= req_took(s, step[j], out[j], got[j], res[j]);
+        }
+        for (int i = 0; i < s->n_active; i++) /* drop the finished */
+            if (s->active[i]->state == REQ_DONE) s->active[i--] = s->active[--s->n_active];
+        if (!k && !ended) pthread_cond_wait(&s->work_cv, &s->mu);
     }
     pthread_mutex_unlock(&s->mu);
-    free(buf);
+    free(buf), free(step), free(sess), free(out), free(got), free(res);
     return NULL;
 }
 

@@ -198,6 +198,27 @@ static ctts_status stream_step(void *stream, float *pcm, size_t *n, char *err, s
     return q3t_stream_step(fs->s, pcm, n, err, err_len);
 }
 
+static void stream_step_many(void *const *streams, int n, float *const *pcm, size_t *n_out,
+                             ctts_status *res, char *const *err, size_t err_len) {
+    q3t_stream *run[Q3T_MAX_BATCH];
+    float *rpcm[Q3T_MAX_BATCH];
+    size_t rn[Q3T_MAX_BATCH];
+    ctts_status rres[Q3T_MAX_BATCH];
+    char *rerr[Q3T_MAX_BATCH];
+    int idx[Q3T_MAX_BATCH], k = 0;
+    for (int i = 0; i < n; i++) {
+        fam_stream *fs = streams[i];
+        if (fs->phase == 2 && k < Q3T_MAX_BATCH) {
+            run[k] = fs->s, rpcm[k] = pcm[i], rerr[k] = err[i], idx[k++] = i;
+        } else {
+            res[i] = stream_step(fs, pcm[i], &n_out[i], err[i], err_len);
+        }
+    }
+    if (!k) return;
+    q3t_stream_step_many(run, k, rpcm, rn, rres, rerr, err_len);
+    for (int j = 0; j < k; j++) res[idx[j]] = rres[j], n_out[idx[j]] = rn[j];
+}
+
 static void stream_times(const void *stream, ctts_timings *t) {
     const fam_stream *fs = stream;
     q3t_stream_times(fs->s, &t->prepare_ms, &t->prefill_ms, &t->flowlm_ms, &t->mimi_ms);
@@ -229,4 +250,5 @@ const ctts_family q3t_family = {
     .export_gguf = export_gguf,
     .model_backend = model_backend,
     .speaker_name = speaker_name,
+    .stream_step_many = stream_step_many,
 };

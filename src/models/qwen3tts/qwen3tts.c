@@ -106,6 +106,8 @@ struct q3t_stream {
     int cur;            /* the batch on the worker */
     float *bpcm;        /* [STEP_FRAMES * hop] */
     int made, lm_done, max_frames;
+    ctts_status batch_st; /* a failed batched step, reported by q3t_stream_step_many */
+    char batch_err[256];
     int pipe;           /* this utterance: 1 pipelined, 0 sequential */
     ctts_worker *worker;
     ctts_backend *be_lm, *be_dec; /* the model's threads split in two (pipelined) */
@@ -1024,6 +1026,92 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
     }
     if (st != CTTS_OK) s->done = 1;
     return st;
+}
+
+/* 1 when s's next step only generates and decodes frames (no prefill, not
+ * the first frame, no pipeline): the steps several streams can share. */
+static int plain_step(const q3t_stream *s) {
+    return s->started && !s->done && s->prefilled && s->made > 0 && !s->pipe && !s->lm_done;
+}
+
+void q3t_stream_step_many(q3t_stream *const *s, int B, float *const *pcm, size_t *n,
+                          ctts_status *res, char *const *err, size_t err_len) {
+    q3t_stream *batch[Q3T_MAX_BATCH];
+    int nb = 0;
+    for (int i = 0; i < B; i++) {
+        n[i] = 0;
+        if (B <= Q3T_MAX_BATCH && plain_step(s[i]) && s[i]->m == s[0]->m)
+            batch[nb++] = s[i], res[i] = CTTS_OK;
+        else
+            res[i] = q3t_stream_step(s[i], pcm[i], &n[i], err[i], err_len);
+    }
+    if (!nb) return;
+    /* STEP_FRAMES rounds of one frame for every stream still generating */
+    q3t_codegen *g[Q3T_MAX_BATCH];
+    int32_t *out[Q3T_MAX_BATCH];
+    ctts_status r[Q3T_MAX_BATCH];
+    int idx[Q3T_MAX_BATCH];
+    for (int k = 0; k < nb; k++) batch[k]->bn[0] = 0;
+    for (int f = 0; f < STEP_FRAMES; f++) {
+        int ng = 0;
+        for (int k = 0; k < nb; k++) {
+            q3t_stream *q = batch[k];
+            if (q->lm_done) continue;
+            if (q->max_frames > 0 && q->made >= q->max_frames) {
+                q->lm_done = 1;
+                continue;
+            }
+            g[ng] = q->gen, out[ng] = q->bcodes[0] + (size_t)q->bn[0] * q->G, idx[ng++] = k;
+        }
+        if (!ng) break;
+        char gerr[256];
+        const double t0 = now_ms();
+        ctts_status st = q3t_codegen_next_many(g, ng, out, r, gerr, sizeof gerr);
+        const double per = (now_ms() - t0) / ng;
+        for (int j = 0; j < ng; j++) {
+            q3t_stream *q = batch[idx[j]];
+            q->lm_ms += per;
+            if (st != CTTS_OK) { /* the batch failed: every stream in it fails */
+                q->done = 1;
+                q->lm_done = 1;
+                q->bn[0] = -1;
+                snprintf(q->batch_err, sizeof q->batch_err, "%s", gerr);
+                q->batch_st = st;
+                continue;
+            }
+            if (r[j] == CTTS_DONE) {
+                q->lm_done = 1;
+                continue;
+            }
+            if (q->observer) q->observer(q->observer_user, q->made, out[j]);
+            q->made++;
+            q->bn[0]++;
+        }
+    }
+    /* each stream decodes its own frames */
+    for (int i = 0, k = 0; i < B && k < nb; i++) {
+        q3t_stream *q = s[i];
+        if (q != batch[k]) continue;
+        k++;
+        if (q->bn[0] < 0) {
+            res[i] = ctts_err(err[i], err_len, q->batch_st, "%s", q->batch_err);
+            continue;
+        }
+        if (q->bn[0] == 0) {
+            q->done = 1;
+            res[i] = CTTS_DONE;
+            continue;
+        }
+        const double t0 = now_ms();
+        res[i] = q3t_sdec_stream_decode(q->dec, q->bcodes[0], q->bn[0], pcm[i], err[i], err_len);
+        q->decoder_ms += now_ms() - t0;
+        if (res[i] != CTTS_OK) {
+            q->done = 1;
+            continue;
+        }
+        n[i] = (size_t)q->bn[0] * (size_t)q->hop;
+        q->frame += q->bn[0];
+    }
 }
 
 void q3t_stream_times(const q3t_stream *s, double *prepare_ms, double *prefill_ms, double *lm_ms,

@@ -116,6 +116,12 @@ ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_g
  * threads split between them (auto, -1, is off: it measured slower); the
  * audio is identical either way. */
 ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, size_t err_len);
+/* q3t_stream_step of B distinct streams at once: the streams whose step only
+ * makes frames (after their first) generate them together (batched decode,
+ * q3t_codegen_next_many: the same frames as alone); the others step alone.
+ * res[i], n[i], pcm[i], err[i] as q3t_stream_step gives them for stream i. */
+void q3t_stream_step_many(q3t_stream *const *s, int B, float *const *pcm, size_t *n,
+                          ctts_status *res, char *const *err, size_t err_len);
 /* Stage times of the current / last utterance (ms): prepare (tokenize, layout,
  * embed), prefill (talker prefill + first code), lm (talker steps + code
  * predictor), decoder (speech decoder). */
