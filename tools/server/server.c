@@ -386,29 +386,31 @@ static void *worker_main(void *arg) {
             else req_start(s, r);
         }
         if (s->stopping && !s->n_active && !s->pend_head) break;
+        /* A finished request leaves the active list before the lock is let go:
+         * its connection thread frees it as soon as it sees it done. */
         int k = 0, ended = 0;
         for (int i = 0; i < s->n_active; i++) {
             request *r = s->active[i];
-            if (r->cancelled || s->stopping) {
-                req_finish(s, r, CTTS_E_CANCELLED, "cancelled");
+            if (r->cancelled || s->stopping) req_finish(s, r, CTTS_E_CANCELLED, "cancelled");
+            else if (r->q_n >= QUEUE_MAX) continue; /* the client is behind: let it catch up */
+            else if (!r->live || !feed_live(s, r)) step[k++] = r;
+            if (r->state == REQ_DONE) { /* cancelled, or feeding its text failed */
+                s->active[i--] = s->active[--s->n_active];
                 ended = 1;
-            } else if (r->q_n >= QUEUE_MAX) {
-                continue; /* the client is behind: let it catch up */
-            } else if (r->live && feed_live(s, r)) {
-                ended |= r->state == REQ_DONE; /* failed, or waiting for text */
-            } else {
-                step[k] = r, sess[k] = r->sess, out[k] = buf + (size_t)k * READ_CAP;
-                k++;
             }
         }
         if (k) { /* one frame (or step) of every request that can make one */
+            for (int j = 0; j < k; j++) sess[j] = step[j]->sess, out[j] = buf + (size_t)j * READ_CAP;
             pthread_mutex_unlock(&s->mu);
             ctts_stream_read_many(sess, k, out, READ_CAP, got, res);
             pthread_mutex_lock(&s->mu);
-            for (int j = 0; j < k; j++) ended |= req_took(s, step[j], out[j], got[j], res[j]);
+            for (int j = 0; j < k; j++)
+                if (req_took(s, step[j], out[j], got[j], res[j])) {
+                    for (int i = 0; i < s->n_active; i++)
+                        if (s->active[i] == step[j]) s->active[i] = s->active[--s->n_active];
+                    ended = 1;
+                }
         }
-        for (int i = 0; i < s->n_active; i++) /* drop the finished */
-            if (s->active[i]->state == REQ_DONE) s->active[i--] = s->active[--s->n_active];
         if (!k && !ended) pthread_cond_wait(&s->work_cv, &s->mu);
     }
     pthread_mutex_unlock(&s->mu);
