@@ -2,23 +2,29 @@
  * ctts serve: an HTTP/1.1 speech server over one loaded model.
  *
  *   ctts serve --model M [--host 127.0.0.1] [--port 8080] [--voice V]
- *              [--max-sessions 4] [--max-text 20000] [generation options]
+ *              [--max-sessions 4] [--max-text 20000] [--cors O] [--timeout 30]
+ *              [generation options: the requests' defaults]
  *
  * Endpoints (docs/SERVER.md has the request and response formats):
- *   GET  /health             {"status":"ok"}
- *   GET  /v1/models          the loaded model
- *   POST /v1/audio/speech    JSON {"input": "...", ...} -> WAV or raw PCM,
- *                            whole (Content-Length) or streamed (chunked)
+ *   GET  /health               {"status":"ok"}
+ *   GET  /v1/models            the loaded model
+ *   GET  /v1/voices            the names "voice" takes
+ *   POST /v1/voices?name=N     an audio clip to clone as voice N
+ *   POST /v1/audio/speech      JSON {"input": "...", ...} -> WAV or raw PCM,
+ *                              whole (Content-Length) or streamed (chunked)
+ *   GET  /v1/audio/speech/ws   WebSocket: text in pieces, PCM out as it is made
  *
  * Threads: the main thread accepts; each connection gets a thread that only
  * parses requests and writes responses. One compute worker owns the model:
- * it admits up to --max-sessions requests and steps them frame by frame in
- * turn (round robin), so concurrent streams share the model fairly and none
- * waits for another to finish. Each request's samples wait in its queue;
- * a client that reads slowly has its request skipped while the queue is full
- * (backpressure), and one that goes away cancels its request. Voices named
- * by requests are loaded by the worker too (a clone computes on the model).
- * SIGINT / SIGTERM: stop accepting, cancel what runs, exit 0.
+ * it admits up to --max-sessions requests and each round reads one step of
+ * every one that can take it (ctts_stream_read_many: Qwen3-TTS sessions make
+ * their frames together), so concurrent streams share the model fairly and
+ * none waits for another to finish. Each request's samples wait in its
+ * queue; a client that reads slowly has its request skipped while the queue
+ * is full (backpressure), and one that goes away cancels its request. Voices
+ * named or uploaded by requests are loaded by the worker too (a clone
+ * computes on the model). SIGINT / SIGTERM: stop accepting, cancel what
+ * runs, exit 0.
  */
 #include <errno.h>
 #include <fcntl.h>
