@@ -174,50 +174,6 @@ static void finish_layer(ctts_backend *be, const nn_qwen3_config *cfg,
     be->add(be, x, x, xn, t * (size_t)D);
 }
 
-ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
-                                   const nn_qwen3_layer_weights *w, nn_kv_cache *kv, float *x,
-                                   int T, int pos0, float *scratch) {
-    if (!be || !cfg || !w || !kv || !x || !scratch || T <= 0 || pos0 < 0)
-        return CTTS_E_INVALID_ARG;
-    const int f16 = kv->dtype == CTTS_DT_F16;
-    if (!w->q_proj || !w->norms || kv->d_model != nn_qwen3_kv_width(cfg) ||
-        (f16 && kv->n_heads != cfg->n_kv_heads) || (!f16 && kv->dtype != CTTS_DT_F32))
-        return CTTS_E_STATE;
-    if (kv->n < 0 || T > kv->capacity - kv->n) return CTTS_E_INVALID_ARG;
-
-    const int D = cfg->d_model, H = cfg->n_heads, Hkv = cfg->n_kv_heads, Dh = cfg->head_dim;
-    const int QD = H * Dh, KD = Hkv * Dh;
-    const size_t t = (size_t)T;
-    float *xn = scratch;                        /* [T, D] normed input / branch output */
-    float *q = xn + round16(t * (size_t)D);     /* [T, QD] */
-    float *att = q + round16(t * (size_t)QD);   /* [T, QD] */
-    float *g = att + round16(t * (size_t)QD);   /* [T, d_ff] */
-    float *u = g + round16(t * (size_t)cfg->d_ff); /* [T, d_ff] */
-    /* New K / V rows: straight into an F32 cache, or through scratch into an F16 one. */
-    float *k_new = f16 ? u + round16(t * (size_t)cfg->d_ff) : (float *)kv->k + (size_t)kv->n * KD;
-    float *v_new = f16 ? k_new + round16(t * (size_t)KD) : (float *)kv->v + (size_t)kv->n * KD;
-
-    /* Attention branch. */
-    be->rms_norm(be, xn, x, w->ln1, T, D, cfg->rms_eps);
-    float *const qkv_out[3] = {q, k_new, v_new};
-    const ctts_tensor *const qkv_w[3] = {w->q_proj, w->k_proj, w->v_proj};
-    be->linear_multi(be, 3, qkv_out, xn, qkv_w, T);
-    be->rms_norm(be, q, q, w->q_norm, T * H, Dh, cfg->rms_eps);
-    be->rms_norm(be, k_new, k_new, w->k_norm, T * Hkv, Dh, cfg->rms_eps);
-    be->rope_half(be, q, T, H, Dh, QD, pos0, cfg->rope_theta);
-    be->rope_half(be, k_new, T, Hkv, Dh, KD, pos0, cfg->rope_theta);
-    if (f16) {
-        be->kv_store_f16(be, kv->k, kv->v, k_new, v_new, KD, T, kv->n, Hkv, Dh, kv->capacity);
-        be->attention_gqa_f16(be, att, q, QD, kv->k, kv->v, kv->capacity, T, kv->n + T, kv->n,
-                              H, Hkv, Dh, 0);
-    } else {
-        be->attention_gqa(be, att, q, QD, kv->k, kv->v, KD, T, kv->n + T, kv->n, H, Hkv, Dh, 0);
-    }
-    kv->n += T;
-    finish_layer(be, cfg, w, x, T, xn, att, g, u);
-    return CTTS_OK;
-}
-
 ctts_status nn_qwen3_layer_forward_seqs(ctts_backend *be, const nn_qwen3_config *cfg,
                                         const nn_qwen3_layer_weights *w, nn_kv_cache *const *kv,
                                         const int *rows, int n_seq, float *x, float *scratch) {
@@ -237,10 +193,16 @@ ctts_status nn_qwen3_layer_forward_seqs(ctts_backend *be, const nn_qwen3_config 
     const int D = cfg->d_model, H = cfg->n_heads, Hkv = cfg->n_kv_heads, Dh = cfg->head_dim;
     const int QD = H * Dh, KD = Hkv * Dh;
     const size_t t = (size_t)T;
-    /* As nn_qwen3_layer_forward, with the new K / V rows always in scratch. */
-    float *xn = scratch, *q = xn + round16(t * (size_t)D), *att = q + round16(t * (size_t)QD);
-    float *g = att + round16(t * (size_t)QD), *u = g + round16(t * (size_t)cfg->d_ff);
-    float *k_new = u + round16(t * (size_t)cfg->d_ff), *v_new = k_new + round16(t * (size_t)KD);
+    float *xn = scratch;                           /* [T, D] normed input / branch output */
+    float *q = xn + round16(t * (size_t)D);        /* [T, QD] */
+    float *att = q + round16(t * (size_t)QD);      /* [T, QD] */
+    float *g = att + round16(t * (size_t)QD);      /* [T, d_ff] */
+    float *u = g + round16(t * (size_t)cfg->d_ff); /* [T, d_ff] */
+    /* New K / V rows: through scratch, or, for one sequence with an F32
+     * cache, straight into the cache. */
+    const int direct = n_seq == 1 && kv[0]->dtype == CTTS_DT_F32;
+    float *k_new = direct ? (float *)kv[0]->k + (size_t)kv[0]->n * KD : u + round16(t * (size_t)cfg->d_ff);
+    float *v_new = direct ? (float *)kv[0]->v + (size_t)kv[0]->n * KD : k_new + round16(t * (size_t)KD);
 
     be->rms_norm(be, xn, x, w->ln1, T, D, cfg->rms_eps);
     float *const qkv_out[3] = {q, k_new, v_new};
@@ -260,12 +222,21 @@ ctts_status nn_qwen3_layer_forward_seqs(ctts_backend *be, const nn_qwen3_config 
             be->attention_gqa_f16(be, ai, qi, QD, c->k, c->v, c->capacity, n, c->n + n, c->n, H,
                                   Hkv, Dh, 0);
         } else {
-            be->copy(be, (float *)c->k + (size_t)c->n * KD, ki, (size_t)n * KD);
-            be->copy(be, (float *)c->v + (size_t)c->n * KD, vi, (size_t)n * KD);
+            if (!direct) {
+                be->copy(be, (float *)c->k + (size_t)c->n * KD, ki, (size_t)n * KD);
+                be->copy(be, (float *)c->v + (size_t)c->n * KD, vi, (size_t)n * KD);
+            }
             be->attention_gqa(be, ai, qi, QD, c->k, c->v, KD, n, c->n + n, c->n, H, Hkv, Dh, 0);
         }
         c->n += n;
     }
     finish_layer(be, cfg, w, x, T, xn, att, g, u);
     return CTTS_OK;
+}
+
+ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
+                                   const nn_qwen3_layer_weights *w, nn_kv_cache *kv, float *x,
+                                   int T, int pos0, float *scratch) {
+    if (!kv || pos0 != kv->n) return CTTS_E_INVALID_ARG; /* rows continue the cache */
+    return nn_qwen3_layer_forward_seqs(be, cfg, w, &kv, &T, 1, x, scratch);
 }

@@ -78,14 +78,15 @@ int nn_qwen3_kv_width(const nn_qwen3_config *cfg);
 size_t nn_qwen3_scratch_floats(const nn_qwen3_config *cfg, int T);
 
 /* Runs one layer over x [T, D] (backend memory, updated in place). Rows take
- * RoPE positions pos0..pos0+T-1 and cache rows kv->n..kv->n+T-1; attention
- * sees cache rows 0..kv->n+T-1 causally. CTTS_E_INVALID_ARG (cache unchanged)
- * if the cache is too small. Allocates nothing. */
+ * RoPE positions and cache rows pos0..pos0+T-1, pos0 = kv->n (the rows
+ * continue the cache); attention sees cache rows 0..kv->n+T-1 causally.
+ * CTTS_E_INVALID_ARG (cache unchanged) if the cache is too small or pos0 is
+ * not kv->n. Allocates nothing. */
 ctts_status nn_qwen3_layer_forward(ctts_backend *be, const nn_qwen3_config *cfg,
                                    const nn_qwen3_layer_weights *w, nn_kv_cache *kv, float *x,
                                    int T, int pos0, float *scratch);
 
-/* The same layer over several sequences at once (batched decode): x holds
+/* The layer over several sequences at once (batched decode): x holds
  * rows[0] rows of sequence 0, then rows[1] of sequence 1, ...; sequence i
  * continues its own cache kv[i] at its own positions. The projections read
  * their weights once for all rows; each row's result is the one
