@@ -34,14 +34,14 @@ struct q3t_code_predictor {
 struct q3t_cp_state {
     const q3t_code_predictor *cp;
     ctts_backend *exec; /* runs the ops: cp->be unless set_exec chose another */
-    nn_kv_cache *kv; /* [n_layers], G rows each */
-    float *dev;      /* device: rows_t [2, Dt] | x [2, D] | h [D] | logits [V] | layer scratch */
-    float *rows_t, *x, *h, *lg, *ls;
-    float *host_lg; /* host [V] */
+    nn_kv_cache *kv;    /* [n_layers], G rows each */
+    /* Buffers for frames of up to cap sequences (1 at first; a batch runs on
+     * its first state's, grown on first use): device rows_t [2 cap, Dt] |
+     * x [2 cap, D] | h [cap, D] | logits [cap, V] | layer scratch (2 cap rows);
+     * host logits [cap, V]. */
+    float *dev, *host;
+    int cap;
     nn_sampler sampler;
-    /* batched frames run on the first state's batch buffers (made on first use) */
-    float *bdev, *bhost;
-    int bcap;
 };
 
 static size_t round16(size_t n) { return (n + 15u) & ~(size_t)15u; }
@@ -145,6 +145,26 @@ ctts_status q3t_code_predictor_load(ctts_backend *be, const q3t_talker_config *c
     return CTTS_OK;
 }
 
+/* The frame buffers of the struct comment for B sequences. */
+static ctts_status ensure_cap(q3t_cp_state *s, int B) {
+    if (B <= s->cap) return CTTS_OK;
+    const q3t_code_predictor *cp = s->cp;
+    const size_t b = (size_t)B;
+    const size_t total = round16(2 * b * cp->Dt) + round16(2 * b * cp->D) + round16(b * cp->D) +
+                         round16(b * cp->V) + nn_qwen3_scratch_floats(&cp->lc, 2 * B);
+    float *d = cp->be->alloc(cp->be, total * sizeof(float));
+    float *h = malloc(b * (size_t)cp->V * sizeof(float));
+    if (!d || !h) {
+        if (d) cp->be->free_buf(cp->be, d);
+        free(h);
+        return CTTS_E_OOM;
+    }
+    if (s->dev) cp->be->free_buf(cp->be, s->dev);
+    free(s->host);
+    s->dev = d, s->host = h, s->cap = B;
+    return CTTS_OK;
+}
+
 void q3t_cp_state_free(q3t_cp_state *s) {
     if (!s) return;
     ctts_backend *be = s->cp->be;
@@ -152,9 +172,7 @@ void q3t_cp_state_free(q3t_cp_state *s) {
         for (int l = 0; l < s->cp->n_layers; l++) nn_kv_cache_release(&s->kv[l], be);
     free(s->kv);
     if (s->dev) be->free_buf(be, s->dev);
-    if (s->bdev) be->free_buf(be, s->bdev);
-    free(s->bhost);
-    free(s->host_lg);
+    free(s->host);
     nn_sampler_release(&s->sampler);
     free(s);
 }
@@ -169,23 +187,13 @@ ctts_status q3t_cp_state_new(const q3t_code_predictor *cp, q3t_cp_state **out, c
     s->cp = cp;
     s->exec = be;
     s->kv = calloc((size_t)cp->n_layers, sizeof *s->kv);
-    const size_t o_x = round16(2 * (size_t)cp->Dt), o_h = o_x + round16(2 * (size_t)cp->D),
-                 o_lg = o_h + round16((size_t)cp->D), o_ls = o_lg + round16((size_t)cp->V),
-                 total = o_ls + nn_qwen3_scratch_floats(&cp->lc, 2);
-    s->dev = be->alloc(be, total * sizeof(float));
-    s->host_lg = malloc((size_t)cp->V * sizeof(float));
-    int ok = s->kv && s->dev && s->host_lg && nn_sampler_init(&s->sampler, cp->V) == CTTS_OK;
+    int ok = s->kv && ensure_cap(s, 1) == CTTS_OK && nn_sampler_init(&s->sampler, cp->V) == CTTS_OK;
     for (int l = 0; ok && l < cp->n_layers; l++)
         ok = nn_kv_cache_init(&s->kv[l], be, cp->G, nn_qwen3_kv_width(&cp->lc)) == CTTS_OK;
     if (!ok) {
         q3t_cp_state_free(s);
         return ctts_err(err, err_len, CTTS_E_OOM, "code predictor state: out of memory");
     }
-    s->rows_t = s->dev;
-    s->x = s->dev + o_x;
-    s->h = s->dev + o_h;
-    s->lg = s->dev + o_lg;
-    s->ls = s->dev + o_ls;
     *out = s;
     return CTTS_OK;
 }
@@ -194,21 +202,54 @@ void q3t_cp_state_set_exec(q3t_cp_state *s, ctts_backend *exec) {
     if (s) s->exec = exec ? exec : s->cp->be;
 }
 
-/* in [T, Dt] -> x [T, D] (projection; without one, in is x) -> layers at the
- * next T cache rows -> norm of the last row -> lm_head[step] -> host logits. */
-static ctts_status run_rows(const q3t_code_predictor *cp, q3t_cp_state *s, int T, int step) {
-    ctts_backend *be = s->exec;
-    const int D = cp->D;
-    if (cp->proj) be->linear(be, s->x, s->rows_t, cp->proj, cp->proj_b, T);
-    const int pos0 = s->kv[0].n;
-    for (int l = 0; l < cp->n_layers; l++) {
-        ctts_status st = nn_qwen3_layer_forward(be, &cp->lc, &cp->layers[l], &s->kv[l], s->x, T,
-                                                pos0, s->ls);
-        if (st != CTTS_OK) return st;
+/* Frames of B sequences (B <= s[0]->cap) on s[0]'s buffers, as the frame
+ * functions describe; force / logits / scores only with B = 1. Each step: the
+ * rows [T per sequence, Dt] -> x (projection; without one the rows are
+ * gathered straight into x) -> the layers, each sequence at its next cache
+ * rows -> norm of each sequence's last row -> lm_head[step] -> host logits ->
+ * the sequence's own sampler and RNG. */
+static ctts_status run_frames(const q3t_code_predictor *cp, q3t_cp_state *const *s, int B,
+                              const q3t_talker *t, const float *const *hidden, const int *code0,
+                              const nn_sampling_params *const *p, ctts_rng *const *rng,
+                              const int32_t *force, int32_t *const *codes, float *logits,
+                              float *scores, char *err, size_t err_len) {
+    ctts_backend *be = s[0]->exec;
+    const int V = cp->V, Dt = cp->Dt, D = cp->D;
+    const size_t c = (size_t)s[0]->cap;
+    float *rows_t = s[0]->dev, *x = rows_t + round16(2 * c * Dt), *h = x + round16(2 * c * D);
+    float *lg = h + round16(c * D), *ls = lg + round16(c * V);
+    float *in = cp->proj ? rows_t : x;
+    nn_kv_cache *kv[Q3T_MAX_BATCH];
+    int rows[Q3T_MAX_BATCH];
+    for (int i = 0; i < B; i++) {
+        for (int l = 0; l < cp->n_layers; l++) s[i]->kv[l].n = 0;
+        codes[i][0] = code0[i];
+        be->upload(be, in + 2 * (size_t)i * Dt, hidden[i], (size_t)Dt * sizeof(float));
+        be->get_rows(be, in + (2 * (size_t)i + 1) * Dt, q3t_talker_codec_table(t), &code0[i], 1);
     }
-    be->rms_norm(be, s->h, s->x + (size_t)(T - 1) * D, cp->norm, 1, D, cp->lc.rms_eps);
-    be->linear(be, s->lg, s->h, cp->head[step], NULL, 1);
-    be->download(be, s->host_lg, s->lg, (size_t)cp->V * sizeof(float));
+    for (int j = 0; j < cp->G - 1; j++) {
+        const int T = j == 0 ? 2 : 1; /* rows per sequence */
+        if (j > 0)
+            for (int i = 0; i < B; i++) be->get_rows(be, in + (size_t)i * Dt, cp->emb[j - 1], &codes[i][j], 1);
+        if (cp->proj) be->linear(be, x, rows_t, cp->proj, cp->proj_b, B * T);
+        for (int l = 0; l < cp->n_layers; l++) {
+            for (int i = 0; i < B; i++) kv[i] = &s[i]->kv[l], rows[i] = T;
+            ctts_status st = nn_qwen3_layer_forward_seqs(be, &cp->lc, &cp->layers[l], kv, rows, B, x, ls);
+            if (st != CTTS_OK) return ctts_err(err, err_len, st, "code predictor: step %d failed", j);
+        }
+        for (int i = 0; i < B; i++)
+            be->rms_norm(be, h + (size_t)i * D, x + ((size_t)i * T + T - 1) * D, cp->norm, 1, D,
+                         cp->lc.rms_eps);
+        be->linear(be, lg, h, cp->head[j], NULL, B);
+        be->download(be, s[0]->host, lg, (size_t)B * V * sizeof(float));
+        for (int i = 0; i < B; i++) {
+            float *sc = s[0]->host + (size_t)i * V;
+            if (logits) memcpy(logits + (size_t)j * V, sc, (size_t)V * sizeof(float));
+            if (scores) sc = memcpy(scores + (size_t)j * V, sc, (size_t)V * sizeof(float));
+            const int code = nn_sample_token(&s[i]->sampler, sc, V, p[i], rng[i]);
+            codes[i][j + 1] = force ? force[j + 1] : code;
+        }
+    }
     return CTTS_OK;
 }
 
@@ -233,48 +274,8 @@ ctts_status q3t_code_predictor_frame(const q3t_code_predictor *cp, q3t_cp_state 
                 return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
                                 "code predictor: forced code %d of group %d outside [0, %d)",
                                 force[g], g, cp->V);
-    ctts_backend *be = s->exec;
-    const int V = cp->V, Dt = cp->Dt;
-    /* Without a projection the rows are gathered straight into x. */
-    float *in = cp->proj ? s->rows_t : s->x;
-    for (int l = 0; l < cp->n_layers; l++) s->kv[l].n = 0;
-
-    codes[0] = code0;
-    const int32_t c0 = code0;
-    be->upload(be, in, hidden, (size_t)Dt * sizeof(float));
-    be->get_rows(be, in + Dt, q3t_talker_codec_table(t), &c0, 1);
-    for (int j = 0; j < cp->G - 1; j++) {
-        if (j > 0) be->get_rows(be, in, cp->emb[j - 1], &codes[j], 1);
-        ctts_status st = run_rows(cp, s, j == 0 ? 2 : 1, j);
-        if (st != CTTS_OK) return ctts_err(err, err_len, st, "code predictor: step %d failed", j);
-        if (logits) memcpy(logits + (size_t)j * V, s->host_lg, (size_t)V * sizeof(float));
-        float *sc = scores ? scores + (size_t)j * V : s->host_lg;
-        if (scores) memcpy(sc, s->host_lg, (size_t)V * sizeof(float));
-        const int c = nn_sample_token(&s->sampler, sc, V, p, rng);
-        codes[j + 1] = force ? force[j + 1] : c;
-    }
-    return CTTS_OK;
-}
-
-/* Batch buffers for B sequences: rows_t [2B, Dt] | x [2B, D] | h [B, D] |
- * logits [B, V] | layer scratch (2B rows) on the device, logits [B, V] on the host. */
-static ctts_status ensure_batch(q3t_cp_state *s, int B) {
-    if (B <= s->bcap) return CTTS_OK;
-    const q3t_code_predictor *cp = s->cp;
-    const size_t b = (size_t)B;
-    const size_t total = round16(2 * b * cp->Dt) + round16(2 * b * cp->D) + round16(b * cp->D) +
-                         round16(b * cp->V) + nn_qwen3_scratch_floats(&cp->lc, 2 * B);
-    float *d = cp->be->alloc(cp->be, total * sizeof(float));
-    float *h = malloc(b * (size_t)cp->V * sizeof(float));
-    if (!d || !h) {
-        if (d) cp->be->free_buf(cp->be, d);
-        free(h);
-        return CTTS_E_OOM;
-    }
-    if (s->bdev) cp->be->free_buf(cp->be, s->bdev);
-    free(s->bhost);
-    s->bdev = d, s->bhost = h, s->bcap = B;
-    return CTTS_OK;
+    return run_frames(cp, &s, 1, t, &hidden, &code0, &p, &rng, force, &codes, logits, scores, err,
+                      err_len);
 }
 
 ctts_status q3t_code_predictor_frame_many(const q3t_code_predictor *cp, q3t_cp_state *const *s,
@@ -294,41 +295,9 @@ ctts_status q3t_code_predictor_frame_many(const q3t_code_predictor *cp, q3t_cp_s
                             "code predictor: first code %d outside [0, %d)", code0[i],
                             q3t_talker_vocab(t));
     }
-    if (ensure_batch(s[0], B) != CTTS_OK)
+    if (ensure_cap(s[0], B) != CTTS_OK)
         return ctts_err(err, err_len, CTTS_E_OOM, "code predictor: out of memory (batch of %d)", B);
-    ctts_backend *be = s[0]->exec;
-    const int V = cp->V, Dt = cp->Dt, D = cp->D;
-    const size_t b = (size_t)B;
-    float *rows_t = s[0]->bdev, *x = rows_t + round16(2 * b * Dt), *h = x + round16(2 * b * D);
-    float *lg = h + round16(b * D), *ls = lg + round16(b * V);
-    float *in = cp->proj ? rows_t : x; /* as q3t_code_predictor_frame, one sequence after another */
-    nn_kv_cache *kv[Q3T_MAX_BATCH];
-    int rows[Q3T_MAX_BATCH];
-    for (int i = 0; i < B; i++) {
-        for (int l = 0; l < cp->n_layers; l++) s[i]->kv[l].n = 0;
-        codes[i][0] = code0[i];
-        be->upload(be, in + 2 * (size_t)i * Dt, hidden[i], (size_t)Dt * sizeof(float));
-        be->get_rows(be, in + (2 * (size_t)i + 1) * Dt, q3t_talker_codec_table(t), &code0[i], 1);
-    }
-    for (int j = 0; j < cp->G - 1; j++) {
-        const int T = j == 0 ? 2 : 1; /* rows per sequence */
-        if (j > 0)
-            for (int i = 0; i < B; i++) be->get_rows(be, in + (size_t)i * Dt, cp->emb[j - 1], &codes[i][j], 1);
-        if (cp->proj) be->linear(be, x, rows_t, cp->proj, cp->proj_b, B * T);
-        for (int l = 0; l < cp->n_layers; l++) {
-            for (int i = 0; i < B; i++) kv[i] = &s[i]->kv[l], rows[i] = T;
-            ctts_status st = nn_qwen3_layer_forward_seqs(be, &cp->lc, &cp->layers[l], kv, rows, B, x, ls);
-            if (st != CTTS_OK) return ctts_err(err, err_len, st, "code predictor: step %d failed", j);
-        }
-        for (int i = 0; i < B; i++) /* each sequence's last row */
-            be->rms_norm(be, h + (size_t)i * D, x + ((size_t)i * T + T - 1) * D, cp->norm, 1, D,
-                         cp->lc.rms_eps);
-        be->linear(be, lg, h, cp->head[j], NULL, B);
-        be->download(be, s[0]->bhost, lg, b * V * sizeof(float));
-        for (int i = 0; i < B; i++)
-            codes[i][j + 1] = nn_sample_token(&s[i]->sampler, s[0]->bhost + (size_t)i * V, V, p[i], rng[i]);
-    }
-    return CTTS_OK;
+    return run_frames(cp, s, B, t, hidden, code0, p, rng, NULL, codes, NULL, NULL, err, err_len);
 }
 
 ctts_status q3t_code_predictor_frame_embed(const q3t_code_predictor *cp, q3t_cp_state *s,
@@ -350,7 +319,7 @@ ctts_status q3t_code_predictor_frame_embed(const q3t_code_predictor *cp, q3t_cp_
     ctts_backend *be = s->exec;
     const int Dt = cp->Dt;
     /* Sum in group order, like torch's reduction over the 16 stacked rows. */
-    float *acc = s->rows_t, *row = s->rows_t + Dt;
+    float *acc = s->dev, *row = s->dev + Dt; /* the rows_t buffer */
     be->get_rows(be, acc, q3t_talker_codec_table(t), &codes[0], 1);
     for (int g = 1; g < cp->G; g++) {
         be->get_rows(be, row, cp->emb[g - 1], &codes[g], 1);
