@@ -106,8 +106,6 @@ struct q3t_stream {
     int cur;            /* the batch on the worker */
     float *bpcm;        /* [STEP_FRAMES * hop] */
     int made, lm_done, max_frames;
-    ctts_status batch_st; /* a failed batched step, reported by q3t_stream_step_many */
-    char batch_err[256];
     int pipe;           /* this utterance: 1 pipelined, 0 sequential */
     ctts_worker *worker;
     ctts_backend *be_lm, *be_dec; /* the model's threads split in two (pipelined) */
@@ -865,16 +863,24 @@ ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_g
     return CTTS_OK;
 }
 
+/* 1 while s may make another frame (at the frame cap it is done). */
+static int wants_frame(q3t_stream *s) {
+    if (!s->lm_done && s->max_frames > 0 && s->made >= s->max_frames) s->lm_done = 1;
+    return !s->lm_done;
+}
+
+/* Frame c was made. */
+static void frame_made(q3t_stream *s, const int32_t *c) {
+    if (s->observer) s->observer(s->observer_user, s->made, c);
+    s->made++;
+}
+
 /* Generates up to want frames into codes ([want, G]); *got frames were made
  * (fewer at the end: EOS, the token or frame cap). */
 static ctts_status gen_frames(q3t_stream *s, int32_t *codes, int want, int *got, char *err,
                               size_t err_len) {
     *got = 0;
-    while (*got < want && !s->lm_done) {
-        if (s->max_frames > 0 && s->made >= s->max_frames) {
-            s->lm_done = 1;
-            break;
-        }
+    while (*got < want && wants_frame(s)) {
         int32_t *c = codes + (size_t)*got * s->G;
         const double t0 = now_ms();
         ctts_status st = q3t_codegen_next(s->gen, c, err, err_len);
@@ -884,8 +890,7 @@ static ctts_status gen_frames(q3t_stream *s, int32_t *codes, int want, int *got,
             break;
         }
         if (st != CTTS_OK) return st;
-        if (s->observer) s->observer(s->observer_user, s->made, c);
-        s->made++;
+        frame_made(s, c);
         (*got)++;
     }
     return CTTS_OK;
@@ -1049,62 +1054,43 @@ void q3t_stream_step_many(q3t_stream *const *s, int B, float *const *pcm, size_t
     /* STEP_FRAMES rounds of one frame for every stream still generating */
     q3t_codegen *g[Q3T_MAX_BATCH];
     int32_t *out[Q3T_MAX_BATCH];
-    ctts_status r[Q3T_MAX_BATCH];
+    ctts_status r[Q3T_MAX_BATCH], fail = CTTS_OK;
+    char fail_err[256] = "";
     int idx[Q3T_MAX_BATCH];
     for (int k = 0; k < nb; k++) batch[k]->bn[0] = 0;
-    for (int f = 0; f < STEP_FRAMES; f++) {
+    for (int f = 0; f < STEP_FRAMES && fail == CTTS_OK; f++) {
         int ng = 0;
-        for (int k = 0; k < nb; k++) {
-            q3t_stream *q = batch[k];
-            if (q->lm_done) continue;
-            if (q->max_frames > 0 && q->made >= q->max_frames) {
-                q->lm_done = 1;
-                continue;
-            }
-            g[ng] = q->gen, out[ng] = q->bcodes[0] + (size_t)q->bn[0] * q->G, idx[ng++] = k;
-        }
+        for (int k = 0; k < nb; k++)
+            if (wants_frame(batch[k]))
+                g[ng] = batch[k]->gen, out[ng] = batch[k]->bcodes[0] + (size_t)batch[k]->bn[0] * batch[k]->G,
+                idx[ng++] = k;
         if (!ng) break;
-        char gerr[256];
         const double t0 = now_ms();
-        ctts_status st = q3t_codegen_next_many(g, ng, out, r, gerr, sizeof gerr);
+        fail = q3t_codegen_next_many(g, ng, out, r, fail_err, sizeof fail_err);
         const double per = (now_ms() - t0) / ng;
-        for (int j = 0; j < ng; j++) {
+        for (int j = 0; j < ng && fail == CTTS_OK; j++) {
             q3t_stream *q = batch[idx[j]];
             q->lm_ms += per;
-            if (st != CTTS_OK) { /* the batch failed: every stream in it fails */
-                q->done = 1;
-                q->lm_done = 1;
-                q->bn[0] = -1;
-                snprintf(q->batch_err, sizeof q->batch_err, "%s", gerr);
-                q->batch_st = st;
-                continue;
-            }
             if (r[j] == CTTS_DONE) {
                 q->lm_done = 1;
-                continue;
+            } else {
+                frame_made(q, out[j]);
+                q->bn[0]++;
             }
-            if (q->observer) q->observer(q->observer_user, q->made, out[j]);
-            q->made++;
-            q->bn[0]++;
         }
     }
-    /* each stream decodes its own frames */
+    /* each stream decodes its own frames (a failed batch fails them all) */
     for (int i = 0, k = 0; i < B && k < nb; i++) {
         q3t_stream *q = s[i];
         if (q != batch[k]) continue;
         k++;
-        if (q->bn[0] < 0) {
-            res[i] = ctts_err(err[i], err_len, q->batch_st, "%s", q->batch_err);
-            continue;
+        if (fail != CTTS_OK) res[i] = ctts_err(err[i], err_len, fail, "%s", fail_err);
+        else if (q->bn[0] == 0) res[i] = CTTS_DONE;
+        else {
+            const double t0 = now_ms();
+            res[i] = q3t_sdec_stream_decode(q->dec, q->bcodes[0], q->bn[0], pcm[i], err[i], err_len);
+            q->decoder_ms += now_ms() - t0;
         }
-        if (q->bn[0] == 0) {
-            q->done = 1;
-            res[i] = CTTS_DONE;
-            continue;
-        }
-        const double t0 = now_ms();
-        res[i] = q3t_sdec_stream_decode(q->dec, q->bcodes[0], q->bn[0], pcm[i], err[i], err_len);
-        q->decoder_ms += now_ms() - t0;
         if (res[i] != CTTS_OK) {
             q->done = 1;
             continue;
