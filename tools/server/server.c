@@ -585,6 +585,30 @@ static int send_whole(int fd, const speech_format *f, int rate, const float *pcm
     return rc;
 }
 
+/* Cancels r (lock held): the worker drops it at its next round. */
+static void req_cancel(server *s, request *r) {
+    r->cancelled = 1;
+    if (r->sess) ctts_stream_cancel(r->sess);
+    pthread_cond_signal(&s->work_cv);
+}
+
+/* Moves up to CHUNK_MAX of r's waiting samples into c->pcm (lock held). */
+static size_t take_samples(server *s, request *r, conn *c) {
+    const size_t n = r->q_n < CHUNK_MAX ? r->q_n : CHUNK_MAX;
+    if (!n) return 0;
+    memcpy(c->pcm, r->q, n * sizeof *c->pcm);
+    memmove(r->q, r->q + n, (r->q_n - n) * sizeof *r->q);
+    r->q_n -= n;
+    pthread_cond_signal(&s->work_cv); /* room again in the queue */
+    return n;
+}
+
+/* Ends r early (lock held): cancels it and waits until the worker has let go. */
+static void req_abandon(server *s, request *r) {
+    if (r->state != REQ_DONE) req_cancel(s, r);
+    while (r->state != REQ_DONE) pthread_cond_wait(&r->cv, &s->mu);
+}
+
 /* Waits for samples or the end of r (lock held); a vanished client cancels r. */
 static void wait_output(server *s, request *r, int fd) {
     while (!r->q_n && r->state != REQ_DONE) {
@@ -593,11 +617,7 @@ static void wait_output(server *s, request *r, int fd) {
         ts.tv_nsec += 200 * 1000000L;
         if (ts.tv_nsec >= 1000000000L) ts.tv_sec++, ts.tv_nsec -= 1000000000L;
         pthread_cond_timedwait(&r->cv, &s->mu, &ts);
-        if (!r->cancelled && peer_gone(fd)) {
-            r->cancelled = 1;
-            if (r->sess) ctts_stream_cancel(r->sess);
-            pthread_cond_signal(&s->work_cv);
-        }
+        if (!r->cancelled && peer_gone(fd)) req_cancel(s, r);
     }
 }
 
@@ -631,16 +651,10 @@ static int serve_speech(conn *c, request *r, const speech_format *f, int keep_al
     const double t0 = now_ms();
     for (;;) {
         wait_output(s, r, c->fd);
-        size_t n = r->q_n < CHUNK_MAX ? r->q_n : CHUNK_MAX;
+        const size_t n = take_samples(s, r, c);
         if (n && t_resp.first_audio_ms < 0) t_resp.first_audio_ms = now_ms() - t0;
         t_resp.samples += n;
-        if (n) {
-            memcpy(c->pcm, r->q, n * sizeof *c->pcm);
-            memmove(r->q, r->q + n, (r->q_n - n) * sizeof *r->q);
-            r->q_n -= n;
-        }
         const int done = r->state == REQ_DONE && !r->q_n;
-        if (n) pthread_cond_signal(&s->work_cv); /* room again in the queue */
         pthread_mutex_unlock(&s->mu);
 
         if (n && f->stream) {
@@ -672,11 +686,8 @@ static int serve_speech(conn *c, request *r, const speech_format *f, int keep_al
         }
         pthread_mutex_lock(&s->mu);
         if (done) break;
-        if (rc) { /* cancel, and wait until the worker has let go of r */
-            r->cancelled = 1;
-            if (r->sess) ctts_stream_cancel(r->sess);
-            pthread_cond_signal(&s->work_cv);
-            while (r->state != REQ_DONE) pthread_cond_wait(&r->cv, &s->mu);
+        if (rc) {
+            req_abandon(s, r);
             break;
         }
     }
@@ -934,18 +945,6 @@ static int ws_read_msg(conn *c, size_t *n) {
     return f.opcode;
 }
 
-/* Ends a request early: cancels it and waits until the worker has let go. */
-static void req_abandon(server *s, request *r) {
-    pthread_mutex_lock(&s->mu);
-    if (r->state != REQ_DONE) {
-        r->cancelled = 1;
-        if (r->sess) ctts_stream_cancel(r->sess);
-        pthread_cond_signal(&s->work_cv);
-        while (r->state != REQ_DONE) pthread_cond_wait(&r->cv, &s->mu);
-    }
-    pthread_mutex_unlock(&s->mu);
-}
-
 /* A text message after the first: {"text": "...", "end": true|false}. */
 static int ws_take_text(server *s, request *r, const char *msg, size_t n, char *err, size_t err_len) {
     json_value *j = json_parse(msg, n, err, err_len);
@@ -992,13 +991,7 @@ static void ws_session(conn *c, request *r, const speech_format *f) {
     const double t0 = now_ms();
     for (;;) {
         pthread_mutex_lock(&s->mu);
-        size_t n = r->q_n < CHUNK_MAX ? r->q_n : CHUNK_MAX;
-        if (n) {
-            memcpy(c->pcm, r->q, n * sizeof *c->pcm);
-            memmove(r->q, r->q + n, (r->q_n - n) * sizeof *r->q);
-            r->q_n -= n;
-            pthread_cond_signal(&s->work_cv);
-        }
+        const size_t n = take_samples(s, r, c);
         const int done = r->state == REQ_DONE && !r->q_n;
         pthread_mutex_unlock(&s->mu);
         if (n) {
@@ -1049,7 +1042,9 @@ static void ws_session(conn *c, request *r, const speech_format *f) {
             break;
         }
     }
+    pthread_mutex_lock(&s->mu);
     req_abandon(s, r);
+    pthread_mutex_unlock(&s->mu);
 }
 
 /* The upgrade, then the first message (the request's options, as the speech
