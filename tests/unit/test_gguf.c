@@ -41,7 +41,8 @@ static void test_round_trip(void) {
     const ctts_tensor *tp[5] = {&t[0], &t[1], &t[2], &t[3], &t[4]};
     const char *kv[] = {"general.architecture", "pocket-tts", "x.y", "z"};
     char err[512];
-    const char *path = tmp("rt.gguf");
+    char path[256]; /* tmp() reuses one buffer: keep this name apart from bad.gguf's */
+    snprintf(path, sizeof path, "%s", tmp("rt.gguf"));
     REQUIRE(gguf_write(path, tp, 5, kv, 2, err, sizeof err) == CTTS_OK);
     gguf_file *f = NULL;
     REQUIRE(gguf_open(path, &f, err, sizeof err) == CTTS_OK);
