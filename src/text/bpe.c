@@ -61,6 +61,7 @@ struct bpe_tokenizer {
     int added_start[257];
     int n_added;
     pcre2_code *re;
+    pcre2_code *re_last_ns; /* the last non-whitespace character (bpe_encode_stable) */
 };
 
 /* ---- GPT-2 byte <-> unicode map ---- */
@@ -507,6 +508,10 @@ ctts_status bpe_load_files(const char *vocab_path, const char *merges_path,
                           (const char *)msg, (size_t)eoff);
         } else {
             pcre2_jit_compile(t->re, PCRE2_JIT_COMPLETE); /* optional speed-up */
+            /* \s here is the pre-tokenizer's own whitespace class. */
+            t->re_last_ns = pcre2_compile((PCRE2_SPTR) "\\S\\s*\\z", PCRE2_ZERO_TERMINATED,
+                                          PCRE2_UTF | PCRE2_UCP, &ecode, &eoff, NULL);
+            if (!t->re_last_ns) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
         }
     }
     if (st != CTTS_OK) {
@@ -553,6 +558,7 @@ void bpe_free(bpe_tokenizer *t) {
     free(t->merges);
     free(t->added);
     if (t->re) pcre2_code_free(t->re);
+    if (t->re_last_ns) pcre2_code_free(t->re_last_ns);
     free(t);
 }
 
@@ -668,21 +674,11 @@ static int bpe_piece(const bpe_tokenizer *t, enc_state *s, const unsigned char *
 
 typedef void (*piece_fn)(const char *piece, size_t n, void *user);
 
-/* NFC + regex split of one segment; calls fn per piece. */
-static ctts_status split_segment(const bpe_tokenizer *t, const char *seg, size_t len, piece_fn fn,
-                                 void *user, char *err, size_t err_len) {
-    size_t nlen = 0;
-    char *norm = nfc_normalize(seg, len, &nlen);
-    if (!norm) {
-        if (!uni_utf8_valid(seg, len))
-            return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text is not valid UTF-8");
-        return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
-    }
+/* Regex split of an NFC segment; calls fn per piece. */
+static ctts_status split_normalized(const bpe_tokenizer *t, const char *norm, size_t nlen,
+                                    piece_fn fn, void *user, char *err, size_t err_len) {
     pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->re, NULL);
-    if (!md) {
-        free(norm);
-        return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
-    }
+    if (!md) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
     ctts_status st = CTTS_OK;
     size_t off = 0;
     while (off < nlen) {
@@ -713,6 +709,37 @@ static ctts_status split_segment(const bpe_tokenizer *t, const char *seg, size_t
         }
     }
     pcre2_match_data_free(md);
+    return st;
+}
+
+/* NFC of one segment (valid UTF-8 checked): malloc'd, or NULL with err set. */
+static char *nfc_segment(const char *seg, size_t len, size_t *nlen, ctts_status *st, char *err,
+                         size_t err_len) {
+    char *norm = nfc_normalize(seg, len, nlen);
+    if (!norm)
+        *st = !uni_utf8_valid(seg, len)
+                  ? ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text is not valid UTF-8")
+                  : ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    return norm;
+}
+
+/* Byte length of the NFC of seg[0..len) (0 with *st set on failure). */
+static size_t nfc_len(const char *seg, size_t len, ctts_status *st, char *err, size_t err_len) {
+    size_t n = 0;
+    char *norm = nfc_segment(seg, len, &n, st, err, err_len);
+    if (!norm) return 0;
+    free(norm);
+    return n;
+}
+
+/* NFC + regex split of one segment; calls fn per piece. */
+static ctts_status split_segment(const bpe_tokenizer *t, const char *seg, size_t len, piece_fn fn,
+                                 void *user, char *err, size_t err_len) {
+    size_t nlen = 0;
+    ctts_status st = CTTS_OK;
+    char *norm = nfc_segment(seg, len, &nlen, &st, err, err_len);
+    if (!norm) return st;
+    st = split_normalized(t, norm, nlen, fn, user, err, err_len);
     free(norm);
     return st;
 }
@@ -778,6 +805,168 @@ ctts_status bpe_encode(const bpe_tokenizer *t, const char *text, size_t len, int
     *ids = s.ids;
     *n = s.n;
     return CTTS_OK;
+}
+
+/* ---- encoding text that is still being written ---- */
+
+/* Piece start offsets of a normalized segment (after the first). */
+typedef struct {
+    const char *base;
+    size_t *off;
+    size_t n, cap;
+    int oom;
+} cut_list;
+
+static void cut_cb(const char *piece, size_t n, void *user) {
+    (void)n;
+    cut_list *c = user;
+    if (c->oom || piece == c->base) return;
+    if (c->n == c->cap) {
+        size_t cap = c->cap ? c->cap * 2 : 64;
+        size_t *o = realloc(c->off, cap * sizeof *o);
+        if (!o) {
+            c->oom = 1;
+            return;
+        }
+        c->off = o;
+        c->cap = cap;
+    }
+    c->off[c->n++] = (size_t)(piece - c->base);
+}
+
+/* 1 if s[0..n) is a proper prefix of an added token. */
+static int added_prefix(const bpe_tokenizer *t, const char *s, size_t n) {
+    unsigned char c = (unsigned char)s[0];
+    for (int k = t->added_start[c]; k < t->added_start[c + 1]; k++) {
+        const added_ref *a = &t->added[k];
+        if (a->len > n && memcmp(s, t->toks[a->id].str, n) == 0) return 1;
+    }
+    return 0;
+}
+
+/* Bytes of the longest prefix of s[0..n) that ends on a character boundary
+ * (an incomplete last sequence is left for later text). */
+static size_t complete_utf8(const char *s, size_t n) {
+    size_t i = n, k = 0;
+    while (i > 0 && k < 3 && ((unsigned char)s[i - 1] & 0xC0) == 0x80) i--, k++;
+    if (i == 0) return n;
+    unsigned char lead = (unsigned char)s[i - 1];
+    size_t need = lead >= 0xF0 ? 4 : lead >= 0xE0 ? 3 : lead >= 0xC0 ? 2 : 1;
+    return need > k + 1 ? i - 1 : n;
+}
+
+/* Within the open segment seg[0..len) (no added token in it): the largest cut
+ * c that later text cannot move (see bpe_encode_stable), 0 if none. */
+static ctts_status stable_cut(const bpe_tokenizer *t, const char *seg, size_t len, size_t *cut,
+                              char *err, size_t err_len) {
+    *cut = 0;
+    if (!len) return CTTS_OK;
+    ctts_status st = CTTS_OK;
+    size_t nlen = 0;
+    char *norm = nfc_segment(seg, len, &nlen, &st, err, err_len);
+    if (!norm) return st;
+    /* Pieces ending at or before the last non-whitespace character are final:
+     * every alternative of the pattern decides by looking at most up to the
+     * next non-whitespace character. */
+    size_t last_ns = 0;
+    int have_ns = 0;
+    pcre2_match_data *md = pcre2_match_data_create_from_pattern(t->re_last_ns, NULL);
+    if (!md) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    if (md && pcre2_match(t->re_last_ns, (PCRE2_SPTR)norm, nlen, 0, PCRE2_NO_UTF_CHECK, md,
+                          NULL) >= 0) {
+        last_ns = pcre2_get_ovector_pointer(md)[0];
+        have_ns = 1;
+    }
+    if (md) pcre2_match_data_free(md);
+    cut_list all = {.base = norm}, part = {0};
+    if (st == CTTS_OK && have_ns) st = split_normalized(t, norm, nlen, cut_cb, &all, err, err_len);
+    if (st == CTTS_OK && all.oom) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    const int identity = nlen == len && memcmp(norm, seg, len) == 0;
+    size_t *clean = NULL, n_clean = 0; /* positions where NFC may be cut */
+    if (st == CTTS_OK && have_ns && !identity) {
+        clean = malloc(len * sizeof *clean);
+        if (!clean) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        for (size_t i = 0; clean && i < len;) {
+            uint32_t cp = 0;
+            int k = uni_utf8_decode(seg + i, len - i, &cp);
+            if (k <= 0) break;
+            if (nfc_cut_before(cp)) clean[n_clean++] = i;
+            i += (size_t)k;
+        }
+    }
+    for (size_t k = all.n; st == CTTS_OK && have_ns && k-- > 0;) {
+        const size_t b = all.off[k];
+        uint32_t cp = 0;
+        if (b > last_ns || uni_utf8_decode(norm + b, nlen - b, &cp) <= 0 || !nfc_cut_before(cp))
+            continue;
+        size_t c = b;
+        if (!identity) {
+            /* The cut in seg whose prefix normalizes to norm[0..b): the NFC of a
+             * prefix cut cleanly is a prefix of norm, so bisect by length. */
+            size_t lo = 0, hi = n_clean;
+            while (lo < hi && st == CTTS_OK) {
+                size_t mid = lo + (hi - lo) / 2, pl = nfc_len(seg, clean[mid], &st, err, err_len);
+                if (pl < b) lo = mid + 1;
+                else hi = mid;
+            }
+            char *pn = NULL;
+            size_t pl = 0;
+            if (st == CTTS_OK && lo < n_clean) pn = nfc_segment(seg, clean[lo], &pl, &st, err, err_len);
+            int same = pn && pl == b && memcmp(pn, norm, b) == 0;
+            free(pn);
+            if (!same) continue;
+            c = clean[lo];
+        }
+        /* The prefix alone must split as it does inside the whole segment. */
+        part.n = 0;
+        part.base = norm;
+        if (st == CTTS_OK) st = split_normalized(t, norm, b, cut_cb, &part, err, err_len);
+        if (st == CTTS_OK && part.oom) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        if (st == CTTS_OK && part.n == k && memcmp(part.off, all.off, k * sizeof *all.off) == 0) {
+            *cut = c;
+            break;
+        }
+    }
+    free(clean);
+    free(all.off);
+    free(part.off);
+    free(norm);
+    return st;
+}
+
+ctts_status bpe_encode_stable(const bpe_tokenizer *t, const char *text, size_t len, int final,
+                              int32_t **ids, size_t *n, size_t *used, char *err, size_t err_len) {
+    if (!t || (!text && len) || !ids || !n || !used)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "bpe_encode_stable: missing argument");
+    *ids = NULL;
+    *n = *used = 0;
+    if (final) {
+        ctts_status st = bpe_encode(t, text, len, ids, n, err, err_len);
+        if (st == CTTS_OK) *used = len;
+        return st;
+    }
+    size_t lim = complete_utf8(text, len);
+    if (!uni_utf8_valid(text, lim))
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text is not valid UTF-8");
+    /* An added token may still be completing at the end: stop before it. */
+    for (size_t i = 0; i < lim && t->n_added; i++)
+        if (added_prefix(t, text + i, lim - i)) {
+            lim = i;
+            break;
+        }
+    /* Complete added tokens end segments; the last segment stays open. */
+    size_t seg = 0;
+    for (size_t i = 0; i < lim && t->n_added;) {
+        const added_ref *a = added_at(t, text, lim, i);
+        if (a) i += a->len, seg = i;
+        else i++;
+    }
+    size_t c = 0;
+    ctts_status st = stable_cut(t, text + seg, lim - seg, &c, err, err_len);
+    if (st != CTTS_OK) return st;
+    st = bpe_encode(t, text, seg + c, ids, n, err, err_len);
+    if (st == CTTS_OK) *used = seg + c;
+    return st;
 }
 
 ctts_status bpe_pretokenize(const bpe_tokenizer *t, const char *text, size_t len,

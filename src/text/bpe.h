@@ -50,6 +50,16 @@ void bpe_free(bpe_tokenizer *t);
  * (invalid UTF-8), CTTS_E_OOM. */
 ctts_status bpe_encode(const bpe_tokenizer *t, const char *text, size_t len, int32_t **ids,
                        size_t *n, char *err, size_t err_len);
+/* Encodes text still being written (an LLM's output, fed in pieces): the
+ * ids of text[0..*used), the longest prefix whose tokens no later text can
+ * change, so that for any continuation x, bpe_encode(text + x) = ids ++
+ * bpe_encode(text[*used..] + x). Keep text[*used..], append what comes next
+ * and call again; final = 1 (no more text) encodes everything. The cut lies
+ * before the piece holding the last non-whitespace character, before a
+ * character NFC cannot join to what precedes it, before a possibly
+ * unfinished added token or UTF-8 sequence. Errors as bpe_encode. */
+ctts_status bpe_encode_stable(const bpe_tokenizer *t, const char *text, size_t len, int final,
+                              int32_t **ids, size_t *n, size_t *used, char *err, size_t err_len);
 /* Pre-tokenizer pieces of one segment without added tokens (after NFC), for
  * tests and tools: calls fn(piece, piece_len, user) for each piece. */
 ctts_status bpe_pretokenize(const bpe_tokenizer *t, const char *text, size_t len,

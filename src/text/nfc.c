@@ -61,6 +61,17 @@ static uint32_t compose(uint32_t a, uint32_t b) {
     return 0;
 }
 
+int nfc_cut_before(uint32_t cp) {
+    if (cp < 0x80) return 1;
+    if (nfc_ccc(cp)) return 0;
+    if ((cp >= V_BASE && cp < V_BASE + V_COUNT) || (cp > T_BASE && cp < T_BASE + T_COUNT)) return 0;
+    const nfc_decomp_entry *d = find_decomp(cp);
+    if (d && nfc_ccc(nfc_decomp_pool[d->offset])) return 0;
+    for (size_t i = 0; i < nfc_comp_n; i++)
+        if (nfc_comp[i].second == cp) return 0;
+    return 1;
+}
+
 char *nfc_normalize(const char *s, size_t len, size_t *out_len) {
     if (!s) return NULL;
     int simple = 1;

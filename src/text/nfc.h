@@ -19,6 +19,10 @@
  * *out_len; NULL if s is not valid UTF-8 or memory runs out. */
 char *nfc_normalize(const char *s, size_t len, size_t *out_len);
 
+/* 1 if NFC never joins cp with what precedes it (a starter that is not the
+ * second half of any composition): NFC(a + b) = NFC(a) + NFC(b) when b
+ * starts with cp. Text arriving in pieces may be cut there. */
+int nfc_cut_before(uint32_t cp);
 /* Canonical combining class of cp (0 for starters). */
 int nfc_ccc(uint32_t cp);
 /* Unicode version of the tables, e.g. "14.0.0". */

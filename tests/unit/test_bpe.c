@@ -322,5 +322,163 @@ static void test_bad_folders(void) {
     rmdir(dir);
 }
 
-TEST_MAIN(T(test_golden_ids), T(test_golden_pretokens), T(test_nfc), T(test_encode_edges),
+/* Feeds text in pieces (sizes from an LCG; step 1 = byte by byte) through
+ * bpe_encode_stable and returns the committed ids followed by the final
+ * call's; *max_pending: the most bytes left uncommitted after a feed. */
+static int32_t *encode_in_pieces(const bpe_tokenizer *t, const char *text, size_t len,
+                                 uint32_t seed, size_t *n_out, size_t *max_pending, size_t *cuts,
+                                 size_t *n_cuts) {
+    char *pend = malloc(len + 1), err[256];
+    int32_t *all = NULL;
+    size_t np = 0, na = 0, pos = 0, done = 0;
+    *n_cuts = 0;
+    *max_pending = 0;
+    uint32_t r = seed;
+    for (int final = 0; final <= 1; final++) {
+        while (final || pos < len) {
+            size_t k = 0;
+            if (!final) {
+                r = r * 1664525u + 1013904223u;
+                k = seed ? 1 + (r >> 16) % 9 : 1;
+                if (k > len - pos) k = len - pos;
+                memcpy(pend + np, text + pos, k);
+                np += k, pos += k;
+            }
+            int32_t *ids = NULL;
+            size_t n = 0, used = 0;
+            ctts_status st = bpe_encode_stable(t, pend, np, final, &ids, &n, &used, err, sizeof err);
+            if (st != CTTS_OK || used > np) {
+                free(ids);
+                free(all);
+                free(pend);
+                return NULL;
+            }
+            int32_t *g = realloc(all, (na + n + 1) * sizeof *g);
+            if (!g) abort();
+            all = g;
+            if (n) memcpy(all + na, ids, n * sizeof *ids);
+            na += n;
+            free(ids);
+            memmove(pend, pend + used, np - used);
+            np -= used;
+            done += used;
+            if (used && !final) cuts[(*n_cuts)++] = done;
+            if (!final && np > *max_pending) *max_pending = np;
+            if (final) break;
+        }
+    }
+    free(pend);
+    *n_out = na;
+    return all;
+}
+
+typedef struct {
+    size_t ends[4096], total;
+    int n;
+} piece_ends;
+
+static void piece_end_cb(const char *piece, size_t n, void *user) {
+    (void)piece;
+    piece_ends *p = user;
+    p->total += n;
+    if (p->n < 4096) p->ends[p->n++] = p->total;
+}
+
+/* Same ids as the whole text; and where the text is one segment already in
+ * NFC, every cut is a pre-token boundary of the whole text (ids alone could
+ * hide a moved boundary when both sides happen to tokenize alike). */
+static int same_as_whole(const bpe_tokenizer *t, const char *text, size_t len, uint32_t seed,
+                         size_t *max_pending) {
+    char err[256];
+    int32_t *want = NULL, *got;
+    size_t nw = 0, ng = 0, n_cuts = 0;
+    static size_t cuts[4096];
+    if (bpe_encode(t, text, len, &want, &nw, err, sizeof err) != CTTS_OK) return 0;
+    got = encode_in_pieces(t, text, len, seed, &ng, max_pending, cuts, &n_cuts);
+    int ok = got && ng == nw && (nw == 0 || memcmp(got, want, nw * sizeof *want) == 0);
+    size_t nl = 0;
+    char *norm = nfc_normalize(text, len, &nl);
+    int one_segment = 1;
+    for (size_t i = 0; i < nw; i++) one_segment &= !bpe_is_added(t, want[i]);
+    if (ok && norm && nl == len && memcmp(norm, text, len) == 0 && one_segment) {
+        static piece_ends pe;
+        pe.n = 0, pe.total = 0;
+        ok = bpe_pretokenize(t, text, len, piece_end_cb, &pe, err, sizeof err) == CTTS_OK;
+        for (size_t c = 0, k = 0; ok && c < n_cuts; c++) {
+            while (k < (size_t)pe.n && pe.ends[k] < cuts[c]) k++;
+            ok = k < (size_t)pe.n && pe.ends[k] == cuts[c];
+        }
+    }
+    free(norm);
+    free(want);
+    free(got);
+    return ok;
+}
+
+/* Text arriving in pieces (as an LLM writes it) encodes to the same ids as
+ * the whole text, whatever the cuts: the golden strings and cases made to
+ * move a pre-token, NFC or an added token across a cut; and the committed
+ * part keeps up (only the last word or so waits). */
+static void test_encode_stable(void) {
+    char dir[1024], err[512];
+    json_value *g = load_golden();
+    REQUIRE(g);
+    bpe_tokenizer *t = NULL;
+    REQUIRE(bpe_load(tok_dir(dir, sizeof dir), BPE_REGEX_QWEN2, &t, err, sizeof err) == CTTS_OK);
+    const json_value *cases = json_get(g, "cases");
+    REQUIRE(cases);
+    size_t maxp = 0;
+    int bad = 0, runs = 0;
+    for (size_t i = 0; i < cases->length; i++) {
+        const json_value *text = json_get(&cases->items[i], "text");
+        for (uint32_t seed = 0; seed < 4; seed++, runs++)
+            if (!same_as_whole(t, text->string, text->length, seed, &maxp) && bad++ < 5)
+                TEST_FAIL_AT("golden case %zu seed %u '%s': pieces encode differently", i,
+                             (unsigned)seed, text->string);
+    }
+    static const char *tricky[] = {
+        "a \n\nb",          "a\n \nb",        "x   y  \n z",     "it's they'll WE'RE 'l'",
+        "cafe\xcc\x81 caf\xc3\xa9!", "e\xcc\x81\xcc\xa3x", "\xe2\x84\xaa" "K Kelvin",
+        "=\xcc\xb8 <\xcc\xb8 a=b", "\xe1\x84\x80\xe1\x85\xa1\xe1\x86\xa8 \xea\xb0\x80",
+        "12345 3.14 1,000,000", "Hello!!! ...?? (yes) [no]", "\xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe4\xb8\x96\xe7\x95\x8c",
+        "emoji \xf0\x9f\x98\x80\xf0\x9f\x98\x80 ok", "<|im_start|>assistant\nHi <|im_end|> there",
+        "a<|im_e b<|im_end|>c<|", "tabs\t\tand\r\nnewlines\r\n\r\n", "   leading and trailing   ",
+        "<|im_start|>assistant\n\nnew line first", "<|im_start|>assistant\n hello",
+        "a\n \n\n  \nb", "x!\n \n y", "q  \t \n", "\n\n\n", "one two  three   four    .",
+    };
+    for (size_t i = 0; i < sizeof tricky / sizeof *tricky; i++)
+        for (uint32_t seed = 0; seed < 16; seed++, runs++)
+            if (!same_as_whole(t, tricky[i], strlen(tricky[i]), seed, &maxp) && bad++ < 5)
+                TEST_FAIL_AT("'%s' seed %u: pieces encode differently", tricky[i], (unsigned)seed);
+    CHECK_EQ_INT(bad, 0);
+    /* Progress: fed byte by byte, at most the last word and a space wait. */
+    const char *sent = "<|im_start|>assistant\nHello world, this is a test of streaming text.";
+    REQUIRE(same_as_whole(t, sent, strlen(sent), 0, &maxp));
+    CHECK(maxp <= strlen(" streaming") + 1);
+    /* Chinese (no ASCII): commits keep up too. */
+    const char *zh = "\xe4\xbd\xa0\xe5\xa5\xbd\xef\xbc\x8c\xe4\xb8\x96\xe7\x95\x8c\xe3\x80\x82"
+                     "\xe4\xbb\x8a\xe5\xa4\xa9\xe5\xa4\xa9\xe6\xb0\x94\xe5\xbe\x88\xe5\xa5\xbd\xe3\x80\x82";
+    REQUIRE(same_as_whole(t, zh, strlen(zh), 0, &maxp));
+    CHECK(maxp <= 18 + 2); /* the longest word and two bytes of the next character */
+    /* The pending part: a split UTF-8 character and a partial added token wait. */
+    int32_t *ids = NULL;
+    size_t n = 0, used = 0;
+    REQUIRE(bpe_encode_stable(t, "ab cd \xe4\xbd", 8, 0, &ids, &n, &used, err, sizeof err) == CTTS_OK);
+    CHECK_EQ_INT((int)used, 2);
+    free(ids);
+    REQUIRE(bpe_encode_stable(t, "ab cd <|im_e", 12, 0, &ids, &n, &used, err, sizeof err) == CTTS_OK);
+    CHECK_EQ_INT((int)used, 2);
+    free(ids);
+    REQUIRE(bpe_encode_stable(t, "ab cd <|im_end|>", 16, 0, &ids, &n, &used, err, sizeof err) == CTTS_OK);
+    CHECK_EQ_INT((int)used, 16);
+    CHECK(n >= 1 && ids[n - 1] == bpe_token_id(t, "<|im_end|>"));
+    free(ids);
+    CHECK(bpe_encode_stable(t, "ab \xff cd", 7, 0, &ids, &n, &used, err, sizeof err) == CTTS_E_INVALID_ARG);
+    CHECK(bpe_encode_stable(t, "ab \xe4\xbd", 5, 1, &ids, &n, &used, err, sizeof err) == CTTS_E_INVALID_ARG);
+    (void)runs;
+    bpe_free(t);
+    json_free(g);
+}
+
+TEST_MAIN(T(test_golden_ids), T(test_golden_pretokens), T(test_nfc), T(test_encode_edges), T(test_encode_stable),
           T(test_bad_folders))
