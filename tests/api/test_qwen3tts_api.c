@@ -589,6 +589,109 @@ static void test_base_clone(void) {
     json_free(man);
 }
 
+/* Text fed in pieces (cut anywhere, even inside a character) with reads in
+ * between: the audio equals ctts_synthesize of the whole text, sample for
+ * sample; *early: the samples read before end_text. */
+static int feed_in_pieces(ctts_session *s, const ctts_voice *v, const ctts_gen_params *p,
+                          const char *text, uint32_t seed, size_t *early) {
+    float *ref = NULL;
+    size_t n_ref = 0, len = 0, tl = strlen(text);
+    *early = 0;
+    if (ctts_synthesize(s, text, v, p, &ref, &n_ref) != CTTS_OK || n_ref == 0) return 0;
+    float *buf = malloc((n_ref + 4096) * sizeof *buf);
+    int ok = buf && ctts_stream_begin(s, v, p) == CTTS_OK;
+    ctts_status st = CTTS_OK;
+    uint32_t r = seed;
+    for (size_t pos = 0; ok && pos <= tl && st == CTTS_OK;) {
+        if (pos == tl) {
+            ok = ctts_stream_end_text(s) == CTTS_OK;
+            pos++;
+        } else {
+            r = r * 1664525u + 1013904223u;
+            size_t k = 1 + (r >> 16) % 7;
+            if (k > tl - pos) k = tl - pos;
+            char piece[8];
+            memcpy(piece, text + pos, k);
+            piece[k] = 0;
+            ok = ctts_stream_feed_text(s, piece) == CTTS_OK;
+            pos += k;
+        }
+        /* read what the text so far allows (all of it after the end) */
+        for (size_t got = 1; ok && st == CTTS_OK && len <= n_ref;) {
+            st = ctts_stream_read(s, buf + len, 1000, &got);
+            len += got;
+            if (got == 0) break;
+        }
+        if (pos <= tl) *early = len; /* the text has not ended (the stream may have) */
+    }
+    ok = ok && st == CTTS_DONE && len == n_ref && memcmp(buf, ref, n_ref * sizeof *buf) == 0;
+    free(buf);
+    ctts_pcm_free(ref);
+    return ok;
+}
+
+/* The streaming text mode starts speaking before the text ends (an LLM's
+ * output fed as it is written) and says exactly what the whole text gives:
+ * CustomVoice sampled and greedy, and Base in-context cloning (whose prefill
+ * needs as many text rows as reference frames). */
+static void test_incremental_text(void) {
+    if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
+    ctts_model *m = NULL;
+    ctts_session *s = NULL;
+    char err[512];
+    REQUIRE(ctts_model_load(model_dir(), NULL, &m, err, sizeof err) == CTTS_OK);
+    REQUIRE(ctts_session_new(m, &s) == CTTS_OK);
+    ctts_gen_params p = ctts_gen_default_params(m);
+    p.speaker = "ryan";
+    p.text_mode = CTTS_TEXT_MODE_STREAMING;
+    p.max_new_tokens = 200;
+    p.ignore_eos = 1; /* random weights: no early EOS */
+    const char *text = "Text that an LLM writes, word by word: caf\xc3\xa9, na\xc3\xafve, \xe4\xbd\xa0\xe5\xa5\xbd, "
+                       "and numbers like 3.14 arrive in pieces, yet sound the same.";
+    size_t early = 0;
+    for (uint32_t seed = 1; seed <= 3; seed++) {
+        p.seed = seed;
+        p.temperature = seed == 3 ? 0.0f : 0.9f;
+        p.pipeline = seed == 2 ? 1 : 0; /* the decoding thread too */
+        if (!feed_in_pieces(s, NULL, &p, text, seed, &early))
+            TEST_FAIL_AT("custom voice, seed %u: pieces give other audio: %s", (unsigned)seed,
+                         ctts_session_error(s));
+        CHECK(early >= 10 * 1920); /* ten frames or more before the text ended */
+    }
+    ctts_session_free(s);
+    ctts_model_free(m);
+
+    json_value *man = manifest();
+    REQUIRE(man);
+    REQUIRE(ctts_model_load(base_dir(), NULL, &m, err, sizeof err) == CTTS_OK);
+    REQUIRE(ctts_session_new(m, &s) == CTTS_OK);
+    const json_value *cases = json_get(man, "base_cases");
+    int n_icl = 0;
+    for (size_t i = 0; cases && i < cases->length; i++) {
+        const json_value *mc = &cases->items[i], *xo = json_get(mc, "x_vector_only_mode");
+        int icl = !(xo && xo->type == JSON_BOOL && xo->boolean);
+        ctts_voice *v = NULL;
+        REQUIRE(ctts_voice_load(m, clone_source(mc, icl), &v, err, sizeof err) == CTTS_OK);
+        p = ctts_gen_default_params(m);
+        p.text_mode = CTTS_TEXT_MODE_STREAMING;
+        p.seed = 5;
+        p.max_new_tokens = 40;
+        p.ignore_eos = 1;
+        /* the text twice: in-context cloning wants a text row per reference frame first */
+        char twice[1024];
+        snprintf(twice, sizeof twice, "%s %s", text, text);
+        if (!feed_in_pieces(s, v, &p, twice, 11 + (uint32_t)i, &early))
+            TEST_FAIL_AT("base case %zu: pieces give other audio: %s", i, ctts_session_error(s));
+        if (early == 0) TEST_FAIL_AT("base case %zu: no audio before the text ended", i);
+        n_icl += icl;
+        ctts_voice_free(v);
+    }
+    CHECK(n_icl >= 1);
+    ctts_session_free(s);
+    ctts_model_free(m);
+    json_free(man);
+}
+
 /* ---- broken folders ---- */
 
 static void link_file(const char *dst_dir, const char *rel) {
@@ -791,7 +894,8 @@ static void teardown(void) {
 int main(int argc, char **argv) {
     static const test_entry tests[] = {
         T(test_load_info), T(test_golden_synthesize), T(test_stream_equals_oneshot), T(test_read_many),
-        T(test_param_errors), T(test_weight_types), T(test_base_clone), T(test_broken_folders), T(test_cli),
+        T(test_param_errors), T(test_weight_types), T(test_base_clone), T(test_incremental_text),
+        T(test_broken_folders), T(test_cli),
     };
     setup();
     int rc = test_main(argc, argv, tests, (int)(sizeof tests / sizeof tests[0]));

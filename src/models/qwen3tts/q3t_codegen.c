@@ -9,6 +9,7 @@
  */
 #include "models/qwen3tts/q3t_codegen.h"
 
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -24,7 +25,7 @@ struct q3t_codegen {
     ctts_rng rng;
     int D, G, V;
     float *trailing; /* [n_trailing, D] host copy */
-    int n_trailing;
+    int n_trailing, cap_trailing;
     float *pad;      /* [D] */
     float *row;      /* [D] next talker input */
     float *scores;   /* [V] processed scores of the last choice */
@@ -144,15 +145,9 @@ ctts_status q3t_codegen_begin(q3t_codegen *g, const float *prefill, int P, const
     g->step_pending = 0;
 
     const size_t row_bytes = (size_t)g->D * sizeof(float);
-    if (N > 0) {
-        if ((size_t)N > SIZE_MAX / row_bytes)
-            return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "codegen: too many trailing rows");
-        float *tr = realloc(g->trailing, (size_t)N * row_bytes);
-        if (!tr) return ctts_err(err, err_len, CTTS_E_OOM, "codegen: out of memory");
-        g->trailing = tr;
-        memcpy(g->trailing, trailing, (size_t)N * row_bytes);
-    }
-    g->n_trailing = N;
+    g->n_trailing = 0;
+    st = q3t_codegen_add_trailing(g, trailing, N, err, err_len);
+    if (st != CTTS_OK) return st;
     memcpy(g->pad, pad, row_bytes);
 
     q3t_talker_state_reset(g->ts);
@@ -160,6 +155,25 @@ ctts_status q3t_codegen_begin(q3t_codegen *g, const float *prefill, int P, const
     if (st == CTTS_OK) st = choose_first(g, err, err_len);
     if (st != CTTS_OK) return st;
     g->started = 1;
+    return CTTS_OK;
+}
+
+ctts_status q3t_codegen_add_trailing(q3t_codegen *g, const float *rows, int n, char *err,
+                                     size_t err_len) {
+    if (!g || n < 0 || (n > 0 && !rows))
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "codegen: bad trailing rows");
+    const size_t row_bytes = (size_t)g->D * sizeof(float);
+    if (n > INT_MAX - g->n_trailing || (size_t)(g->n_trailing + n) > SIZE_MAX / row_bytes)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "codegen: too many trailing rows");
+    if (g->n_trailing + n > g->cap_trailing) {
+        int cap = g->n_trailing + n > 2 * g->cap_trailing ? g->n_trailing + n : 2 * g->cap_trailing;
+        float *tr = realloc(g->trailing, (size_t)cap * row_bytes);
+        if (!tr) return ctts_err(err, err_len, CTTS_E_OOM, "codegen: out of memory");
+        g->trailing = tr;
+        g->cap_trailing = cap;
+    }
+    if (n) memcpy(g->trailing + (size_t)g->n_trailing * g->D, rows, (size_t)n * row_bytes);
+    g->n_trailing += n;
     return CTTS_OK;
 }
 

@@ -62,6 +62,12 @@ ctts_status q3t_codegen_begin(q3t_codegen *g, const float *prefill, int P, const
                               int N, const float *pad, const q3t_codegen_params *p, char *err,
                               size_t err_len);
 
+/* Appends n trailing rows [n, D] (copied) after those given so far: text
+ * that arrived after begin. A step past the last row adds the pad row, so
+ * rows must be added before the step that needs them. */
+ctts_status q3t_codegen_add_trailing(q3t_codegen *g, const float *rows, int n, char *err,
+                                     size_t err_len);
+
 /* CTTS_OK with codes [G] filled (one frame), CTTS_DONE when generation has
  * stopped (see q3t_codegen_stop_reason), or an error. */
 ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t err_len);

@@ -96,16 +96,10 @@ static size_t max_step_samples(const void *model) {
     return q3t_step_max_samples(((const fam_model *)model)->m);
 }
 
-/* The session side: text is collected between begin and end (the official
- * model takes the whole text as one prompt), then the utterance starts. */
+/* The session side: the q3t stream itself takes text as it arrives. */
 typedef struct {
     q3t_stream *s;
-    const q3t_voice *voice;
-    ctts_gen_params p;
-    char *speaker, *language; /* copies: p's strings need not outlive begin */
-    char *text;
-    size_t len, cap;
-    int phase; /* 0 idle, 1 collecting text, 2 running */
+    int begun;
 } fam_stream;
 
 static ctts_status stream_new(void *model, void **stream, char *err, size_t err_len) {
@@ -125,76 +119,30 @@ static void stream_free(void *stream) {
     fam_stream *fs = stream;
     if (!fs) return;
     q3t_stream_free(fs->s);
-    free(fs->speaker);
-    free(fs->language);
-    free(fs->text);
     free(fs);
-}
-
-static char *dup_or_null(const char *s, int *oom) {
-    if (!s) return NULL;
-    char *d = strdup(s);
-    if (!d) *oom = 1;
-    return d;
 }
 
 static ctts_status stream_begin(void *stream, const void *voice, const ctts_gen_params *p,
                                 char *err, size_t err_len) {
     fam_stream *fs = stream;
-    free(fs->speaker);
-    free(fs->language);
-    int oom = 0;
-    fs->p = *p;
-    fs->speaker = dup_or_null(p->speaker, &oom);
-    fs->language = dup_or_null(p->language, &oom);
-    fs->p.speaker = fs->speaker;
-    fs->p.language = fs->language;
-    fs->voice = voice;
-    fs->len = 0;
-    fs->phase = 0;
-    if (oom) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
-    fs->phase = 1;
-    return CTTS_OK;
+    ctts_status st = q3t_stream_begin(fs->s, voice, p, err, err_len);
+    fs->begun = st == CTTS_OK;
+    return st;
 }
-
-#define TEXT_MAX ((size_t)16 << 20)
 
 static ctts_status stream_feed(void *stream, const char *utf8, size_t n, char *err,
                                size_t err_len) {
-    fam_stream *fs = stream;
-    if (fs->phase != 1) return ctts_err(err, err_len, CTTS_E_STATE, "feed_text out of order");
-    if (fs->len + n > TEXT_MAX)
-        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text longer than %zu bytes", TEXT_MAX);
-    if (fs->len + n + 1 > fs->cap) {
-        size_t cap = (fs->len + n + 1) * 2;
-        char *t = realloc(fs->text, cap);
-        if (!t) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
-        fs->text = t;
-        fs->cap = cap;
-    }
-    memcpy(fs->text + fs->len, utf8, n);
-    fs->len += n;
-    fs->text[fs->len] = 0;
-    return CTTS_OK;
+    return q3t_stream_feed(((fam_stream *)stream)->s, utf8, n, err, err_len);
 }
 
 static ctts_status stream_end(void *stream, char *err, size_t err_len) {
-    fam_stream *fs = stream;
-    if (fs->phase != 1) return ctts_err(err, err_len, CTTS_E_STATE, "end_text out of order");
-    if (strlen(fs->text ? fs->text : "") != fs->len)
-        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text holds a NUL byte");
-    ctts_status st = q3t_stream_start(fs->s, fs->voice, &fs->p, fs->text ? fs->text : "", err,
-                                      err_len);
-    if (st != CTTS_OK) return st;
-    fs->phase = 2;
-    return CTTS_OK;
+    return q3t_stream_end(((fam_stream *)stream)->s, err, err_len);
 }
 
 static ctts_status stream_step(void *stream, float *pcm, size_t *n, char *err, size_t err_len) {
     fam_stream *fs = stream;
     *n = 0;
-    if (fs->phase == 1) return CTTS_OK; /* the utterance starts at end_text */
-    if (fs->phase != 2) return ctts_err(err, err_len, CTTS_E_STATE, "read before begin");
+    if (!fs->begun) return ctts_err(err, err_len, CTTS_E_STATE, "read before begin");
     return q3t_stream_step(fs->s, pcm, n, err, err_len);
 }
 
@@ -208,7 +156,7 @@ static void stream_step_many(void *const *streams, int n, float *const *pcm, siz
     int idx[Q3T_MAX_BATCH], k = 0;
     for (int i = 0; i < n; i++) {
         fam_stream *fs = streams[i];
-        if (fs->phase == 2 && k < Q3T_MAX_BATCH) {
+        if (fs->begun && k < Q3T_MAX_BATCH) {
             run[k] = fs->s, rpcm[k] = pcm[i], rerr[k] = err[i], idx[k++] = i;
         } else {
             res[i] = stream_step(fs, pcm[i], &n_out[i], err[i], err_len);

@@ -28,8 +28,8 @@
 
 #include "base/error.h"
 
-static const char PROMPT_HEAD[] = "<|im_start|>assistant\n";
-static const char PROMPT_TAIL[] = "<|im_end|>\n<|im_start|>assistant\n";
+const char Q3T_PROMPT_HEAD[] = "<|im_start|>assistant\n";
+const char Q3T_PROMPT_TAIL[] = "<|im_end|>\n<|im_start|>assistant\n";
 static const char REF_TAIL[] = "<|im_end|>\n";
 
 static ctts_status wrap_encode(const bpe_tokenizer *tok, const char *text, size_t len,
@@ -37,10 +37,10 @@ static ctts_status wrap_encode(const bpe_tokenizer *tok, const char *text, size_
                                size_t err_len) {
     if (!tok || (!text && len) || !ids || !n)
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "prompt: missing argument");
-    size_t hl = sizeof PROMPT_HEAD - 1, tl = strlen(tail);
+    size_t hl = sizeof Q3T_PROMPT_HEAD - 1, tl = strlen(tail);
     char *s = malloc(hl + len + tl + 1);
     if (!s) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
-    memcpy(s, PROMPT_HEAD, hl);
+    memcpy(s, Q3T_PROMPT_HEAD, hl);
     if (len) memcpy(s + hl, text, len);
     memcpy(s + hl + len, tail, tl + 1);
     ctts_status st = bpe_encode(tok, s, hl + len + tl, ids, n, err, err_len);
@@ -50,7 +50,7 @@ static ctts_status wrap_encode(const bpe_tokenizer *tok, const char *text, size_
 
 ctts_status q3t_prompt_ids(const bpe_tokenizer *tok, const char *text, size_t len, int32_t **ids,
                            size_t *n, char *err, size_t err_len) {
-    return wrap_encode(tok, text, len, PROMPT_TAIL, ids, n, err, err_len);
+    return wrap_encode(tok, text, len, Q3T_PROMPT_TAIL, ids, n, err, err_len);
 }
 
 ctts_status q3t_prompt_ref_ids(const bpe_tokenizer *tok, const char *ref_text, size_t len,

@@ -70,6 +70,11 @@ typedef struct {
     int32_t pad_token; /* P_p = T(pad_token) */
 } q3t_layout;
 
+/* The chat template around the text: q3t_prompt_ids encodes HEAD + text + TAIL
+ * (TAIL encodes to the 5 ids the model slices off). */
+extern const char Q3T_PROMPT_HEAD[], Q3T_PROMPT_TAIL[];
+#define Q3T_PROMPT_TAIL_IDS 5
+
 /* Tokenizes the assistant prompt around text (valid UTF-8). *ids malloc'd. */
 ctts_status q3t_prompt_ids(const bpe_tokenizer *tok, const char *text, size_t len, int32_t **ids,
                            size_t *n, char *err, size_t err_len);

@@ -87,10 +87,22 @@ struct q3t_stream {
     q3t_cp_state *cs;     /* for reference-frame embeddings */
     q3t_sdec_stream *dec;
     int D, G, hop;
+    /* Text: the template head and the text not yet tokenized (pending), the
+     * ids so far (all of them once the text ended), the layout and its rows
+     * embedded ([prefill + n_trail, D]); in the streaming text mode the rows
+     * grow as text arrives (q3t_stream_feed) and reach the codegen then. */
+    q3t_text_mode mode;
+    q3t_codec_prefix prefix;
+    char *pending;
+    size_t n_pending, pending_cap, text_bytes;
     int32_t *ids;
-    size_t n_ids;
+    size_t n_ids, ids_cap;
+    int32_t *ref_ids; /* Base ICL: the transcript's prompt ids */
+    size_t n_ref_ids;
+    float *xvec;      /* [D] the voice's speaker vector (has_xvec) */
+    int has_xvec, text_ended, laid_out, n_trail;
     q3t_layout layout;
-    float *rows; /* [prefill + trailing, D] */
+    float *rows;
     size_t rows_cap;
     float *pad;  /* [D] */
     q3t_codegen_params gp;
@@ -99,8 +111,10 @@ struct q3t_stream {
     float *scratch;     /* [DEC_BATCH * hop] */
     int32_t codes[64];
     int started, prefilled, done, frame;
-    /* Batches of STEP_FRAMES frames: the codes of two (one generating while the
-     * other decodes when pipelined) and the audio the worker decodes into. */
+    /* Groups of STEP_FRAMES frames: the codes of two (one generating while the
+     * other decodes when pipelined) and the audio the worker decodes into. A
+     * group is decoded only when full (or at the end), so the decoder's calls
+     * and hence the samples do not depend on when the text arrived. */
     int32_t *bcodes[2]; /* [STEP_FRAMES * G] each */
     int bn[2];          /* frames in each */
     int cur;            /* the batch on the worker */
@@ -700,6 +714,9 @@ void q3t_stream_free(q3t_stream *s) {
     q3t_cp_state_free(s->cs);
     q3t_sdec_stream_free(s->dec);
     free(s->ids);
+    free(s->pending);
+    free(s->ref_ids);
+    free(s->xvec);
     q3t_layout_free(&s->layout);
     free(s->rows);
     free(s->pad);
@@ -743,9 +760,143 @@ static ctts_status make_codegen_params(const q3t_model *m, const ctts_gen_params
     return CTTS_OK;
 }
 
-ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_gen_params *p,
-                             const char *text, char *err, size_t err_len) {
-    if (!s || !p || !text) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "stream: bad argument");
+static ctts_status append_pending(q3t_stream *s, const char *t, size_t n, char *err,
+                                  size_t err_len) {
+    if (s->n_pending + n + 1 > s->pending_cap) {
+        size_t cap = (s->n_pending + n + 1) * 2;
+        char *q = realloc(s->pending, cap);
+        if (!q) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        s->pending = q;
+        s->pending_cap = cap;
+    }
+    if (n) memcpy(s->pending + s->n_pending, t, n);
+    s->n_pending += n;
+    s->pending[s->n_pending] = 0;
+    return CTTS_OK;
+}
+
+/* Room for n rows in s->rows. */
+static ctts_status rows_room(q3t_stream *s, size_t n, char *err, size_t err_len) {
+    if (n > SIZE_MAX / sizeof(float) / (size_t)s->D)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text too long");
+    if (n * s->D <= s->rows_cap) return CTTS_OK;
+    size_t cap = n * s->D * 2;
+    float *r = realloc(s->rows, cap * sizeof *r);
+    if (!r) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    s->rows = r;
+    s->rows_cap = cap;
+    return CTTS_OK;
+}
+
+/* Embeds the layout's rows from s->ids (plus, while the text goes on, stand-in
+ * template-tail ids: the layout slices them off, and the P_e row it ends the
+ * trailing rows with is dropped until the text really ends). */
+static ctts_status lay_out(q3t_stream *s, char *err, size_t err_len) {
+    const q3t_model *m = s->m;
+    const q3t_config *c = &m->cfg;
+    const int provisional = !s->text_ended;
+    int32_t *ids = s->ids;
+    size_t n_ids = s->n_ids;
+    if (provisional) {
+        ids = malloc((n_ids + Q3T_PROMPT_TAIL_IDS) * sizeof *ids);
+        if (!ids) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        memcpy(ids, s->ids, n_ids * sizeof *ids);
+        for (int i = 0; i < Q3T_PROMPT_TAIL_IDS; i++) ids[n_ids++] = c->tts_pad_token_id;
+    }
+    ctts_status st = q3t_prompt_layout(c, &s->prefix, ids, n_ids, s->ref_ids, s->n_ref_ids,
+                                       s->n_ref, s->mode, &s->layout, err, err_len);
+    if (provisional) free(ids);
+    if (st != CTTS_OK) return st;
+    if (provisional) s->layout.n_trailing--; /* the P_e row */
+    if (s->layout.n_prefill > c->talker.dec.max_position_embeddings)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "text too long: %d prompt rows, the talker has %d positions",
+                        s->layout.n_prefill, c->talker.dec.max_position_embeddings);
+    const int n_rows = s->layout.n_prefill + s->layout.n_trailing;
+    st = rows_room(s, (size_t)n_rows, err, err_len);
+    if (st == CTTS_OK)
+        st = q3t_prompt_embed(m->talker, s->ts, m->cp, s->cs, s->layout.rows, n_rows,
+                              s->has_xvec ? s->xvec : NULL, s->n_ref ? s->ref_codes : NULL,
+                              s->n_ref, s->rows, err, err_len);
+    if (st == CTTS_OK) {
+        q3t_row pad_row = {Q3T_SRC_TEXT, Q3T_SRC_NONE, s->layout.pad_token, 0};
+        st = q3t_prompt_embed(m->talker, s->ts, NULL, NULL, &pad_row, 1, NULL, NULL, 0, s->pad,
+                              err, err_len);
+    }
+    if (st != CTTS_OK) return st;
+    s->n_trail = s->layout.n_trailing;
+    s->laid_out = 1;
+    return CTTS_OK;
+}
+
+/* Appends the trailing rows T(ids[from..to)) and, at the end of the text,
+ * P_e; a prefilled generation gets them at once. */
+static ctts_status add_trailing(q3t_stream *s, size_t from, size_t to, int eos, char *err,
+                                size_t err_len) {
+    const int n = (int)(to - from) + (eos ? 1 : 0);
+    if (n <= 0) return CTTS_OK;
+    q3t_row *r = malloc((size_t)n * sizeof *r);
+    if (!r) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+    for (size_t i = from; i < to; i++) r[i - from] = (q3t_row){Q3T_SRC_TEXT, Q3T_SRC_NONE, s->ids[i], 0};
+    if (eos) r[n - 1] = (q3t_row){Q3T_SRC_TEXT, Q3T_SRC_NONE, s->m->cfg.tts_eos_token_id, 0};
+    const size_t at = (size_t)s->layout.n_prefill + (size_t)s->n_trail;
+    ctts_status st = rows_room(s, at + (size_t)n, err, err_len);
+    float *dst = s->rows + at * s->D;
+    if (st == CTTS_OK)
+        st = q3t_prompt_embed(s->m->talker, s->ts, NULL, NULL, r, n, NULL, NULL, 0, dst, err, err_len);
+    free(r);
+    if (st == CTTS_OK && s->prefilled) st = q3t_codegen_add_trailing(s->gen, dst, n, err, err_len);
+    if (st == CTTS_OK) s->n_trail += n;
+    return st;
+}
+
+/* Tokenizes what of the pending text can no longer change (all of it when
+ * final) and turns it into rows: the layout once the prefill's text is
+ * known (streaming text mode) or at the end, trailing rows after that. */
+static ctts_status take_text(q3t_stream *s, int final, char *err, size_t err_len) {
+    int32_t *ids = NULL;
+    size_t n = 0, used = 0;
+    ctts_status st = bpe_encode_stable(s->m->tok, s->pending, s->n_pending, final, &ids, &n, &used,
+                                       err, err_len);
+    if (st != CTTS_OK) return st;
+    if (s->n_ids + n > s->ids_cap) {
+        size_t cap = (s->n_ids + n) * 2;
+        int32_t *q = realloc(s->ids, cap * sizeof *q);
+        if (!q) {
+            free(ids);
+            return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        }
+        s->ids = q;
+        s->ids_cap = cap;
+    }
+    if (n) memcpy(s->ids + s->n_ids, ids, n * sizeof *ids);
+    free(ids);
+    const size_t before = s->n_ids;
+    s->n_ids += n;
+    memmove(s->pending, s->pending + used, s->n_pending - used + 1);
+    s->n_pending -= used;
+    if (final) s->text_ended = 1;
+    if (s->laid_out) {
+        /* streaming text mode: new text ids (the template tail's excluded) */
+        size_t to = final ? s->n_ids - Q3T_PROMPT_TAIL_IDS : s->n_ids;
+        return add_trailing(s, before, to > before ? to : before, final, err, err_len);
+    }
+    if (final) return lay_out(s, err, err_len);
+    /* The prefill needs the first text token (streaming) or, with a reference,
+     * X[:t2] of reference transcript + text; the layout is then final. */
+    const size_t n_text = s->n_ids > 3 ? s->n_ids - 3 : 0;
+    size_t need = 1;
+    if (s->n_ref) {
+        const size_t ref_text = s->n_ref_ids > 5 ? s->n_ref_ids - 5 : 0, t2 = (size_t)s->n_ref + 1;
+        need = t2 > ref_text ? t2 - ref_text : 0;
+        if (need == 0) need = 1; /* keep the three role ids certain */
+    }
+    return s->mode == Q3T_TEXT_STREAMING && n_text >= need ? lay_out(s, err, err_len) : CTTS_OK;
+}
+
+ctts_status q3t_stream_begin(q3t_stream *s, const q3t_voice *voice, const ctts_gen_params *p,
+                             char *err, size_t err_len) {
+    if (!s || !p) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "stream: bad argument");
     const double t0 = now_ms();
     q3t_model *m = s->m;
     const q3t_config *c = &m->cfg;
@@ -755,9 +906,8 @@ ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_g
     s->prepare_ms = s->prefill_ms = s->lm_ms = s->decoder_ms = 0;
     s->first_lm_ms = s->first_decoder_ms = 0;
     q3t_layout_free(&s->layout);
-    free(s->ids);
-    s->ids = NULL;
-    s->n_ids = 0;
+    s->n_ids = s->n_pending = s->text_bytes = s->n_ref_ids = 0;
+    s->text_ended = s->laid_out = s->n_trail = s->has_xvec = 0;
 
     ctts_status st = make_codegen_params(m, p, &s->gp, err, err_len);
     if (st != CTTS_OK) return st;
@@ -773,14 +923,15 @@ ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_g
     }
     s->max_frames = p->max_frames;
     s->made = s->lm_done = 0;
+    s->bn[0] = s->bn[1] = s->cur = 0;
     s->pipe = p->pipeline == 1 || (p->pipeline == -1 && PIPE_AUTO_ON && m->n_threads >= 2);
     if (p->text_mode < CTTS_TEXT_MODE_AUTO || p->text_mode > CTTS_TEXT_MODE_STREAMING)
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text_mode %d is not a ctts_text_mode",
                         (int)p->text_mode);
-    q3t_text_mode mode = p->text_mode == CTTS_TEXT_MODE_STREAMING       ? Q3T_TEXT_STREAMING
-                         : p->text_mode == CTTS_TEXT_MODE_NON_STREAMING ? Q3T_TEXT_NON_STREAMING
-                         : c->model_type == Q3T_TYPE_BASE               ? Q3T_TEXT_STREAMING
-                                                                        : Q3T_TEXT_NON_STREAMING;
+    s->mode = p->text_mode == CTTS_TEXT_MODE_STREAMING       ? Q3T_TEXT_STREAMING
+              : p->text_mode == CTTS_TEXT_MODE_NON_STREAMING ? Q3T_TEXT_NON_STREAMING
+              : c->model_type == Q3T_TYPE_BASE               ? Q3T_TEXT_STREAMING
+                                                             : Q3T_TEXT_NON_STREAMING;
     const char *speaker = p->speaker && *p->speaker ? p->speaker : NULL;
     switch (c->model_type) {
     case Q3T_TYPE_CUSTOM_VOICE:
@@ -815,59 +966,90 @@ ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_g
                         "voice_design models (voices described by an instruction) are not "
                         "supported yet");
     }
-    q3t_codec_prefix prefix;
-    st = q3t_prompt_codec_prefix(c, speaker, voice != NULL, p->language, &prefix, err, err_len);
+    st = q3t_prompt_codec_prefix(c, speaker, voice != NULL, p->language, &s->prefix, err, err_len);
     if (st != CTTS_OK) return st;
-    st = q3t_prompt_ids(m->tok, text, strlen(text), &s->ids, &s->n_ids, err, err_len);
-    int32_t *ref_ids = NULL;
-    size_t n_ref_ids = 0;
     const int n_ref = voice ? voice->n_ref_frames : 0;
-    if (st == CTTS_OK && n_ref)
-        st = q3t_prompt_ref_ids(m->tok, voice->ref_text, strlen(voice->ref_text), &ref_ids,
-                                &n_ref_ids, err, err_len);
-    if (st == CTTS_OK)
-        st = q3t_prompt_layout(c, &prefix, s->ids, s->n_ids, ref_ids, n_ref_ids, n_ref, mode,
-                               &s->layout, err, err_len);
-    free(ref_ids);
-    if (st != CTTS_OK) return st;
-    const int n_rows = s->layout.n_prefill + s->layout.n_trailing;
-    if (s->layout.n_prefill > c->talker.dec.max_position_embeddings)
-        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
-                        "text too long: %d prompt rows, the talker has %d positions",
-                        s->layout.n_prefill, c->talker.dec.max_position_embeddings);
-    if ((size_t)n_rows * s->D > s->rows_cap) {
-        float *r = realloc(s->rows, (size_t)n_rows * s->D * sizeof *r);
-        if (!r) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
-        s->rows = r;
-        s->rows_cap = (size_t)n_rows * s->D;
+    if (n_ref) {
+        free(s->ref_ids);
+        s->ref_ids = NULL;
+        st = q3t_prompt_ref_ids(m->tok, voice->ref_text, strlen(voice->ref_text), &s->ref_ids,
+                                &s->n_ref_ids, err, err_len);
+        if (st != CTTS_OK) return st;
     }
-    st = q3t_prompt_embed(m->talker, s->ts, m->cp, s->cs, s->layout.rows, n_rows,
-                          voice ? voice->xvector : NULL, voice ? voice->ref_codes : NULL, n_ref,
-                          s->rows, err, err_len);
-    if (st == CTTS_OK) {
-        q3t_row pad_row = {Q3T_SRC_TEXT, Q3T_SRC_NONE, s->layout.pad_token, 0};
-        st = q3t_prompt_embed(m->talker, s->ts, NULL, NULL, &pad_row, 1, NULL, NULL, 0, s->pad,
-                              err, err_len);
+    /* the voice's parts are copied: the prefill may come after begin returns */
+    if (voice) {
+        if (!s->xvec) s->xvec = malloc((size_t)s->D * sizeof *s->xvec);
+        if (!s->xvec) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        memcpy(s->xvec, voice->xvector, (size_t)s->D * sizeof *s->xvec);
+        s->has_xvec = 1;
     }
-    if (st == CTTS_OK && n_ref > s->ref_cap) {
+    if (n_ref > s->ref_cap) {
         int32_t *rc = realloc(s->ref_codes, (size_t)n_ref * s->G * sizeof *rc);
-        if (!rc) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
-        else s->ref_codes = rc, s->ref_cap = n_ref;
+        if (!rc) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
+        s->ref_codes = rc, s->ref_cap = n_ref;
     }
-    if (st != CTTS_OK) return st;
     if (n_ref) memcpy(s->ref_codes, voice->ref_codes, (size_t)n_ref * s->G * sizeof *s->ref_codes);
     s->n_ref = n_ref;
+    st = append_pending(s, Q3T_PROMPT_HEAD, strlen(Q3T_PROMPT_HEAD), err, err_len);
+    if (st != CTTS_OK) return st;
     q3t_sdec_stream_reset(s->dec);
     s->started = 1;
     s->prepare_ms = now_ms() - t0;
     return CTTS_OK;
 }
 
-/* 1 while s may make another frame (at the frame cap it is done). */
+#define TEXT_MAX ((size_t)16 << 20)
+
+ctts_status q3t_stream_feed(q3t_stream *s, const char *utf8, size_t n, char *err, size_t err_len) {
+    if (!s || (!utf8 && n)) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "stream: bad argument");
+    if (!s->started || s->text_ended)
+        return ctts_err(err, err_len, CTTS_E_STATE, "stream: text fed out of order");
+    if (n > TEXT_MAX - s->text_bytes)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text longer than %zu bytes", TEXT_MAX);
+    if (n && memchr(utf8, 0, n)) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text holds a NUL byte");
+    const double t0 = now_ms();
+    ctts_status st = append_pending(s, utf8, n, err, err_len);
+    s->text_bytes += n;
+    if (st == CTTS_OK && s->mode == Q3T_TEXT_STREAMING) st = take_text(s, 0, err, err_len);
+    s->prepare_ms += now_ms() - t0;
+    return st;
+}
+
+ctts_status q3t_stream_end(q3t_stream *s, char *err, size_t err_len) {
+    if (!s) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "stream: bad argument");
+    if (!s->started || s->text_ended)
+        return ctts_err(err, err_len, CTTS_E_STATE, "stream: text ended out of order");
+    const double t0 = now_ms();
+    ctts_status st = append_pending(s, Q3T_PROMPT_TAIL, strlen(Q3T_PROMPT_TAIL), err, err_len);
+    if (st == CTTS_OK) st = take_text(s, 1, err, err_len);
+    s->prepare_ms += now_ms() - t0;
+    return st;
+}
+
+ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_gen_params *p,
+                             const char *text, char *err, size_t err_len) {
+    if (!text) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "stream: bad argument");
+    ctts_status st = q3t_stream_begin(s, voice, p, err, err_len);
+    if (st == CTTS_OK) st = q3t_stream_feed(s, text, strlen(text), err, err_len);
+    if (st == CTTS_OK) st = q3t_stream_end(s, err, err_len);
+    return st;
+}
+
+/* 1 when the next frame's text row is known: frame f > 0 adds trailing row
+ * f - 1 (the pad row past the end of the text). */
+static int text_ready(const q3t_stream *s) {
+    return s->laid_out && (s->text_ended || s->made == 0 || s->made - 1 < s->n_trail);
+}
+
+/* 1 while s may make another frame now (at the frame cap it is done; it
+ * waits while its next text row is unknown). */
 static int wants_frame(q3t_stream *s) {
     if (!s->lm_done && s->max_frames > 0 && s->made >= s->max_frames) s->lm_done = 1;
-    return !s->lm_done;
+    return !s->lm_done && text_ready(s);
 }
+
+/* Status of a step that made no frame: the end, or waiting for text. */
+static ctts_status no_frame(const q3t_stream *s) { return s->lm_done ? CTTS_DONE : CTTS_OK; }
 
 /* Frame c was made. */
 static void frame_made(q3t_stream *s, const int32_t *c) {
@@ -933,28 +1115,43 @@ static ctts_status take_flight(q3t_stream *s, float *pcm, size_t *n, char *err, 
     memcpy(pcm, s->bpcm, k * sizeof *pcm);
     *n = k;
     s->frame += s->bn[s->cur];
+    s->bn[s->cur] = 0;
     return CTTS_OK;
 }
 
-/* Step of a pipelined stream after the first frame: the next batch is
+/* Generates into group g until it is full or s must wait or stop. */
+static ctts_status fill_group(q3t_stream *s, int g, char *err, size_t err_len) {
+    int got = 0;
+    ctts_status st = gen_frames(s, s->bcodes[g] + (size_t)s->bn[g] * s->G, STEP_FRAMES - s->bn[g],
+                                &got, err, err_len);
+    s->bn[g] += got;
+    return st;
+}
+
+/* 1 when group g is to be decoded: full, or the last one. */
+static int group_ready(const q3t_stream *s, int g) {
+    return s->bn[g] == STEP_FRAMES || (s->lm_done && s->bn[g] > 0);
+}
+
+/* Step of a pipelined stream after the first frame: the next group is
  * generated while the worker decodes the previous one. */
 static ctts_status step_pipelined(q3t_stream *s, float *pcm, size_t *n, char *err,
                                   size_t err_len) {
     if (!s->in_flight) {
-        /* nothing decoding yet: make a batch and hand it over */
-        ctts_status st = gen_frames(s, s->bcodes[s->cur], STEP_FRAMES, &s->bn[s->cur], err, err_len);
+        /* nothing decoding: fill a group and hand it over */
+        ctts_status st = fill_group(s, s->cur, err, err_len);
         if (st != CTTS_OK) return st;
-        if (s->bn[s->cur] == 0) return CTTS_DONE;
+        if (!group_ready(s, s->cur)) return no_frame(s);
         ctts_worker_submit(s->worker, decode_job, s);
         s->in_flight = 1;
     }
     const int next = s->cur ^ 1;
-    ctts_status st = gen_frames(s, s->bcodes[next], STEP_FRAMES, &s->bn[next], err, err_len);
+    ctts_status st = fill_group(s, next, err, err_len);
     ctts_status st2 = take_flight(s, pcm, n, err, err_len);
     if (st2 != CTTS_OK) return st2;
     if (st != CTTS_OK) return st;
-    if (s->bn[next] > 0) {
-        s->cur = next;
+    s->cur = next;
+    if (group_ready(s, next)) {
         ctts_worker_submit(s->worker, decode_job, s);
         s->in_flight = 1;
     }
@@ -966,6 +1163,7 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
     *n = 0;
     if (!s->started) return ctts_err(err, err_len, CTTS_E_STATE, "stream: step before start");
     if (s->done) return CTTS_DONE;
+    if (!text_ready(s)) return CTTS_OK; /* more text first */
     ctts_status st = CTTS_OK;
     if (!s->prefilled) {
         set_exec(s, 0);
@@ -981,8 +1179,8 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
         ctts_backend_stage(s->m->be, CTTS_STAGE_PREFILL);
         if (st == CTTS_OK)
             st = q3t_codegen_begin(s->gen, s->rows, s->layout.n_prefill,
-                                   s->rows + (size_t)s->layout.n_prefill * s->D,
-                                   s->layout.n_trailing, s->pad, &s->gp, err, err_len);
+                                   s->rows + (size_t)s->layout.n_prefill * s->D, s->n_trail,
+                                   s->pad, &s->gp, err, err_len);
         s->prefill_ms += now_ms() - t1;
         if (st != CTTS_OK) {
             s->done = 1;
@@ -1018,8 +1216,8 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
     if (s->pipe) {
         st = step_pipelined(s, pcm, n, err, err_len);
     } else {
-        st = gen_frames(s, s->bcodes[0], STEP_FRAMES, &s->bn[0], err, err_len);
-        if (st == CTTS_OK && s->bn[0] == 0) st = CTTS_DONE;
+        st = fill_group(s, 0, err, err_len);
+        if (st == CTTS_OK && !group_ready(s, 0)) return no_frame(s);
         const double t0 = now_ms();
         if (st == CTTS_OK)
             st = q3t_sdec_stream_decode(s->dec, s->bcodes[0], s->bn[0], pcm, err, err_len);
@@ -1027,6 +1225,7 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
         if (st == CTTS_OK) {
             *n = (size_t)s->bn[0] * (size_t)s->hop;
             s->frame += s->bn[0];
+            s->bn[0] = 0;
         }
     }
     if (st != CTTS_OK) s->done = 1;
@@ -1036,7 +1235,8 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
 /* 1 when s's next step only generates and decodes frames (no prefill, not
  * the first frame, no pipeline): the steps several streams can share. */
 static int plain_step(const q3t_stream *s) {
-    return s->started && !s->done && s->prefilled && s->made > 0 && !s->pipe && !s->lm_done;
+    return s->started && !s->done && s->prefilled && s->made > 0 && !s->pipe && !s->lm_done &&
+           text_ready(s);
 }
 
 void q3t_stream_step_many(q3t_stream *const *s, int B, float *const *pcm, size_t *n,
@@ -1057,11 +1257,10 @@ void q3t_stream_step_many(q3t_stream *const *s, int B, float *const *pcm, size_t
     ctts_status r[Q3T_MAX_BATCH], fail = CTTS_OK;
     char fail_err[256] = "";
     int idx[Q3T_MAX_BATCH];
-    for (int k = 0; k < nb; k++) batch[k]->bn[0] = 0;
     for (int f = 0; f < STEP_FRAMES && fail == CTTS_OK; f++) {
         int ng = 0;
         for (int k = 0; k < nb; k++)
-            if (wants_frame(batch[k]))
+            if (batch[k]->bn[0] < STEP_FRAMES && wants_frame(batch[k]))
                 g[ng] = batch[k]->gen, out[ng] = batch[k]->bcodes[0] + (size_t)batch[k]->bn[0] * batch[k]->G,
                 idx[ng++] = k;
         if (!ng) break;
@@ -1085,8 +1284,10 @@ void q3t_stream_step_many(q3t_stream *const *s, int B, float *const *pcm, size_t
         if (q != batch[k]) continue;
         k++;
         if (fail != CTTS_OK) res[i] = ctts_err(err[i], err_len, fail, "%s", fail_err);
-        else if (q->bn[0] == 0) res[i] = CTTS_DONE;
-        else {
+        else if (!group_ready(q, 0)) {
+            res[i] = no_frame(q);
+            if (res[i] == CTTS_OK) continue; /* waiting for text */
+        } else {
             const double t0 = now_ms();
             res[i] = q3t_sdec_stream_decode(q->dec, q->bcodes[0], q->bn[0], pcm[i], err[i], err_len);
             q->decoder_ms += now_ms() - t0;
@@ -1097,6 +1298,7 @@ void q3t_stream_step_many(q3t_stream *const *s, int B, float *const *pcm, size_t
         }
         n[i] = (size_t)q->bn[0] * (size_t)q->hop;
         q->frame += q->bn[0];
+        q->bn[0] = 0;
     }
 }
 
@@ -1122,8 +1324,11 @@ const int32_t *q3t_stream_prompt_ids(const q3t_stream *s, size_t *n) {
     *n = s->n_ids;
     return s->ids;
 }
-const q3t_layout *q3t_stream_layout(const q3t_stream *s) { return &s->layout; }
-const float *q3t_stream_rows(const q3t_stream *s) { return s->rows; }
+const float *q3t_stream_rows(const q3t_stream *s, int *n_prefill, int *n_trailing) {
+    *n_prefill = s->laid_out ? s->layout.n_prefill : 0;
+    *n_trailing = s->laid_out ? s->n_trail : 0;
+    return s->rows;
+}
 const float *q3t_stream_pad_row(const q3t_stream *s) { return s->pad; }
 
 q3t_codegen *q3t_stream_codegen(q3t_stream *s) { return s->gen; }

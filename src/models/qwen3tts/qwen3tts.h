@@ -103,9 +103,24 @@ ctts_status q3t_voice_save(const q3t_voice *v, const char *path, char *err, size
 
 ctts_status q3t_stream_new(q3t_model *m, q3t_stream **out, char *err, size_t err_len);
 void q3t_stream_free(q3t_stream *s);
-/* Prepares an utterance (tokenize, layout, embed); the talker runs in the
- * steps. voice: NULL for CustomVoice (p->speaker names the speaker), required
- * for Base. Checks every parameter; errors name the field. */
+/* Begins an utterance whose text arrives in pieces: q3t_stream_feed any
+ * number of times, then q3t_stream_end. voice: NULL for CustomVoice
+ * (p->speaker names the speaker), required for Base (its parts are copied).
+ * Checks every parameter; errors name the field. In the streaming text mode
+ * the steps start once the prefill's text tokens are certain (the first text
+ * token; with a reference, enough to fill the reference frames) and each
+ * frame waits for its text token (a step then gives CTTS_OK with *n = 0);
+ * the non-streaming mode puts the whole text in the prefill, so its steps
+ * wait for q3t_stream_end. Either way the audio equals q3t_stream_start on
+ * the concatenated text: tokens are taken only once no later text can
+ * change them (bpe_encode_stable). */
+ctts_status q3t_stream_begin(q3t_stream *s, const q3t_voice *voice, const ctts_gen_params *p,
+                             char *err, size_t err_len);
+/* Appends UTF-8 text (pieces may split characters; no NUL bytes). */
+ctts_status q3t_stream_feed(q3t_stream *s, const char *utf8, size_t n, char *err, size_t err_len);
+/* No more text. */
+ctts_status q3t_stream_end(q3t_stream *s, char *err, size_t err_len);
+/* begin + feed(text) + end. */
 ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_gen_params *p,
                              const char *text, char *err, size_t err_len);
 /* Next audio into pcm[q3t_step_max_samples]: CTTS_OK with *n a multiple of
@@ -141,8 +156,8 @@ void q3t_stream_set_observer(q3t_stream *s, q3t_frame_observer fn, void *user);
 /* Of the last start: prompt ids, the layout and its embedded rows ([prefill +
  * trailing, D]), the pad row [D]. Valid until the next start. */
 const int32_t *q3t_stream_prompt_ids(const q3t_stream *s, size_t *n);
-const q3t_layout *q3t_stream_layout(const q3t_stream *s);
-const float *q3t_stream_rows(const q3t_stream *s);
+/* The talker input rows so far: [n_prefill + n_trailing, D]. */
+const float *q3t_stream_rows(const q3t_stream *s, int *n_prefill, int *n_trailing);
 const float *q3t_stream_pad_row(const q3t_stream *s);
 /* Every first code the talker chose (with the final EOS / dropped one) and
  * why it stopped (0 running, 1 EOS, 2 max_new_tokens). */
