@@ -106,8 +106,11 @@ typedef struct {
 typedef enum {
     CTTS_TEXT_MODE_AUTO = 0,      /* the model's default: non-streaming for CustomVoice,
                                      streaming for Base (as the official generate_* calls) */
-    CTTS_TEXT_MODE_NON_STREAMING, /* the whole text in the prefill */
-    CTTS_TEXT_MODE_STREAMING,     /* one text token added to each generation step */
+    CTTS_TEXT_MODE_NON_STREAMING, /* the whole text in the prefill: a stream speaks
+                                     after end_text */
+    CTTS_TEXT_MODE_STREAMING,     /* one text token added to each generation step: a
+                                     stream speaks while text is still being fed (each
+                                     token once later text cannot change it) */
 } ctts_text_mode;
 
 typedef struct {

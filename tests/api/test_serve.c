@@ -401,35 +401,28 @@ static int ws_get(int fd, unsigned char **p, size_t *n) {
     return f.opcode;
 }
 
-/* Text sent in pieces over the WebSocket gives generate's audio of the whole
- * text, and audio flows before the text has ended. */
-static void test_websocket_stream(void) {
-    server s;
-    REQUIRE(srv_start(&s, model("pocket-tiny"), NULL) == 0);
+/* Over a WebSocket of the server on port: options opts, then the pieces as
+ * text messages (with pings), then "end". The audio equals generate's of the
+ * whole text with gen_opts, and some of it arrives before "end". */
+static void ws_speak_in_pieces(int port, const char *model_dir, const char *opts,
+                               const char *const *pieces, int n_pieces, const char *gen_opts) {
     char resp[1024];
-    int fd = ws_open(s.port, NULL, resp, sizeof resp);
+    int fd = ws_open(port, NULL, resp, sizeof resp);
     REQUIRE(fd >= 0);
     CHECK_STR_CONTAINS(resp, "HTTP/1.1 101 ");
     CHECK_STR_CONTAINS(resp, "Sec-WebSocket-Accept: s3pPLMBiTxaQ9kYGzzhZRbK+xOo=\r\n");
-    static const char *pieces[] = {
-        "The first sentence is long enough to fill a chunk of its own, with many words in it, ",
-        "more and more words, until the chunk cannot take another sentence at all. ",
-        "The second sentence follows it, and it is also quite long, with words and ",
-        "words again. A short third one.",
-    };
-    char text[1024] = "", msg[512];
-    const char *opts = "{\"seed\":5,\"eos_threshold\":1000,\"max_frames\":6}";
+    char text[2048] = "", msg[512];
     CHECK(ws_put(fd, WS_TEXT, opts, strlen(opts)) == 0);
     unsigned char *pcm = NULL;
     size_t n_pcm = 0, got_before_end = 0;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < n_pieces; i++) {
         strcat(text, pieces[i]);
         int k = snprintf(msg, sizeof msg, "{\"text\":\"%s\"}", pieces[i]);
         CHECK(ws_put(fd, WS_TEXT, msg, (size_t)k) == 0);
         CHECK(ws_put(fd, WS_PING, "hi", 2) == 0);
     }
-    /* before "end": the first chunk's audio (and the pongs) arrive */
-    for (int pongs = 0; pongs < 4 || !got_before_end;) {
+    /* before "end": audio (and the pongs) arrive */
+    for (int pongs = 0; pongs < n_pieces || !got_before_end;) {
         unsigned char *p;
         size_t n;
         int op = ws_get(fd, &p, &n);
@@ -466,10 +459,28 @@ static void test_websocket_stream(void) {
     close(fd);
     CHECK(done);
     size_t gn;
-    unsigned char *g = generate(model("pocket-tiny"), text, "--seed 5 --eos-threshold 1000 --max-frames 6", &gn);
+    unsigned char *g = generate(model_dir, text, gen_opts, &gn);
     CHECK(g && gn > 44 && n_pcm == gn - 44 && !memcmp(pcm, g + 44, n_pcm));
     free(g), free(pcm);
+}
 
+/* Text sent in pieces over the WebSocket gives generate's audio of the whole
+ * text, and audio flows before the text has ended: Pocket (a chunk once
+ * later text cannot change it) and Qwen3-TTS in the streaming text mode (a
+ * frame once its text token is certain). */
+static void test_websocket_stream(void) {
+    server s;
+    REQUIRE(srv_start(&s, model("pocket-tiny"), NULL) == 0);
+    static const char *pieces[] = {
+        "The first sentence is long enough to fill a chunk of its own, with many words in it, ",
+        "more and more words, until the chunk cannot take another sentence at all. ",
+        "The second sentence follows it, and it is also quite long, with words and ",
+        "words again. A short third one.",
+    };
+    ws_speak_in_pieces(s.port, model("pocket-tiny"), "{\"seed\":5,\"eos_threshold\":1000,\"max_frames\":6}",
+                       pieces, 4, "--seed 5 --eos-threshold 1000 --max-frames 6");
+    char resp[1024];
+    int fd;
     /* refusals: no key, a binary first message, a bad text message */
     fd = ws_open(s.port, "X-No-Key: 1\r\n", resp, sizeof resp);
     CHECK(fd >= 0 && strstr(resp, "HTTP/1.1 400 ") != NULL);
@@ -502,6 +513,19 @@ static void test_websocket_stream(void) {
     CHECK(op == WS_CLOSE && n == 2 && p[0] == 1007 >> 8 && p[1] == (1007 & 255));
     if (op >= 0) free(p);
     close(fd);
+    CHECK_EQ_INT(srv_stop(&s), 0);
+}
+
+static void test_websocket_qwen(void) {
+    server s;
+    REQUIRE(srv_start(&s, model("qwen3tts-tiny"), NULL) == 0);
+    static const char *pieces[] = {
+        "The answer of an assistant, as the language model ", "writes it: a few words at a ti",
+        "me, cut anywhere, caf\xc3\xa9 and all, ", "and the speech starts before it ends.",
+    };
+    ws_speak_in_pieces(s.port, model("qwen3tts-tiny"),
+                       "{\"voice\":\"ryan\",\"seed\":5,\"text_mode\":\"streaming\",\"max_new_tokens\":90}",
+                       pieces, 4, "--speaker ryan --seed 5 --text-mode streaming --max-new-tokens 90");
     CHECK_EQ_INT(srv_stop(&s), 0);
 }
 
@@ -855,7 +879,7 @@ int main(int argc, char **argv) {
     if (!mkdtemp(tmpdir)) return 1;
     static const test_entry tests[] = {
         T(test_health_and_models), T(test_speech_equals_generate), T(test_keepalive_pipelined),
-        T(test_concurrent_streams), T(test_concurrent_qwen), T(test_disconnect_mid_stream), T(test_qwen_speaker_as_voice),
+        T(test_concurrent_streams), T(test_concurrent_qwen), T(test_websocket_qwen), T(test_disconnect_mid_stream), T(test_qwen_speaker_as_voice),
         T(test_bad_requests),      T(test_bad_options),          T(test_cors),
         T(test_voice_upload),      T(test_websocket_stream),     T(test_slow_head_timeout),
     };
