@@ -162,22 +162,30 @@ static void test_wav_output_and_first_chunk_line_(void) {
     free(ref);
 }
 
-/* stdin: write the first sentences, wait for audio, then write the rest. */
-static void test_stdin_as_it_arrives_(void);
-static void test_stdin_as_it_arrives_(void) {
-    const char *part1 = "The first sentences arrive at once. They make a chunk of their own. ";
-    const char *part2 = "The rest comes\nlater, line by line.\n";
+/* stdin: write part1, wait for audio on stdout while stdin is still open,
+ * then write part2: the raw PCM equals generate's WAV data of the whole text
+ * (gen: the model and generation options, shared by both commands). */
+static void stdin_as_it_arrives(const char *const *gen, const char *part1, const char *part2) {
     char whole[512];
     snprintf(whole, sizeof whole, "%s%s", part1, part2);
-    unsigned char *ref = NULL;
+    const char *args[32];
+    int n_args = 0;
+    args[n_args++] = "generate";
+    for (int i = 0; gen[i]; i++) args[n_args++] = gen[i];
+    const char *tail[] = {"--text", whole, "--output", tmp("ref.wav"), NULL};
+    for (int i = 0; i < 5; i++) args[n_args++] = tail[i];
+    CHECK_EQ_INT(finish(spawn(-1, args)), 0);
     size_t nref = 0;
-    size_t hdr = reference_wav(whole, "s16", &ref, &nref);
-    REQUIRE(ref);
+    unsigned char *ref = test_read_file(tmp("ref.wav"), &nref);
+    REQUIRE(ref && nref > 44);
+    n_args = 0;
+    args[n_args++] = "stream";
+    for (int i = 0; gen[i]; i++) args[n_args++] = gen[i];
+    args[n_args++] = "--text-file";
+    args[n_args++] = "-";
+    args[n_args] = NULL;
     int fds[2];
     REQUIRE(pipe2(fds, O_CLOEXEC) == 0); /* the child must not hold the write end */
-    const char *args[] = {"stream", "--model", tiny("model"), "--voice",
-                          tiny("voice/voice_22k_state.safetensors"), "--text-file", "-",
-                          "--max-tokens", "12", NULL};
     signal(SIGPIPE, SIG_IGN);
     pid_t pid = spawn(fds[0], args);
     close(fds[0]);
@@ -196,10 +204,30 @@ static void test_stdin_as_it_arrives_(void) {
     CHECK_EQ_INT(finish(pid), 0);
     size_t n = 0;
     unsigned char *raw = test_read_file(tmp("stdout"), &n);
-    CHECK_EQ_INT(n, nref - hdr);
-    if (raw && n == nref - hdr) CHECK(memcmp(raw, ref + hdr, n) == 0);
+    CHECK_EQ_INT(n, nref - 44);
+    if (raw && n == nref - 44) CHECK(memcmp(raw, ref + 44, n) == 0);
     free(raw);
     free(ref);
+}
+
+static void test_stdin_as_it_arrives_(void);
+static void test_stdin_as_it_arrives_(void) {
+    const char *gen[] = {"--model", tiny("model"), "--voice", tiny("voice/voice_22k_state.safetensors"),
+                         "--max-tokens", "12", NULL};
+    stdin_as_it_arrives(gen, "The first sentences arrive at once. They make a chunk of their own. ",
+                        "The rest comes\nlater, line by line.\n");
+}
+
+/* Qwen3-TTS in the streaming text mode speaks from the first words on. */
+static void test_stdin_qwen_(void);
+static void test_stdin_qwen_(void) {
+    char model[512], root[400];
+    if (!realpath(test_golden_dir(), root)) snprintf(root, sizeof root, "%s", test_golden_dir());
+    snprintf(model, sizeof model, "%s/qwen3tts-tiny/model", root);
+    const char *gen[] = {"--model", model, "--speaker", "ryan", "--text-mode", "streaming",
+                         "--seed", "3", "--max-new-tokens", "80", NULL};
+    stdin_as_it_arrives(gen, "The first words of a reply, as a language model writes ",
+                        "them, and then the rest of it.\n");
 }
 
 static void test_bad_inputs_(void);
@@ -263,9 +291,14 @@ static void test_stream_stdin(void) {
     setup();
     test_stdin_as_it_arrives_();
 }
+static void test_stream_stdin_qwen(void) {
+    setup();
+    test_stdin_qwen_();
+}
 static void test_stream_errors(void) {
     setup();
     test_bad_inputs_();
 }
 
-TEST_MAIN(T(test_stream_raw), T(test_stream_wav), T(test_stream_stdin), T(test_stream_errors))
+TEST_MAIN(T(test_stream_raw), T(test_stream_wav), T(test_stream_stdin), T(test_stream_stdin_qwen),
+          T(test_stream_errors))
