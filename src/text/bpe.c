@@ -922,7 +922,7 @@ static ctts_status stable_cut(const bpe_tokenizer *t, const char *seg, size_t le
         part.base = norm;
         if (st == CTTS_OK) st = split_normalized(t, norm, b, cut_cb, &part, err, err_len);
         if (st == CTTS_OK && part.oom) st = ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
-        if (st == CTTS_OK && part.n == k && memcmp(part.off, all.off, k * sizeof *all.off) == 0) {
+        if (st == CTTS_OK && part.n == k && (!k || !memcmp(part.off, all.off, k * sizeof *all.off))) {
             *cut = c;
             break;
         }
