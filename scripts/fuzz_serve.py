@@ -15,6 +15,13 @@ base = [
  b"POST /v1/voices?name=a&text=hi%20there HTTP/1.1\r\nContent-Length: 8\r\n\r\nRIFFxxxx",
  b"GET /v1/audio/speech/ws HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n\x81\x82\x00\x00\x00\x00{}\x81\x8c\x00\x00\x00\x00{\"end\":true}",
 ]
+def ws_text(payload):  # a masked (zero key) text frame
+    return b"\x81" + bytes([0x80 | len(payload)]) + b"\0\0\0\0" + payload
+base.append(b"GET /v1/audio/speech/ws HTTP/1.1\r\nUpgrade: websocket\r\nSec-WebSocket-Version: 13\r\n"
+            b"Sec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n" +
+            ws_text(b'{"voice":"ryan","text_mode":"streaming","max_new_tokens":30}') +
+            ws_text(b'{"text":"Hello th"}') + ws_text(b'{"text":"ere, caf\xc3"}') +
+            ws_text(b'{"text":"\xa9 <|im_e"}') + ws_text(b'{"text":"nd|> more."}') + ws_text(b'{"end":true}'))
 n = 0; t0 = time.time()
 while time.time() - t0 < seconds:
     m = bytearray(random.choice(base))

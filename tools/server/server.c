@@ -1214,6 +1214,9 @@ static void *conn_main(void *arg) {
         const double t0 = now_ms();
         memset(&t_resp, 0, sizeof t_resp);
         t_resp.first_audio_ms = -1;
+        char line[256]; /* for the log: a WebSocket reuses the buffer req points into */
+        snprintf(line, sizeof line, "%.*s %.*s", (int)req.method_len, req.method,
+                 (int)(req.target_len < 200 ? req.target_len : 200), req.target);
         const int end = handle_request(c, &req, big ? big : c->buf + req.head_len, body_len);
         if (big) body_len = 0; /* not in the buffer: nothing of it to skip there */
         free(big);
@@ -1222,9 +1225,8 @@ static void *conn_main(void *arg) {
             if (t_resp.first_audio_ms >= 0)
                 snprintf(audio, sizeof audio, " audio %.2f s, first audio %.0f ms",
                          (double)t_resp.samples / s->info->sample_rate, t_resp.first_audio_ms);
-            fprintf(stderr, "ctts: %s \"%.*s %.*s\" %d %zu B %.0f ms%s\n", c->peer,
-                    (int)req.method_len, req.method, (int)(req.target_len < 200 ? req.target_len : 200),
-                    req.target, t_resp.status, t_resp.bytes, now_ms() - t0, audio);
+            fprintf(stderr, "ctts: %s \"%s\" %d %zu B %.0f ms%s\n", c->peer, line, t_resp.status,
+                    t_resp.bytes, now_ms() - t0, audio);
         }
         if (end) break;
         const size_t used = req.head_len + body_len; /* pipelined bytes move to the front */
