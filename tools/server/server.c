@@ -529,6 +529,9 @@ static int parse_speech(server *s, const json_value *o, request *r, speech_forma
 #undef NEED
     }
     if (!r->text && !live) return snprintf(err, err_len, "'input' (the text to speak) is missing"), -1;
+    /* A WebSocket exists for text as it is written: Qwen3-TTS then takes it
+     * frame by frame unless asked for the whole-text prompt. */
+    if (live && r->gp.text_mode == CTTS_TEXT_MODE_AUTO) r->gp.text_mode = CTTS_TEXT_MODE_STREAMING;
     r->text_total = r->text ? strlen(r->text) : 0;
     if (voice && strcmp(voice, "default") != 0) {
         if (!is_name(voice))
