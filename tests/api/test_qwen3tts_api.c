@@ -658,6 +658,14 @@ static void test_incremental_text(void) {
                          ctts_session_error(s));
         CHECK(early >= 10 * 1920); /* ten frames or more before the text ended */
     }
+    /* text past the talker's positions (each text token is one frame's input)
+     * is refused as it arrives, not embedded */
+    REQUIRE(ctts_stream_begin(s, NULL, &p) == CTTS_OK);
+    ctts_status fst = CTTS_OK;
+    for (int i = 0; i < 40000 && fst == CTTS_OK; i++) fst = ctts_stream_feed_text(s, "word ");
+    if (fst == CTTS_OK) fst = ctts_stream_end_text(s);
+    CHECK(fst == CTTS_E_INVALID_ARG);
+    CHECK_STR_CONTAINS(ctts_session_error(s), "text too long");
     ctts_session_free(s);
     ctts_model_free(m);
 

@@ -25,6 +25,7 @@
 
 #include "backend/backend.h"
 #include "base/error.h"
+#include "base/strbuf.h"
 #include "base/worker.h"
 #include "io/file_copy.h"
 #include "io/gguf.h"
@@ -93,8 +94,9 @@ struct q3t_stream {
      * grow as text arrives (q3t_stream_feed) and reach the codegen then. */
     q3t_text_mode mode;
     q3t_codec_prefix prefix;
-    char *pending;
-    size_t n_pending, pending_cap, text_bytes;
+    ctts_strbuf pending;
+    size_t text_bytes;
+    size_t tried; /* pending bytes at the last look that found no cut (0: none) */
     int32_t *ids;
     size_t n_ids, ids_cap;
     int32_t *ref_ids; /* Base ICL: the transcript's prompt ids */
@@ -714,7 +716,7 @@ void q3t_stream_free(q3t_stream *s) {
     q3t_cp_state_free(s->cs);
     q3t_sdec_stream_free(s->dec);
     free(s->ids);
-    free(s->pending);
+    free(s->pending.p);
     free(s->ref_ids);
     free(s->xvec);
     q3t_layout_free(&s->layout);
@@ -762,17 +764,8 @@ static ctts_status make_codegen_params(const q3t_model *m, const ctts_gen_params
 
 static ctts_status append_pending(q3t_stream *s, const char *t, size_t n, char *err,
                                   size_t err_len) {
-    if (s->n_pending + n + 1 > s->pending_cap) {
-        size_t cap = (s->n_pending + n + 1) * 2;
-        char *q = realloc(s->pending, cap);
-        if (!q) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
-        s->pending = q;
-        s->pending_cap = cap;
-    }
-    if (n) memcpy(s->pending + s->n_pending, t, n);
-    s->n_pending += n;
-    s->pending[s->n_pending] = 0;
-    return CTTS_OK;
+    ctts_strbuf_put(&s->pending, t, n);
+    return s->pending.oom ? ctts_err(err, err_len, CTTS_E_OOM, "out of memory") : CTTS_OK;
 }
 
 /* Room for n rows in s->rows. */
@@ -785,6 +778,18 @@ static ctts_status rows_room(q3t_stream *s, size_t n, char *err, size_t err_len)
     if (!r) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
     s->rows = r;
     s->rows_cap = cap;
+    return CTTS_OK;
+}
+
+/* Every row takes a talker position (a trailing row is the input of one
+ * frame): text that cannot fit them is refused, not embedded. */
+static ctts_status check_rows(const q3t_stream *s, int n_prefill, int n_trailing, char *err,
+                              size_t err_len) {
+    const int max_pos = s->m->cfg.talker.dec.max_position_embeddings;
+    if (n_prefill > max_pos || n_trailing > max_pos - n_prefill)
+        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
+                        "text too long: %d prompt and %d text rows, the talker has %d positions",
+                        n_prefill, n_trailing, max_pos);
     return CTTS_OK;
 }
 
@@ -808,10 +813,8 @@ static ctts_status lay_out(q3t_stream *s, char *err, size_t err_len) {
     if (provisional) free(ids);
     if (st != CTTS_OK) return st;
     if (provisional) s->layout.n_trailing--; /* the P_e row */
-    if (s->layout.n_prefill > c->talker.dec.max_position_embeddings)
-        return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
-                        "text too long: %d prompt rows, the talker has %d positions",
-                        s->layout.n_prefill, c->talker.dec.max_position_embeddings);
+    st = check_rows(s, s->layout.n_prefill, s->layout.n_trailing, err, err_len);
+    if (st != CTTS_OK) return st;
     const int n_rows = s->layout.n_prefill + s->layout.n_trailing;
     st = rows_room(s, (size_t)n_rows, err, err_len);
     if (st == CTTS_OK)
@@ -833,14 +836,17 @@ static ctts_status lay_out(q3t_stream *s, char *err, size_t err_len) {
  * P_e; a prefilled generation gets them at once. */
 static ctts_status add_trailing(q3t_stream *s, size_t from, size_t to, int eos, char *err,
                                 size_t err_len) {
+    if (to - from > (size_t)INT_MAX - 1) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text too long");
     const int n = (int)(to - from) + (eos ? 1 : 0);
     if (n <= 0) return CTTS_OK;
+    ctts_status st = check_rows(s, s->layout.n_prefill, s->n_trail + n, err, err_len);
+    if (st != CTTS_OK) return st;
     q3t_row *r = malloc((size_t)n * sizeof *r);
     if (!r) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
     for (size_t i = from; i < to; i++) r[i - from] = (q3t_row){Q3T_SRC_TEXT, Q3T_SRC_NONE, s->ids[i], 0};
     if (eos) r[n - 1] = (q3t_row){Q3T_SRC_TEXT, Q3T_SRC_NONE, s->m->cfg.tts_eos_token_id, 0};
     const size_t at = (size_t)s->layout.n_prefill + (size_t)s->n_trail;
-    ctts_status st = rows_room(s, at + (size_t)n, err, err_len);
+    st = rows_room(s, at + (size_t)n, err, err_len);
     float *dst = s->rows + at * s->D;
     if (st == CTTS_OK)
         st = q3t_prompt_embed(s->m->talker, s->ts, NULL, NULL, r, n, NULL, NULL, 0, dst, err, err_len);
@@ -854,9 +860,12 @@ static ctts_status add_trailing(q3t_stream *s, size_t from, size_t to, int eos, 
  * final) and turns it into rows: the layout once the prefill's text is
  * known (streaming text mode) or at the end, trailing rows after that. */
 static ctts_status take_text(q3t_stream *s, int final, char *err, size_t err_len) {
+    /* A long run without a cut (one huge word) is looked at again only once
+     * it has doubled, so text fed byte by byte costs linear time. */
+    if (!final && s->tried > 256 && s->pending.len < 2 * s->tried) return CTTS_OK;
     int32_t *ids = NULL;
     size_t n = 0, used = 0;
-    ctts_status st = bpe_encode_stable(s->m->tok, s->pending, s->n_pending, final, &ids, &n, &used,
+    ctts_status st = bpe_encode_stable(s->m->tok, s->pending.p, s->pending.len, final, &ids, &n, &used,
                                        err, err_len);
     if (st != CTTS_OK) return st;
     if (s->n_ids + n > s->ids_cap) {
@@ -873,8 +882,9 @@ static ctts_status take_text(q3t_stream *s, int final, char *err, size_t err_len
     free(ids);
     const size_t before = s->n_ids;
     s->n_ids += n;
-    memmove(s->pending, s->pending + used, s->n_pending - used + 1);
-    s->n_pending -= used;
+    memmove(s->pending.p, s->pending.p + used, s->pending.len - used + 1);
+    s->pending.len -= used;
+    s->tried = used ? 0 : s->pending.len;
     if (final) s->text_ended = 1;
     if (s->laid_out) {
         /* streaming text mode: new text ids (the template tail's excluded) */
@@ -906,7 +916,9 @@ ctts_status q3t_stream_begin(q3t_stream *s, const q3t_voice *voice, const ctts_g
     s->prepare_ms = s->prefill_ms = s->lm_ms = s->decoder_ms = 0;
     s->first_lm_ms = s->first_decoder_ms = 0;
     q3t_layout_free(&s->layout);
-    s->n_ids = s->n_pending = s->text_bytes = s->n_ref_ids = 0;
+    s->n_ids = s->pending.len = s->text_bytes = s->n_ref_ids = 0;
+    s->pending.oom = 0;
+    s->tried = 0;
     s->text_ended = s->laid_out = s->n_trail = s->has_xvec = 0;
 
     ctts_status st = make_codegen_params(m, p, &s->gp, err, err_len);
