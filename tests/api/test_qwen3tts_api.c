@@ -658,6 +658,36 @@ static void test_incremental_text(void) {
                          ctts_session_error(s));
         CHECK(early >= 10 * 1920); /* ten frames or more before the text ended */
     }
+    /* a stream that stops (at max_new_tokens, or the frame cap checked before
+     * the next frame's text is needed) ends while text still comes */
+    p.max_new_tokens = 7;
+    REQUIRE(ctts_stream_begin(s, NULL, &p) == CTTS_OK);
+    ctts_status rst = CTTS_OK;
+    size_t total = 0;
+    for (int i = 0; i < 100 && rst == CTTS_OK; i++) {
+        REQUIRE(ctts_stream_feed_text(s, "more words ") == CTTS_OK);
+        float buf[4000];
+        size_t got = 1;
+        while (rst == CTTS_OK && got) rst = ctts_stream_read(s, buf, 4000, &got), total += got;
+    }
+    CHECK(rst == CTTS_DONE);
+    CHECK_EQ_INT((int)total, 6 * 1920); /* max_new_tokens - 1 frames */
+    p.max_new_tokens = 200;
+    p.max_frames = 6;
+    REQUIRE(ctts_stream_begin(s, NULL, &p) == CTTS_OK);
+    /* six certain text tokens, one per letter here (" h" may still grow): rows
+     * for frames 0..5 exactly */
+    REQUIRE(ctts_stream_feed_text(s, "a b c d f g h") == CTTS_OK);
+    rst = CTTS_OK;
+    total = 0;
+    for (size_t got = 1; rst == CTTS_OK && got;) {
+        float buf[4000];
+        rst = ctts_stream_read(s, buf, 4000, &got);
+        total += got;
+    }
+    CHECK(rst == CTTS_DONE);
+    CHECK_EQ_INT((int)total, 6 * 1920);
+    p.max_frames = 0;
     /* text past the talker's positions (each text token is one frame's input)
      * is refused as it arrives, not embedded */
     REQUIRE(ctts_stream_begin(s, NULL, &p) == CTTS_OK);

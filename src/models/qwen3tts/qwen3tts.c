@@ -1175,7 +1175,7 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
     *n = 0;
     if (!s->started) return ctts_err(err, err_len, CTTS_E_STATE, "stream: step before start");
     if (s->done) return CTTS_DONE;
-    if (!text_ready(s)) return CTTS_OK; /* more text first */
+    if (!s->lm_done && !text_ready(s)) return CTTS_OK; /* more text first */
     ctts_status st = CTTS_OK;
     if (!s->prefilled) {
         set_exec(s, 0);
