@@ -321,6 +321,16 @@ static void test_param_errors(void) {
     CHECK(ctts_synthesize(s, "hi", NULL, &p, &pcm, &n) == CTTS_E_INVALID_ARG);
     CHECK_STR_CONTAINS(ctts_session_error(s), "unknown language 'martian'");
     CHECK(pcm == NULL && n == 0);
+    p.language = NULL;
+    /* nothing to say: refused in both text modes */
+    for (int mode = CTTS_TEXT_MODE_NON_STREAMING; mode <= CTTS_TEXT_MODE_STREAMING; mode++) {
+        p.text_mode = (ctts_text_mode)mode;
+        CHECK(ctts_synthesize(s, "", NULL, &p, &pcm, &n) == CTTS_E_INVALID_ARG);
+        CHECK_STR_CONTAINS(ctts_session_error(s), "empty");
+        CHECK(ctts_synthesize(s, " \n\t ", NULL, &p, &pcm, &n) == CTTS_E_INVALID_ARG);
+        CHECK_STR_CONTAINS(ctts_session_error(s), "empty");
+    }
+    p.text_mode = CTTS_TEXT_MODE_AUTO;
     p.language = "Chinese";
     p.max_new_tokens = 4;
     REQUIRE(ctts_synthesize(s, "你好", NULL, &p, &pcm, &n) == CTTS_OK);

@@ -99,7 +99,7 @@ static size_t max_step_samples(const void *model) {
 /* The session side: the q3t stream itself takes text as it arrives. */
 typedef struct {
     q3t_stream *s;
-    int begun;
+    int begun, has_text; /* has_text: something besides whitespace was fed */
 } fam_stream;
 
 static ctts_status stream_new(void *model, void **stream, char *err, size_t err_len) {
@@ -127,16 +127,23 @@ static ctts_status stream_begin(void *stream, const void *voice, const ctts_gen_
     fam_stream *fs = stream;
     ctts_status st = q3t_stream_begin(fs->s, voice, p, err, err_len);
     fs->begun = st == CTTS_OK;
+    fs->has_text = 0;
     return st;
 }
 
 static ctts_status stream_feed(void *stream, const char *utf8, size_t n, char *err,
                                size_t err_len) {
-    return q3t_stream_feed(((fam_stream *)stream)->s, utf8, n, err, err_len);
+    fam_stream *fs = stream;
+    for (size_t i = 0; i < n && !fs->has_text; i++) fs->has_text = !strchr(" \t\r\n\v\f", utf8[i]);
+    return q3t_stream_feed(fs->s, utf8, n, err, err_len);
 }
 
+/* An empty text is refused here (the model itself would speak the template's
+ * end token, as the official slicing does). */
 static ctts_status stream_end(void *stream, char *err, size_t err_len) {
-    return q3t_stream_end(((fam_stream *)stream)->s, err, err_len);
+    fam_stream *fs = stream;
+    if (!fs->has_text) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text prompt is empty");
+    return q3t_stream_end(fs->s, err, err_len);
 }
 
 static ctts_status stream_step(void *stream, float *pcm, size_t *n, char *err, size_t err_len) {
