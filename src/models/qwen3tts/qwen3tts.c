@@ -41,10 +41,16 @@
 
 /* Frames per speech-decoder call (reference frames are decoded in batches). */
 #define DEC_BATCH 64
-/* Frames per stream step after the first (which is decoded alone for the
- * lowest time to first audio): the speech decoder costs ~25% less per frame
- * on 4 frames than on 1 (full SIMD tiles, fewer op dispatches). */
+/* Frames per speech-decoder call once under way: the decoder costs ~25% less
+ * per frame on 4 frames than on 1 (full SIMD tiles, fewer op dispatches). */
 #define STEP_FRAMES 4
+
+/* Frames of the decoder call that starts at frame f: 1, 1, 1, 2, then 4. The
+ * first frame comes alone for the earliest audio; the ramp keeps the audio
+ * ahead of playback while the lead builds up (4 at once right away left the
+ * player waiting ~120 ms after the first frame). A fixed schedule: the
+ * decoder's sums, and so the samples, do not depend on when text arrived. */
+static int group_frames(int f) { return f < 3 ? 1 : f < 5 ? 2 : STEP_FRAMES; }
 /* Pipelining (ctts_gen_params.pipeline -1 = auto) stays off unless asked for:
  * measured on 2 EPYC cores it loses (q8_0: 0.86x against 0.97x real time
  * sequential): one core streams the language model's weights at well under
@@ -113,10 +119,9 @@ struct q3t_stream {
     float *scratch;     /* [DEC_BATCH * hop] */
     int32_t codes[64];
     int started, prefilled, done, frame;
-    /* Groups of STEP_FRAMES frames: the codes of two (one generating while the
-     * other decodes when pipelined) and the audio the worker decodes into. A
-     * group is decoded only when full (or at the end), so the decoder's calls
-     * and hence the samples do not depend on when the text arrived. */
+    /* Groups of frames decoded together (group_frames): the codes of two (one
+     * generating while the other decodes when pipelined) and the audio the
+     * worker decodes into. A group is decoded only when full (or at the end). */
     int32_t *bcodes[2]; /* [STEP_FRAMES * G] each */
     int bn[2];          /* frames in each */
     int cur;            /* the batch on the worker */
@@ -1131,18 +1136,24 @@ static ctts_status take_flight(q3t_stream *s, float *pcm, size_t *n, char *err, 
     return CTTS_OK;
 }
 
+/* Frames group g (the one being filled: its frames are the last made) still
+ * takes. */
+static int group_room(const q3t_stream *s, int g) {
+    return group_frames(s->made - s->bn[g]) - s->bn[g];
+}
+
 /* Generates into group g until it is full or s must wait or stop. */
 static ctts_status fill_group(q3t_stream *s, int g, char *err, size_t err_len) {
     int got = 0;
-    ctts_status st = gen_frames(s, s->bcodes[g] + (size_t)s->bn[g] * s->G, STEP_FRAMES - s->bn[g],
-                                &got, err, err_len);
+    ctts_status st = gen_frames(s, s->bcodes[g] + (size_t)s->bn[g] * s->G, group_room(s, g), &got,
+                                err, err_len);
     s->bn[g] += got;
     return st;
 }
 
 /* 1 when group g is to be decoded: full, or the last one. */
 static int group_ready(const q3t_stream *s, int g) {
-    return s->bn[g] == STEP_FRAMES || (s->lm_done && s->bn[g] > 0);
+    return (s->bn[g] > 0 && group_room(s, g) == 0) || (s->lm_done && s->bn[g] > 0);
 }
 
 /* Step of a pipelined stream after the first frame: the next group is
@@ -1263,7 +1274,7 @@ void q3t_stream_step_many(q3t_stream *const *s, int B, float *const *pcm, size_t
             res[i] = q3t_stream_step(s[i], pcm[i], &n[i], err[i], err_len);
     }
     if (!nb) return;
-    /* STEP_FRAMES rounds of one frame for every stream still generating */
+    /* up to STEP_FRAMES rounds of one frame for every stream still generating */
     q3t_codegen *g[Q3T_MAX_BATCH];
     int32_t *out[Q3T_MAX_BATCH];
     ctts_status r[Q3T_MAX_BATCH], fail = CTTS_OK;
@@ -1272,7 +1283,7 @@ void q3t_stream_step_many(q3t_stream *const *s, int B, float *const *pcm, size_t
     for (int f = 0; f < STEP_FRAMES && fail == CTTS_OK; f++) {
         int ng = 0;
         for (int k = 0; k < nb; k++)
-            if (batch[k]->bn[0] < STEP_FRAMES && wants_frame(batch[k]))
+            if (group_room(batch[k], 0) > 0 && wants_frame(batch[k]))
                 g[ng] = batch[k]->gen, out[ng] = batch[k]->bcodes[0] + (size_t)batch[k]->bn[0] * batch[k]->G,
                 idx[ng++] = k;
         if (!ng) break;
