@@ -62,6 +62,14 @@ struct q3t_speaker_encoder;
 struct q3t_speech_encoder;
 const struct q3t_speaker_encoder *q3t_model_speaker_encoder(const q3t_model *m);
 const struct q3t_speech_encoder *q3t_model_speech_encoder(const q3t_model *m);
+/* The parts a stream runs (q3t_stream.c), and the model's threads / CPU tier. */
+struct q3t_talker;
+struct q3t_code_predictor;
+struct q3t_speech_decoder;
+const struct q3t_talker *q3t_model_talker(const q3t_model *m);
+const struct q3t_code_predictor *q3t_model_code_predictor(const q3t_model *m);
+const struct q3t_speech_decoder *q3t_model_speech_decoder(const q3t_model *m);
+int q3t_model_threads(const q3t_model *m, int *cpu_isa);
 size_t q3t_model_describe(const q3t_model *m, char *buf, size_t len);
 /* prepared 0: the plain text's ids; 1: the ids of the whole assistant prompt. */
 ctts_status q3t_tokenize(const q3t_model *m, const char *text, int prepared, int32_t **ids,
