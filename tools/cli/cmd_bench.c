@@ -6,7 +6,9 @@
  * gets N frames per max_tokens_per_chunk (50) tokens of text, so a long text
  * yields a comparable amount of audio from either family instead of 40 frames
  * after a prompt of hundreds of tokens), --runs times each after one warm-up run (medians reported):
- * x real time, frames/s, time to first audio; plus model load time, peak RSS
+ * x real time, frames/s, time to first audio, the smallest lead of the audio
+ * over playback started with the first samples (< 0: a player would wait);
+ * plus model load time, peak RSS
  * (getrusage) and the size of this binary. --profile adds one run of the
  * medium text with the per-stage profiler (pipeline off, so stages do not
  * overlap): ms per frame, GFLOP/s and GB/s per stage. --json prints one JSON
@@ -46,7 +48,7 @@ static const bench_text_t texts[] = {
 #define N_TEXTS (int)(sizeof texts / sizeof texts[0])
 
 typedef struct {
-    double x_rt, frames_per_s, first_audio_ms, total_ms, audio_s;
+    double x_rt, frames_per_s, first_audio_ms, total_ms, audio_s, min_lead_ms;
     int64_t frames;
 } result;
 
@@ -94,7 +96,7 @@ static int frames_for(const ctts_model *m, const ctts_gen_params *gp, const char
 static int bench_text(ctts_session *s, const ctts_model *m, const ctts_voice *v,
                       const ctts_gen_params *gp0, const char *text, int runs, int sample_rate,
                       result *r) {
-    double tot[MAX_RUNS], first[MAX_RUNS];
+    double tot[MAX_RUNS], first[MAX_RUNS], lead[MAX_RUNS];
     ctts_timings t;
     ctts_gen_params gp1 = *gp0;
     gp1.max_frames = frames_for(m, gp0, text);
@@ -104,9 +106,11 @@ static int bench_text(ctts_session *s, const ctts_model *m, const ctts_voice *v,
         if (rc) return rc;
         tot[i] = t.total_ms;
         first[i] = t.first_audio_ms;
+        lead[i] = t.min_lead_ms;
     }
     r->total_ms = median(tot, runs);
     r->first_audio_ms = median(first, runs);
+    r->min_lead_ms = median(lead, runs);
     r->frames = t.frames;
     r->audio_s = (double)t.samples / sample_rate;
     r->x_rt = r->total_ms > 0 ? r->audio_s * 1e3 / r->total_ms : 0;
@@ -199,9 +203,10 @@ int cmd_bench(cli_args *a) {
         for (int i = 0; i < n_texts; i++)
             printf("%s\n    {\"text\": \"%s\", \"frames\": %lld, \"audio_s\": %.3f, "
                    "\"total_ms\": %.2f, \"x_real_time\": %.3f, \"frames_per_s\": %.2f, "
-                   "\"first_audio_ms\": %.2f}",
+                   "\"first_audio_ms\": %.2f, \"min_lead_ms\": %.2f}",
                    i ? "," : "", tx[i].name, (long long)res[i].frames, res[i].audio_s,
-                   res[i].total_ms, res[i].x_rt, res[i].frames_per_s, res[i].first_audio_ms);
+                   res[i].total_ms, res[i].x_rt, res[i].frames_per_s, res[i].first_audio_ms,
+                   res[i].min_lead_ms);
         printf("\n  ]");
     } else {
         printf("model %s, weights %s, threads %s%d, %d runs (median), %d frames per ", a->model,
@@ -209,12 +214,12 @@ int cmd_bench(cli_args *a) {
                gp.max_frames);
         if (ctts_model_get_info(m)->chunks_text) printf("chunk\n");
         else printf("%d tokens of text\n", gp.max_tokens_per_chunk > 0 ? gp.max_tokens_per_chunk : 50);
-        printf("%-8s %7s %9s %11s %10s %16s\n", "text", "frames", "audio s", "x realtime",
-               "frames/s", "first audio ms");
+        printf("%-8s %7s %9s %11s %10s %16s %12s\n", "text", "frames", "audio s", "x realtime",
+               "frames/s", "first audio ms", "min lead ms");
         for (int i = 0; i < n_texts; i++)
-            printf("%-8s %7lld %9.2f %11.2f %10.2f %16.1f\n", tx[i].name,
+            printf("%-8s %7lld %9.2f %11.2f %10.2f %16.1f %12.1f\n", tx[i].name,
                    (long long)res[i].frames, res[i].audio_s, res[i].x_rt, res[i].frames_per_s,
-                   res[i].first_audio_ms);
+                   res[i].first_audio_ms, res[i].min_lead_ms);
         printf("load %.1f ms, peak RSS %.1f MB, binary %.2f MB\n", load_ms, ru.ru_maxrss / 1024.0,
                bin / 1048576.0);
         if (bw_before > 0 && bw_after > 0)
