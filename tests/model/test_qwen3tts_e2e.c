@@ -384,16 +384,16 @@ static void test_pipeline_and_frame_cap(void) {
         size_t k = 0, steps = 0;
         ctts_status rc;
         while ((rc = q3t_stream_step(s, pcm[pipe] + n[pipe], &k, err, sizeof err)) == CTTS_OK) {
-            /* the decode schedule: 1, 1, 1, 2, then 4 frames */
-            const size_t want = steps < 3 ? hop : steps == 3 ? 2 * hop : step_max;
+            /* the decode schedule: 1, 1, 1, 1, 2, 2, 2, then 4 frames */
+            const size_t want = steps < 4 ? hop : steps < 7 ? 2 * hop : step_max;
             CHECK(k == want || (k > 0 && k < want && k % hop == 0 && n[pipe] + k == 11 * hop));
             n[pipe] += k;
             steps++;
             if (n[pipe] > 20 * hop) break;
         }
         CHECK(rc == CTTS_DONE);
-        CHECK_EQ_INT((int)(n[pipe] / hop), 11); /* 1 + 1 + 1 + 2 + 4 + 2 */
-        CHECK_EQ_INT((int)steps, 6);
+        CHECK_EQ_INT((int)(n[pipe] / hop), 11); /* 1 + 1 + 1 + 1 + 2 + 2 + 2 + 1 */
+        CHECK_EQ_INT((int)steps, 8);
     }
     CHECK(n[0] == n[1] && memcmp(pcm[0], pcm[1], n[0] * sizeof(float)) == 0);
     /* A bad pipeline value is refused by name. */

@@ -32,12 +32,13 @@
  * per frame on 4 frames than on 1 (full SIMD tiles, fewer op dispatches). */
 #define STEP_FRAMES 4
 
-/* Frames of the decoder call that starts at frame f: 1, 1, 1, 2, then 4. The
- * first frame comes alone for the earliest audio; the ramp keeps the audio
- * ahead of playback while the lead builds up (4 at once right away left the
- * player waiting ~120 ms after the first frame). A fixed schedule: the
- * decoder's sums, and so the samples, do not depend on when text arrived. */
-static int group_frames(int f) { return f < 3 ? 1 : f < 5 ? 2 : STEP_FRAMES; }
+/* Frames of the decoder call that starts at frame f: 1, 1, 1, 1, 2, 2, 2,
+ * then 4. The first frame comes alone for the earliest audio; the ramp keeps
+ * the audio ahead of playback while the lead builds up (4 at once right away
+ * left a player waiting ~120 ms after the first frame; a shorter ramp still
+ * fell behind when the host gave ~37 GB/s). A fixed schedule: the decoder's
+ * sums, and so the samples, do not depend on when text arrived. */
+static int group_frames(int f) { return f < 4 ? 1 : f < 10 ? 2 : STEP_FRAMES; }
 /* Pipelining (ctts_gen_params.pipeline -1 = auto) stays off unless asked for:
  * measured on 2 EPYC cores it loses (q8_0: 0.86x against 0.97x real time
  * sequential): one core streams the language model's weights at well under
@@ -633,7 +634,7 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
     *n = 0;
     if (!s->started) return ctts_err(err, err_len, CTTS_E_STATE, "stream: step before start");
     if (s->done) return CTTS_DONE;
-    if (!s->lm_done && !text_ready(s)) return CTTS_OK; /* more text first */
+    if (!wants_frame(s) && !s->lm_done) return CTTS_OK; /* more text first */
     ctts_status st = CTTS_OK;
     if (!s->prefilled) {
         set_exec(s, 0);

@@ -132,7 +132,7 @@ ctts_status q3t_stream_end(q3t_stream *s, char *err, size_t err_len);
 ctts_status q3t_stream_start(q3t_stream *s, const q3t_voice *voice, const ctts_gen_params *p,
                              const char *text, char *err, size_t err_len);
 /* Next audio into pcm[q3t_step_max_samples]: CTTS_OK with *n a multiple of
- * the frame size (speech-decoder calls of 1, 1, 1, 2, then 4 frames: the
+ * the frame size (speech-decoder calls of 1, 1, 1, 1, 2, 2, 2, then 4 frames: the
  * earliest audio, then staying ahead of playback), CTTS_OK with *n = 0 while
  * the next frame waits for text, or CTTS_DONE (*n = 0) once the talker
  * stopped or p->max_frames frames were made. With p->pipeline 1
