@@ -77,6 +77,7 @@ typedef struct request {
     size_t in_n, in_cap, text_total;
     int text_closed;          /* live: the client sent "end" */
     int text_ended, needs_text; /* live, worker only: end_text called; waiting for text */
+    int spoke;                /* worker only: the session has given samples */
     pthread_cond_t cv;        /* samples or DONE */
     struct request *next;     /* pending FIFO */
 } request;
@@ -103,7 +104,9 @@ typedef struct {
     int n_pending;
     request **active;
     int n_active;
-    ctts_session *idle;       /* one idle session kept for the next request */
+    ctts_session **idle;      /* [max_sessions] sessions kept for the next requests (their
+                                 buffers are made once: a new session costs 30-70 ms) */
+    int n_idle;
     voice_slot voices[MAX_VOICES];
     int n_voices;
     int conn_fds[MAX_CONN];   /* open connections (-1 = free), shut down on stop */
@@ -217,7 +220,7 @@ static void req_finish(server *s, request *r, ctts_status st, const char *msg) {
     r->status = st;
     snprintf(r->err, sizeof r->err, "%s", msg ? msg : "");
     if (r->sess) {
-        if (!s->idle) s->idle = r->sess;
+        if (s->n_idle < s->max_sessions) s->idle[s->n_idle++] = r->sess;
         else ctts_session_free(r->sess);
         r->sess = NULL;
     }
@@ -291,8 +294,7 @@ static void req_start(server *s, request *r) {
         req_clone(s, r);
         return;
     }
-    ctts_session *se = s->idle;
-    s->idle = NULL;
+    ctts_session *se = s->n_idle ? s->idle[--s->n_idle] : NULL;
     pthread_mutex_unlock(&s->mu);
     char err[512] = "";
     const ctts_voice *v = NULL;
@@ -327,6 +329,7 @@ static void req_start(server *s, request *r) {
  * Returns 1 if r ended. */
 static int req_took(server *s, request *r, const float *buf, size_t n, ctts_status st) {
     if (n) {
+        r->spoke = 1;
         if (r->q_n + n > r->q_cap) {
             size_t cap = r->q_cap ? 2 * r->q_cap : 2 * READ_CAP;
             while (cap < r->q_n + n) cap *= 2;
@@ -370,6 +373,13 @@ static int feed_live(server *s, request *r) {
     return r->needs_text ? -1 : 0;
 }
 
+/* Removes the finished request r from the active list (lock held). */
+static int req_leave(server *s, request *r) {
+    for (int i = 0; i < s->n_active; i++)
+        if (s->active[i] == r) s->active[i] = s->active[--s->n_active];
+    return 1;
+}
+
 static void *worker_main(void *arg) {
     server *s = arg;
     /* a read buffer per session; the round's sessions are read together
@@ -405,17 +415,29 @@ static void *worker_main(void *arg) {
                 ended = 1;
             }
         }
-        if (k) { /* one frame (or step) of every request that can make one */
-            for (int j = 0; j < k; j++) sess[j] = step[j]->sess, out[j] = buf + (size_t)j * READ_CAP;
+        /* One step of every request that can make one. A session that has not
+         * spoken yet (prompt prefill, first frame: nothing to share) steps
+         * alone and its audio goes out at once; the others step together
+         * (ctts_stream_read_many). */
+        int n_many = 0;
+        for (int j = 0; j < k; j++) {
+            request *r = step[j];
+            if (r->spoke) {
+                step[n_many++] = r;
+                continue;
+            }
             pthread_mutex_unlock(&s->mu);
-            ctts_stream_read_many(sess, k, out, READ_CAP, got, res);
+            ctts_status st = ctts_stream_read(r->sess, buf, READ_CAP, &got[0]);
             pthread_mutex_lock(&s->mu);
-            for (int j = 0; j < k; j++)
-                if (req_took(s, step[j], out[j], got[j], res[j])) {
-                    for (int i = 0; i < s->n_active; i++)
-                        if (s->active[i] == step[j]) s->active[i] = s->active[--s->n_active];
-                    ended = 1;
-                }
+            if (req_took(s, r, buf, got[0], st)) ended |= req_leave(s, r);
+        }
+        if (n_many) {
+            for (int j = 0; j < n_many; j++) sess[j] = step[j]->sess, out[j] = buf + (size_t)j * READ_CAP;
+            pthread_mutex_unlock(&s->mu);
+            ctts_stream_read_many(sess, n_many, out, READ_CAP, got, res);
+            pthread_mutex_lock(&s->mu);
+            for (int j = 0; j < n_many; j++)
+                if (req_took(s, step[j], out[j], got[j], res[j])) ended |= req_leave(s, step[j]);
         }
         if (!k && !ended) pthread_cond_wait(&s->work_cv, &s->mu);
     }
@@ -1357,9 +1379,11 @@ int cmd_serve(cli_args *a) {
     int rc = cli_load_model(a, &s.m);
     if (!rc && a->voice) rc = cli_load_voice(a, s.m, a->voice, 30.0f, &s.default_voice);
     s.active = rc ? NULL : calloc((size_t)s.max_sessions, sizeof *s.active);
-    if (!rc && !s.active) rc = cli_fail("%s", "out of memory");
+    s.idle = rc ? NULL : calloc((size_t)s.max_sessions, sizeof *s.idle);
+    if (!rc && (!s.active || !s.idle)) rc = cli_fail("%s", "out of memory");
     if (rc) {
         close(lfd);
+        free(s.active), free(s.idle);
         ctts_model_free(s.m);
         return rc;
     }
@@ -1402,7 +1426,8 @@ int cmd_serve(cli_args *a) {
     pthread_mutex_unlock(&s.mu);
     pthread_join(worker, NULL);
     if (!a->quiet) fprintf(stderr, "ctts: server stopped\n");
-    ctts_session_free(s.idle);
+    for (int i = 0; i < s.n_idle; i++) ctts_session_free(s.idle[i]);
+    free(s.idle);
     for (int i = 0; i < s.n_voices; i++) ctts_voice_free(s.voices[i].v);
     ctts_voice_free(s.default_voice);
     ctts_model_free(s.m);
