@@ -23,7 +23,10 @@ void quant_row_q8_0_ref(const float *x, block_q8_0 *y, int k) {
     for (int b = 0; b < k / QK; b++) {
         const float *xb = x + (size_t)b * QK;
         float amax = 0.0f;
-        for (int j = 0; j < QK; j++) amax = fmaxf(amax, fabsf(xb[j]));
+        for (int j = 0; j < QK; j++) { /* fmaxf(amax, |x|) without the libm call (NaN: skipped too) */
+            const float a = fabsf(xb[j]);
+            if (a > amax) amax = a;
+        }
         const float d = amax / 127.0f;
         const float id = d != 0.0f ? 1.0f / d : 0.0f;
         y[b].d = ctts_f32_to_f16(d);
