@@ -44,6 +44,8 @@ static int group_frames(int f) { return f < 4 ? 1 : f < 10 ? 2 : STEP_FRAMES; }
  * sequential): one core streams the language model's weights at well under
  * half the bandwidth of two. */
 #define PIPE_AUTO_ON 0
+/* Most text bytes one utterance takes. */
+#define TEXT_MAX ((size_t)16 << 20)
 
 struct q3t_stream {
     q3t_model *m;
@@ -462,8 +464,6 @@ ctts_status q3t_stream_begin(q3t_stream *s, const q3t_voice *voice, const ctts_g
     s->prepare_ms = now_ms() - t0;
     return CTTS_OK;
 }
-
-#define TEXT_MAX ((size_t)16 << 20)
 
 ctts_status q3t_stream_feed(q3t_stream *s, const char *utf8, size_t n, char *err, size_t err_len) {
     if (!s || (!utf8 && n)) return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "stream: bad argument");
