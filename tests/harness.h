@@ -90,6 +90,12 @@ static inline const char *test_golden_dir(void) {
     return d && *d ? d : "../shared/golden";
 }
 
+/* The ctts binary the CLI tests run ($CTTS_BIN, set by tests/run.sh). */
+static inline const char *test_ctts_bin(void) {
+    const char *b = getenv("CTTS_BIN");
+    return b && *b ? b : "build/ctts";
+}
+
 /* A whole file, malloc'd with one spare byte (NULL if it cannot be read). */
 static inline unsigned char *test_read_file(const char *path, size_t *n) {
     FILE *f = fopen(path, "rb");

@@ -25,11 +25,6 @@
 static char tmpdir[64];
 static char err_text[1 << 14];
 
-static const char *bin(void) {
-    const char *b = getenv("CTTS_BIN");
-    return b && *b ? b : "build/ctts";
-}
-
 static const char *tiny(const char *rel) {
     static char buf[4][512];
     static int k;
@@ -52,7 +47,7 @@ static const char *tmp(const char *name) {
 static pid_t spawn(int in_fd, const char *const *args) {
     const char *argv[64];
     int n = 0;
-    argv[n++] = bin();
+    argv[n++] = test_ctts_bin();
     for (int i = 0; args[i] && n < 63; i++) argv[n++] = args[i];
     argv[n] = NULL;
     pid_t pid = fork();

@@ -21,11 +21,6 @@
 static char tmpdir[64];
 static char err_text[1 << 16];
 
-static const char *bin(void) {
-    const char *b = getenv("CTTS_BIN");
-    return b && *b ? b : "build/ctts";
-}
-
 static const char *tiny(const char *rel) {
     static char buf[4][512];
     static int k;
@@ -50,7 +45,7 @@ static const char *tmp(const char *name) {
 static int run_ctts(const char *xdg, const char *first, ...) {
     const char *argv[64];
     int n = 0;
-    argv[n++] = bin();
+    argv[n++] = test_ctts_bin();
     va_list ap;
     va_start(ap, first);
     for (const char *a = first; a && n < 63; a = va_arg(ap, const char *)) argv[n++] = a;

@@ -1236,8 +1236,7 @@ static void slurp(const char *path, char *dst, size_t cap) {
 
 /* Runs $CTTS_BIN with env (NULL-terminated "K=V" list) and args. */
 static int run_cli(const char *const *env, const char *first, ...) {
-    const char *bin = getenv("CTTS_BIN");
-    if (!bin || !*bin) bin = "build/ctts";
+    const char *bin = test_ctts_bin();
     const char *argv[32];
     int n = 0;
     argv[n++] = bin;

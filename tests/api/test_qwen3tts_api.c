@@ -866,8 +866,7 @@ static void read_all(const char *path, char *dst, size_t cap) {
 static int run_ctts(const char *first, ...) {
     const char *argv[48];
     int n = 0;
-    const char *b = getenv("CTTS_BIN");
-    argv[n++] = b && *b ? b : "build/ctts";
+    argv[n++] = test_ctts_bin();
     va_list ap;
     va_start(ap, first);
     for (const char *a = first; a && n < 47; a = va_arg(ap, const char *)) argv[n++] = a;
@@ -895,8 +894,7 @@ static int run_ctts(const char *first, ...) {
 
 static void test_cli(void) {
     if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
-    const char *b = getenv("CTTS_BIN");
-    if (access(b && *b ? b : "build/ctts", X_OK) != 0) SKIP("no ctts binary");
+    if (access(test_ctts_bin(), X_OK) != 0) SKIP("no ctts binary");
     char wav[256];
     snprintf(wav, sizeof wav, "%s/out.wav", tmpdir);
     int rc = run_ctts("generate", "--model", model_dir(), "--speaker", "Aiden", "--language",

@@ -43,11 +43,6 @@
 
 static char tmpdir[64];
 
-static const char *bin(void) {
-    const char *b = getenv("CTTS_BIN");
-    return b && *b ? b : "build/ctts";
-}
-
 static const char *model(const char *set) {
     static char buf[2][512];
     static int k;
@@ -66,7 +61,7 @@ typedef struct {
 static int srv_start(server *s, const char *m, const char *const *extra) {
     int pfd[2];
     if (pipe(pfd)) return -1;
-    const char *argv[24] = {bin(), "serve", "--model", m, "--port", "0", "--threads", "1"};
+    const char *argv[24] = {test_ctts_bin(), "serve", "--model", m, "--port", "0", "--threads", "1"};
     int n = 8;
     for (int i = 0; extra && extra[i] && n < 23; i++) argv[n++] = extra[i];
     argv[n] = NULL;
@@ -218,7 +213,7 @@ static unsigned char *generate(const char *m, const char *text, const char *opts
     char cmd[2048], out[128];
     snprintf(out, sizeof out, "%s/gen.wav", tmpdir);
     snprintf(cmd, sizeof cmd, "'%s' generate --model '%s' --threads 1 --text '%s' --output '%s' %s",
-             bin(), m, text, out, opts);
+             test_ctts_bin(), m, text, out, opts);
     if (system(cmd) != 0) return NULL;
     return test_read_file(out, n);
 }
@@ -548,7 +543,7 @@ static void test_cors(void) {
     free(r.body);
     CHECK_EQ_INT(srv_stop(&s), 0);
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' serve --model '%s' --port 0 --cors 'a b' 2>/dev/null", bin(),
+    snprintf(cmd, sizeof cmd, "'%s' serve --model '%s' --port 0 --cors 'a b' 2>/dev/null", test_ctts_bin(),
              model("pocket-tiny"));
     CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 2);
 }
@@ -864,13 +859,13 @@ static void test_slow_head_timeout(void) {
 
 static void test_bad_options(void) {
     char cmd[1024];
-    snprintf(cmd, sizeof cmd, "'%s' serve --model '%s' --port 70000 2>/dev/null", bin(),
+    snprintf(cmd, sizeof cmd, "'%s' serve --model '%s' --port 70000 2>/dev/null", test_ctts_bin(),
              model("pocket-tiny"));
     CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 2);
-    snprintf(cmd, sizeof cmd, "'%s' serve --model /nonexistent --port 0 2>/dev/null", bin());
+    snprintf(cmd, sizeof cmd, "'%s' serve --model /nonexistent --port 0 2>/dev/null", test_ctts_bin());
     CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 1);
     snprintf(cmd, sizeof cmd, "'%s' serve --model '%s' --port 0 --host no.such.host.invalid 2>/dev/null",
-             bin(), model("pocket-tiny"));
+             test_ctts_bin(), model("pocket-tiny"));
     CHECK_EQ_INT(WEXITSTATUS(system(cmd)), 1);
 }
 
