@@ -189,22 +189,30 @@ static int parse_response(const char *raw, size_t len, response *r) {
 }
 
 /* One request on its own connection ("Connection: close"). */
-static int request(int port, const char *method, const char *path, const char *body, response *r) {
+/* Sends bytes on a new connection (half-closed after them if shut_wr), reads
+ * to the end and parses the first response. 0 on success. */
+static int exchange(int port, const char *bytes, size_t n, int shut_wr, response *r) {
     int fd = connect_to(port);
     if (fd < 0) return -1;
+    int rc = send_str(fd, bytes, n);
+    if (shut_wr) shutdown(fd, SHUT_WR);
+    size_t len;
+    char *raw = read_all(fd, &len);
+    close(fd);
+    if (!rc) rc = parse_response(raw, len, r);
+    free(raw);
+    return rc;
+}
+
+static int request(int port, const char *method, const char *path, const char *body, response *r) {
     size_t bl = body ? strlen(body) : 0;
     char *req = malloc(bl + 512);
     int n = snprintf(req, 512, "%s %s HTTP/1.1\r\nHost: x\r\nConnection: close\r\n", method, path);
     if (body) n += snprintf(req + n, 512 - (size_t)n, "Content-Length: %zu\r\n", bl);
     n += snprintf(req + n, 512 - (size_t)n, "\r\n");
     memcpy(req + n, body ? body : "", bl);
-    int rc = send_str(fd, req, (size_t)n + bl);
+    int rc = exchange(port, req, (size_t)n + bl, 0, r);
     free(req);
-    size_t len;
-    char *raw = read_all(fd, &len);
-    close(fd);
-    if (!rc) rc = parse_response(raw, len, r);
-    free(raw);
     return rc;
 }
 
@@ -258,18 +266,13 @@ static void test_health_and_models(void) {
 
 /* POST /v1/voices?name=N with raw bytes (no Connection: close needed: it closes). */
 static int upload(int port, const char *query_name, const unsigned char *data, size_t n, response *r) {
-    int fd = connect_to(port);
-    if (fd < 0) return -1;
-    char head[256];
-    int h = snprintf(head, sizeof head,
+    char *req = malloc(n + 256);
+    int h = snprintf(req, 256,
                      "POST /v1/voices%s%s HTTP/1.1\r\nConnection: close\r\nContent-Length: %zu\r\n\r\n",
                      query_name ? "?name=" : "", query_name ? query_name : "", n);
-    int rc = send_str(fd, head, (size_t)h) || send_str(fd, (const char *)data, n);
-    size_t len;
-    char *raw = read_all(fd, &len);
-    close(fd);
-    if (!rc) rc = parse_response(raw, len, r);
-    free(raw);
+    memcpy(req + h, data, n);
+    int rc = exchange(port, req, (size_t)h + n, 0, r);
+    free(req);
     return rc;
 }
 
@@ -808,15 +811,8 @@ static void test_bad_requests(void) {
         } else {
             len = (size_t)snprintf(raw, sizeof raw, "%s\r\n", cases[i].raw);
         }
-        int fd = connect_to(s.port);
-        REQUIRE(fd >= 0);
-        CHECK(send_str(fd, p, len) == 0);
-        shutdown(fd, SHUT_WR);
-        size_t got;
-        char *resp = read_all(fd, &got);
-        close(fd);
         response r;
-        if (parse_response(resp, got, &r) != 0) {
+        if (exchange(s.port, p, len, 1, &r) != 0) {
             TEST_FAIL_AT("case %zu: no response", i);
         } else {
             if (r.status != cases[i].status)
@@ -826,7 +822,6 @@ static void test_bad_requests(void) {
                 TEST_FAIL_AT("case %zu: body '%.200s' lacks '%s'", i, (char *)r.body, cases[i].msg);
             free(r.body);
         }
-        free(resp);
     }
     response r; /* still serving */
     REQUIRE(request(s.port, "GET", "/health", NULL, &r) == 0);
