@@ -60,6 +60,7 @@ struct bpe_tokenizer {
     added_ref *added;   /* bucketed by first byte, longest first */
     int added_start[257];
     int n_added;
+    size_t max_added_len; /* bytes of the longest added token */
     pcre2_code *re;
     pcre2_code *re_last_ns; /* the last non-whitespace character (bpe_encode_stable) */
 };
@@ -444,7 +445,10 @@ static ctts_status build_added_index(bpe_tokenizer *t, char *err, size_t err_len
     if (!t->added) return ctts_err(err, err_len, CTTS_E_OOM, "out of memory");
     int k = 0;
     for (int32_t id = 0; id < t->n_toks; id++)
-        if (t->toks[id].added) t->added[k++] = (added_ref){id, (uint32_t)t->toks[id].str_len};
+        if (t->toks[id].added) {
+            t->added[k++] = (added_ref){id, (uint32_t)t->toks[id].str_len};
+            if (t->toks[id].str_len > t->max_added_len) t->max_added_len = t->toks[id].str_len;
+        }
     qsort_r(t->added, (size_t)k, sizeof *t->added, cmp_added, t);
     int j = 0;
     for (int b = 0; b <= 256; b++) {
@@ -949,7 +953,8 @@ ctts_status bpe_encode_stable(const bpe_tokenizer *t, const char *text, size_t l
     if (!uni_utf8_valid(text, lim))
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text is not valid UTF-8");
     /* An added token may still be completing at the end: stop before it. */
-    for (size_t i = 0; i < lim && t->n_added; i++)
+    const size_t from = lim > t->max_added_len ? lim - t->max_added_len : 0;
+    for (size_t i = from; i < lim && t->n_added; i++)
         if (added_prefix(t, text + i, lim - i)) {
             lim = i;
             break;
