@@ -89,7 +89,8 @@ check:
 
 # check-tsan: the threaded tests (thread pool, streams with the decode thread, the
 # server's worker and connection threads) under ThreadSanitizer, in build/tsan.
-TSAN_TESTS := unit/test_threadpool api/test_stream api/test_cli_stream api/test_serve
+TSAN_TESTS := unit/test_threadpool api/test_stream api/test_cli_stream api/test_serve \
+              model/test_qwen3tts_e2e
 check-tsan:
 	$(MAKE) BUILD=build/tsan SANFLAGS=-fsanitize=thread build/tsan/ctts \
 	    $(addprefix build/tsan/tests/,$(TSAN_TESTS))

@@ -127,11 +127,15 @@ typedef struct {
                                  max_frames (fixed-length benchmarks); default 0 */
     int max_tokens_per_chunk; /* long-text chunk size in tokens; default 50 */
     int pipeline;             /* decode audio on a second thread while the next frame is
-                                 computed (the model's threads split between the two):
-                                 1 on, 0 off, default -1 = auto: with >= 2 threads the
-                                 session measures both and keeps the faster (it depends
-                                 on the machine); Qwen3-TTS: auto = off (measured
-                                 slower). The audio is identical in every mode. */
+                                 computed: 1 on, 0 off, default -1 = auto. Pocket: the
+                                 model's threads split between the two; auto: with >= 2
+                                 threads the session measures both and keeps the faster
+                                 (it depends on the machine). Qwen3-TTS: the decoder runs
+                                 on one of the model's threads while the language model
+                                 goes on with the others (all of them once the decoder is
+                                 done); auto = on with exactly 2 threads; a pipelined
+                                 session read with others (ctts_stream_read_many) stops
+                                 pipelining. The audio is identical in every mode. */
     /* Qwen3-TTS only (Pocket ignores them); defaults from generation_config.json: */
     int top_k;                /* sample among the k best codes; 0 = off; default 50 */
     float top_p;              /* nucleus mass in (0, 1]; 1 = off; default 1.0 */

@@ -129,8 +129,18 @@ struct ctts_backend {
     /* y[c, t] = x[t, c]: x is [R, C], y is [C, R]. */
     void (*transpose)(ctts_backend *be, float *y, const float *x, int R, int C);
 
-    /* Releases the backend itself. */
+    /* Releases the backend itself (after waiting for a side job). */
     void (*destroy)(ctts_backend *be);
+
+    /* Runs fn(ctx) on one of the backend's CPU threads beside its ops and
+     * returns (after waiting for the previous side job); side_wait returns
+     * once fn has returned. The ops go on without that thread meanwhile (CPU:
+     * the pool's last worker), so a job that computes on one core (another
+     * backend's ops) overlaps ops that stream memory on the others. fn must
+     * not run this backend's ops. With one thread fn runs before side_run
+     * returns. */
+    void (*side_run)(ctts_backend *be, void (*fn)(void *), void *ctx);
+    void (*side_wait)(ctts_backend *be);
 
     /* ---- Qwen3 decoder ops ---- */
 

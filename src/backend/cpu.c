@@ -1158,6 +1158,12 @@ static void cpu_row_moments(ctts_backend *be, float *mean, float *std, const flo
 
 /* ---- lifetime ---- */
 
+static void cpu_side_run(ctts_backend *be, void (*fn)(void *), void *ctx) {
+    cpu_threadpool_side_run(impl_of(be)->pool, fn, ctx);
+}
+
+static void cpu_side_wait(ctts_backend *be) { cpu_threadpool_side_wait(impl_of(be)->pool); }
+
 static void cpu_destroy(ctts_backend *be) {
     if (!be) return;
     cpu_impl *im = impl_of(be);
@@ -1213,6 +1219,8 @@ ctts_backend *ctts_backend_cpu_new(int n_threads, int isa) {
         .conv_transpose1d = cpu_conv_transpose1d,
         .transpose = cpu_transpose,
         .destroy = cpu_destroy,
+        .side_run = cpu_side_run,
+        .side_wait = cpu_side_wait,
         .profile_stage = cpu_profile_stage,
         .profile = cpu_profile,
         .rms_norm = cpu_rms_norm,

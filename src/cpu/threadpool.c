@@ -1,13 +1,18 @@
 /*
  * Thread pool: generation counter + spin-then-futex wait (see threadpool.h).
  *
- * Dispatch: the caller writes the job, resets `pending` to the worker count
- * and bumps `gen` (seq_cst). Workers spin on `gen` for a while, then
- * announce themselves in `n_sleeping` and futex-wait on it; the caller only
- * issues FUTEX_WAKE when someone sleeps. Because the sleeper increments
- * n_sleeping before the kernel re-checks `gen`, and the caller bumps `gen`
- * before reading n_sleeping, no wake-up can be lost. Tasks are claimed with an
- * atomic counter; the caller spins until every worker has checked out.
+ * Dispatch: the caller closes the job (`open` = 0), waits until no worker is
+ * inside it, writes the new one, reopens it and bumps `gen` (seq_cst).
+ * Workers spin on `gen` for a while, then announce themselves in
+ * `n_sleeping` and futex-wait on it; the caller only issues FUTEX_WAKE when
+ * someone sleeps. Because the sleeper increments n_sleeping before the kernel
+ * re-checks `gen`, and the caller bumps `gen` before reading n_sleeping, no
+ * wake-up can be lost. A worker enters a job by incrementing `inside` and then
+ * reading `open` (the caller stores `open` and then reads `inside`: with
+ * seq_cst one of the two sees the other, so no worker reads a job being
+ * rewritten). Tasks are claimed with an atomic counter and counted when done;
+ * the caller waits for the count, not for the workers, so a worker busy with
+ * a side job (or slow to wake) holds nobody up.
  */
 #include "cpu/threadpool.h"
 
@@ -42,11 +47,18 @@ struct cpu_threadpool {
     int n, n_tasks;
 
     _Atomic int next_task;
-    _Atomic int pending; /* workers still inside the current generation */
-    _Atomic uint32_t gen;
+    _Atomic int done_tasks; /* tasks of the current job finished */
+    _Atomic int inside;     /* workers that may be reading the job */
+    _Atomic int open;       /* the job may be entered */
+    _Atomic uint32_t gen;   /* bumped for each job and side job: workers wake on it */
     _Atomic int n_sleeping;
     _Atomic int stop;
     _Atomic int busy; /* a parallel_for is running */
+
+    /* The side job (cpu_threadpool_side_run), run by the last worker. */
+    void (*side_fn)(void *);
+    void *side_ctx;
+    _Atomic int side_posted; /* 1 from side_run until side_fn has returned */
 };
 
 typedef struct {
@@ -107,7 +119,25 @@ static void run_tasks(cpu_threadpool *p, int thread_id) {
         const int begin = (int)((int64_t)p->n * t / p->n_tasks);
         const int end = (int)((int64_t)p->n * (t + 1) / p->n_tasks);
         if (begin < end) p->fn(p->ctx, begin, end, thread_id);
+        atomic_fetch_add_explicit(&p->done_tasks, 1, memory_order_release);
     }
+}
+
+/* Helps with the current job if it is open (see the top of the file). */
+static void enter_job(cpu_threadpool *p, int thread_id) {
+    atomic_fetch_add(&p->inside, 1);
+    if (atomic_load(&p->open)) run_tasks(p, thread_id);
+    atomic_fetch_sub(&p->inside, 1);
+}
+
+/* The side job, if one was posted (the last worker only). */
+static void run_side(cpu_threadpool *p) {
+    if (!atomic_load_explicit(&p->side_posted, memory_order_acquire)) return;
+    const unsigned csr = set_ftz_daz();
+    restore_csr(csr & ~0x8040u); /* as on any thread of its own: ops set FTZ / DAZ themselves */
+    p->side_fn(p->side_ctx);
+    restore_csr(csr);
+    atomic_store_explicit(&p->side_posted, 0, memory_order_release);
 }
 
 static void *worker_main(void *arg) {
@@ -131,8 +161,8 @@ static void *worker_main(void *arg) {
         }
         seen = g;
         if (atomic_load(&p->stop)) break;
-        run_tasks(p, wa.id);
-        atomic_fetch_sub_explicit(&p->pending, 1, memory_order_release);
+        if (wa.id == p->n_workers) run_side(p);
+        enter_job(p, wa.id);
     }
     return NULL;
 }
@@ -175,6 +205,7 @@ cpu_threadpool *cpu_threadpool_new(int n) {
 
 void cpu_threadpool_free(cpu_threadpool *p) {
     if (!p) return;
+    cpu_threadpool_side_wait(p);
     atomic_store(&p->stop, 1);
     atomic_fetch_add(&p->gen, 1);
     futex_wake_all(&p->gen);
@@ -184,6 +215,33 @@ void cpu_threadpool_free(cpu_threadpool *p) {
 }
 
 int cpu_threadpool_size(const cpu_threadpool *p) { return p ? p->n_threads : 1; }
+
+/* Tells the workers something was posted. */
+static void wake(cpu_threadpool *p) {
+    atomic_fetch_add(&p->gen, 1);
+    if (atomic_load(&p->n_sleeping) > 0) futex_wake_all(&p->gen);
+}
+
+void cpu_threadpool_side_run(cpu_threadpool *p, void (*fn)(void *), void *ctx) {
+    if (!p || p->n_workers == 0) {
+        fn(ctx);
+        return;
+    }
+    cpu_threadpool_side_wait(p);
+    p->side_fn = fn;
+    p->side_ctx = ctx;
+    atomic_store_explicit(&p->side_posted, 1, memory_order_release);
+    wake(p);
+}
+
+void cpu_threadpool_side_wait(cpu_threadpool *p) {
+    if (!p) return;
+    int spins = 0;
+    while (atomic_load_explicit(&p->side_posted, memory_order_acquire)) {
+        if (++spins < SPIN_ITERS) cpu_relax();
+        else sched_yield();
+    }
+}
 
 /* Pool index of the calling thread: a worker's own id, else 0. */
 static int self_id(const cpu_threadpool *p) {
@@ -198,7 +256,9 @@ void cpu_parallel_for(cpu_threadpool *p, int n, int min_per_task, cpu_task_fn fn
     if (min_per_task < 1) min_per_task = 1;
     const unsigned csr = set_ftz_daz();
     int n_tasks = n / min_per_task;
-    if (p && n_tasks > p->n_threads) n_tasks = p->n_threads;
+    /* With a side job under way, smaller tasks let its worker join late. */
+    const int most = p ? p->n_threads * (atomic_load(&p->side_posted) ? 4 : 1) : 1;
+    if (n_tasks > most) n_tasks = most;
     if (!p || p->n_workers == 0 || n_tasks <= 1) {
         fn(ctx, 0, n, p ? self_id(p) : 0);
         restore_csr(csr);
@@ -210,17 +270,23 @@ void cpu_parallel_for(cpu_threadpool *p, int n, int min_per_task, cpu_task_fn fn
         restore_csr(csr);
         return;
     }
+    atomic_store(&p->open, 0);
+    int spins = 0;
+    while (atomic_load(&p->inside) > 0) { /* a worker leaving the previous job */
+        if (++spins < SPIN_ITERS) cpu_relax();
+        else sched_yield();
+    }
     p->fn = fn;
     p->ctx = ctx;
     p->n = n;
     p->n_tasks = n_tasks;
     atomic_store_explicit(&p->next_task, 0, memory_order_relaxed);
-    atomic_store(&p->pending, p->n_workers);
-    atomic_fetch_add(&p->gen, 1);
-    if (atomic_load(&p->n_sleeping) > 0) futex_wake_all(&p->gen);
+    atomic_store_explicit(&p->done_tasks, 0, memory_order_relaxed);
+    atomic_store(&p->open, 1);
+    wake(p);
     run_tasks(p, 0);
-    int spins = 0;
-    while (atomic_load_explicit(&p->pending, memory_order_acquire) > 0) {
+    spins = 0;
+    while (atomic_load_explicit(&p->done_tasks, memory_order_acquire) < n_tasks) {
         if (++spins < SPIN_ITERS) cpu_relax();
         else sched_yield();
     }

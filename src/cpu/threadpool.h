@@ -16,6 +16,11 @@
  *
  * A call made while the pool is busy (from inside fn, or from a second
  * thread) runs fn(ctx, 0, n, thread_id) serially on the calling thread.
+ *
+ * A side job runs on the pool's last worker beside the caller's
+ * parallel_fors, which go on without that worker until it returns (and take
+ * it back at their next task then): work that needs one core of its own while
+ * the caller streams through memory on the others.
  */
 #ifndef CTTS_CPU_THREADPOOL_H
 #define CTTS_CPU_THREADPOOL_H
@@ -34,5 +39,12 @@ int cpu_threadpool_size(const cpu_threadpool *p);
 /* Runs fn over [0, n) and returns when every index is done. p may be NULL
  * (serial). min_per_task < 1 counts as 1. */
 void cpu_parallel_for(cpu_threadpool *p, int n, int min_per_task, cpu_task_fn fn, void *ctx);
+
+/* Posts fn(ctx) as the side job, after waiting for the previous one, and
+ * returns; fn runs with FTZ / DAZ off, as on a thread of its own, and must not
+ * use p. Without workers (or p NULL) fn runs before this returns. */
+void cpu_threadpool_side_run(cpu_threadpool *p, void (*fn)(void *), void *ctx);
+/* Returns when the side job, if any, has returned; its writes are visible then. */
+void cpu_threadpool_side_wait(cpu_threadpool *p);
 
 #endif

@@ -244,12 +244,17 @@ static void test_stream_equals_oneshot(void) {
 
 /* ctts_stream_read_many over three sessions (different speakers, seeds,
  * lengths; one greedy) gives each the audio ctts_synthesize gives it alone,
- * with reads smaller than a step and sessions ending at different times. */
+ * with reads smaller than a step and sessions ending at different times. Two
+ * sessions are pipelined (2 threads) and leave their pipeline to step with
+ * the others: the first after reads alone (a decode in flight), the second
+ * from its first read. */
 static void test_read_many(void) {
     if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
     ctts_model *m = NULL;
     char err[512];
-    REQUIRE(ctts_model_load(model_dir(), NULL, &m, err, sizeof err) == CTTS_OK);
+    ctts_model_params mp = ctts_model_default_params();
+    mp.n_threads = 2;
+    REQUIRE(ctts_model_load(model_dir(), &mp, &m, err, sizeof err) == CTTS_OK);
     enum { B = 3 };
     static const char *texts[B] = {"The first voice speaks here.", "A second, shorter one.",
                                    "And a third voice, greedy this time, says rather more."};
@@ -265,6 +270,7 @@ static void test_read_many(void) {
         p[i].speaker = speakers[i];
         p[i].seed = 3 + (uint64_t)i;
         p[i].max_new_tokens = 9 + 6 * i;
+        p[i].pipeline = i < 2 ? 1 : 0;
         if (i == 2) p[i].temperature = 0;
         REQUIRE(ctts_synthesize(s[i], texts[i], NULL, &p[i], &ref[i], &n_ref[i]) == CTTS_OK);
         REQUIRE(ctts_stream_begin(s[i], NULL, &p[i]) == CTTS_OK);
@@ -274,6 +280,11 @@ static void test_read_many(void) {
         REQUIRE(buf[i]);
         len[i] = 0;
         st[i] = CTTS_OK;
+    }
+    for (int r = 0; r < 6 && st[0] == CTTS_OK; r++) {
+        size_t got = 0;
+        st[0] = ctts_stream_read(s[0], buf[0] + len[0], 1000, &got);
+        len[0] += got;
     }
     for (int round = 0; round < 1000; round++) {
         ctts_session *live[B];

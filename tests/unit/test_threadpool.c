@@ -3,10 +3,14 @@
  * (n, min_per_task) pairs and pool sizes, thread ids stay in range, nested
  * calls from inside a task run serially and correctly, a NULL or 1-thread
  * pool runs inline, and many back-to-back dispatches (the decoder pattern)
- * neither lose nor duplicate work.
+ * neither lose nor duplicate work. A side job runs on the last worker while
+ * parallel_fors go on without it (they would hang if they waited for it),
+ * inline without workers, and free waits for it.
  */
+#include <pthread.h>
 #include <stdatomic.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include "cpu/threadpool.h"
 #include "harness.h"
@@ -145,5 +149,80 @@ static void test_one_thread_pool(void) {
     cpu_threadpool_free(p);
 }
 
+typedef struct {
+    _Atomic int release, started;
+    int timed_out, value;
+    pthread_t thread;
+} side_ctx;
+
+static double now_s(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return t.tv_sec + t.tv_nsec * 1e-9;
+}
+
+/* Holds its thread until released (at most 20 s), then writes value. */
+static void side_job(void *vctx) {
+    side_ctx *c = vctx;
+    c->thread = pthread_self();
+    atomic_store(&c->started, 1);
+    const double t0 = now_s();
+    while (!atomic_load(&c->release) && !c->timed_out) c->timed_out = now_s() - t0 > 20;
+    c->value = 42;
+}
+
+typedef struct {
+    _Atomic int bad_tid;
+    int side_tid;
+} tid_ctx;
+
+static void note_tid(void *vctx, int begin, int end, int tid) {
+    (void)begin, (void)end;
+    tid_ctx *c = vctx;
+    if (tid == c->side_tid) atomic_store(&c->bad_tid, 1);
+}
+
+static void test_side_job(void) {
+    cpu_threadpool *p = cpu_threadpool_new(3);
+    REQUIRE(p != NULL);
+    side_ctx c = {0};
+    cpu_threadpool_side_run(p, side_job, &c);
+    while (!atomic_load(&c.started)) {
+    }
+    /* the side job holds the last worker: dispatches finish without it */
+    tid_ctx t = {.side_tid = 2};
+    int ok = 1;
+    for (int i = 0; i < 300; i++) {
+        ok &= covers_once(p, 1 + i % 50, 1);
+        cpu_parallel_for(p, 64, 1, note_tid, &t);
+    }
+    CHECK(ok);
+    CHECK(!atomic_load(&t.bad_tid));
+    CHECK(!pthread_equal(c.thread, pthread_self()));
+    atomic_store(&c.release, 1);
+    cpu_threadpool_side_wait(p);
+    CHECK(!c.timed_out);
+    CHECK_EQ_INT(c.value, 42);
+    CHECK(covers_once(p, 1000, 1)); /* and with it back */
+    /* free waits for a side job still running */
+    side_ctx c2 = {0};
+    cpu_threadpool_side_run(p, side_job, &c2);
+    atomic_store(&c2.release, 1);
+    cpu_threadpool_free(p);
+    CHECK_EQ_INT(c2.value, 42);
+    /* without workers it runs before side_run returns */
+    cpu_threadpool *one = cpu_threadpool_new(1);
+    REQUIRE(one != NULL);
+    side_ctx c3 = {.release = 1};
+    cpu_threadpool_side_run(one, side_job, &c3);
+    CHECK_EQ_INT(c3.value, 42);
+    CHECK(pthread_equal(c3.thread, pthread_self()));
+    cpu_threadpool_side_wait(one);
+    cpu_threadpool_free(one);
+    side_ctx c4 = {.release = 1};
+    cpu_threadpool_side_run(NULL, side_job, &c4);
+    CHECK_EQ_INT(c4.value, 42);
+}
+
 TEST_MAIN(T(test_cover_exactly_once), T(test_empty_and_null_pool), T(test_default_size),
-          T(test_nested), T(test_many_dispatches), T(test_one_thread_pool))
+          T(test_nested), T(test_many_dispatches), T(test_one_thread_pool), T(test_side_job))

@@ -18,7 +18,6 @@
 #include "backend/backend.h"
 #include "base/error.h"
 #include "base/strbuf.h"
-#include "base/worker.h"
 #include "models/qwen3tts/code_predictor.h"
 #include "models/qwen3tts/q3t_codegen.h"
 #include "models/qwen3tts/q3t_prompt.h"
@@ -39,11 +38,14 @@
  * fell behind when the host gave ~37 GB/s). A fixed schedule: the decoder's
  * sums, and so the samples, do not depend on when text arrived. */
 static int group_frames(int f) { return f < 4 ? 1 : f < 10 ? 2 : STEP_FRAMES; }
-/* Pipelining (ctts_gen_params.pipeline -1 = auto) stays off unless asked for:
- * measured on 2 EPYC cores it loses (q8_0: 0.86x against 0.97x real time
- * sequential): one core streams the language model's weights at well under
- * half the bandwidth of two. */
-#define PIPE_AUTO_ON 0
+/* Pipelining (ctts_gen_params.pipeline): the decoder of one group runs on one
+ * core as the backend's side job while the language model makes the next
+ * group on all cores, without that one until the decoder is done. It pays
+ * because the language model, bound by memory bandwidth, runs at well over
+ * half its two-core speed on one core (2 EPYC cores: ~5% less wall time at
+ * ~35 GB/s, the same audio). Auto turns it on with 2 threads only: with more,
+ * one core's decoder could fall behind the language model. */
+#define PIPE_AUTO_THREADS 2
 /* Most text bytes one utterance takes. */
 #define TEXT_MAX ((size_t)16 << 20)
 
@@ -92,12 +94,12 @@ struct q3t_stream {
      * worker decodes into. A group is decoded only when full (or at the end). */
     int32_t *bcodes[2]; /* [STEP_FRAMES * G] each */
     int bn[2];          /* frames in each */
-    int cur;            /* the batch on the worker */
+    int cur;            /* the batch being decoded (pipelined) */
     float *bpcm;        /* [STEP_FRAMES * hop] */
     int made, lm_done, max_frames;
-    int pipe;           /* this utterance: 1 pipelined, 0 sequential */
-    ctts_worker *worker;
-    ctts_backend *be_lm, *be_dec; /* the model's threads split in two (pipelined) */
+    int pipe;             /* this utterance: 1 pipelined, 0 sequential */
+    int unpipe;           /* end the pipeline at the next step (other streams step along) */
+    ctts_backend *be_dec; /* one thread: the decoder as s->be's side job */
     int in_flight;
     double job_ms;
     ctts_status job_st;
@@ -162,8 +164,7 @@ ctts_status q3t_stream_new(q3t_model *m, q3t_stream **out, char *err, size_t err
 
 void q3t_stream_free(q3t_stream *s) {
     if (!s) return;
-    ctts_worker_free(s->worker); /* waits for a decode in flight */
-    if (s->be_lm) s->be_lm->destroy(s->be_lm);
+    if (s->in_flight) s->be->side_wait(s->be);
     if (s->be_dec) s->be_dec->destroy(s->be_dec);
     free(s->bpcm);
     free(s->bcodes[0]);
@@ -385,13 +386,14 @@ ctts_status q3t_stream_begin(q3t_stream *s, const q3t_voice *voice, const ctts_g
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "pipeline must be -1, 0 or 1, got %d",
                         p->pipeline);
     if (s->in_flight) { /* a decode of the previous utterance still running */
-        ctts_worker_wait(s->worker);
+        s->be->side_wait(s->be);
         s->in_flight = 0;
     }
     s->max_frames = p->max_frames;
     s->made = s->lm_done = 0;
     s->bn[0] = s->bn[1] = s->cur = 0;
-    s->pipe = p->pipeline == 1 || (p->pipeline == -1 && PIPE_AUTO_ON && s->n_threads >= 2);
+    s->pipe = p->pipeline == 1 || (p->pipeline == -1 && s->n_threads == PIPE_AUTO_THREADS);
+    s->unpipe = 0;
     if (p->text_mode < CTTS_TEXT_MODE_AUTO || p->text_mode > CTTS_TEXT_MODE_STREAMING)
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text_mode %d is not a ctts_text_mode",
                         (int)p->text_mode);
@@ -543,7 +545,7 @@ static ctts_status gen_frames(q3t_stream *s, int32_t *codes, int want, int *got,
     return CTTS_OK;
 }
 
-/* Worker job: decodes batch cur into bpcm. */
+/* Side job: decodes batch cur into bpcm. */
 static void decode_job(void *ctx) {
     q3t_stream *s = ctx;
     const double t0 = now_ms();
@@ -552,27 +554,23 @@ static void decode_job(void *ctx) {
     s->job_ms = now_ms() - t0;
 }
 
-/* The two half-thread backends and the worker, made on first use. */
+/* The decoder's one-thread backend, made on first use. */
 static ctts_status pipe_setup(q3t_stream *s, char *err, size_t err_len) {
-    const int n = s->n_threads, n_lm = n / 2 > 0 ? n / 2 : 1, n_dec = n - n_lm > 0 ? n - n_lm : 1;
-    if (!s->be_lm) s->be_lm = ctts_backend_cpu_new(n_lm, s->cpu_isa);
-    if (!s->be_dec) s->be_dec = ctts_backend_cpu_new(n_dec, s->cpu_isa);
-    if (!s->worker) s->worker = ctts_worker_new();
-    if (!s->be_lm || !s->be_dec || !s->worker)
-        return ctts_err(err, err_len, CTTS_E_BACKEND, "cannot start the decoding thread");
+    if (!s->be->side_run || s->n_threads < 2)
+        return ctts_err(err, err_len, CTTS_E_BACKEND, "no side thread to decode on");
+    if (!s->be_dec) s->be_dec = ctts_backend_cpu_new(1, s->cpu_isa);
+    if (!s->be_dec) return ctts_err(err, err_len, CTTS_E_BACKEND, "cannot start the decoder");
     return CTTS_OK;
 }
 
-/* Runs the language model and the decoder on all threads (pipe 0) or on
- * their halves (pipe 1). */
+/* Runs the decoder on all threads (pipe 0) or on the side thread (pipe 1). */
 static void set_exec(q3t_stream *s, int pipe) {
-    q3t_codegen_set_exec(s->gen, pipe ? s->be_lm : NULL);
     q3t_sdec_stream_set_exec(s->dec, pipe ? s->be_dec : NULL);
 }
 
-/* Waits for the batch on the worker and copies its audio out. */
+/* Waits for the batch being decoded and copies its audio out. */
 static ctts_status take_flight(q3t_stream *s, float *pcm, size_t *n, char *err, size_t err_len) {
-    ctts_worker_wait(s->worker);
+    s->be->side_wait(s->be);
     s->in_flight = 0;
     s->decoder_ms += s->job_ms;
     if (s->job_st != CTTS_OK) return ctts_err(err, err_len, s->job_st, "%s", s->job_err);
@@ -604,8 +602,21 @@ static int group_ready(const q3t_stream *s, int g) {
     return (s->bn[g] > 0 && group_room(s, g) == 0) || (s->lm_done && s->bn[g] > 0);
 }
 
+/* Ends pipelining with nothing in flight: the group being filled moves to
+ * slot 0, where the sequential steps fill and decode. */
+static void stop_pipe(q3t_stream *s) {
+    if (s->cur != 0) {
+        memcpy(s->bcodes[0], s->bcodes[s->cur], (size_t)s->bn[s->cur] * s->G * sizeof *s->bcodes[0]);
+        s->bn[0] = s->bn[s->cur];
+        s->bn[s->cur] = 0;
+        s->cur = 0;
+    }
+    s->pipe = s->unpipe = 0;
+    set_exec(s, 0);
+}
+
 /* Step of a pipelined stream after the first frame: the next group is
- * generated while the worker decodes the previous one. */
+ * generated while the side thread decodes the previous one. */
 static ctts_status step_pipelined(q3t_stream *s, float *pcm, size_t *n, char *err,
                                   size_t err_len) {
     if (!s->in_flight) {
@@ -613,7 +624,7 @@ static ctts_status step_pipelined(q3t_stream *s, float *pcm, size_t *n, char *er
         ctts_status st = fill_group(s, s->cur, err, err_len);
         if (st != CTTS_OK) return st;
         if (!group_ready(s, s->cur)) return no_frame(s);
-        ctts_worker_submit(s->worker, decode_job, s);
+        s->be->side_run(s->be, decode_job, s);
         s->in_flight = 1;
     }
     const int next = s->cur ^ 1;
@@ -622,8 +633,12 @@ static ctts_status step_pipelined(q3t_stream *s, float *pcm, size_t *n, char *er
     if (st2 != CTTS_OK) return st2;
     if (st != CTTS_OK) return st;
     s->cur = next;
+    if (s->unpipe) {
+        stop_pipe(s);
+        return CTTS_OK;
+    }
     if (group_ready(s, next)) {
-        ctts_worker_submit(s->worker, decode_job, s);
+        s->be->side_run(s->be, decode_job, s);
         s->in_flight = 1;
     }
     return CTTS_OK;
@@ -684,6 +699,7 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
         }
         return CTTS_OK;
     }
+    if (s->pipe && s->unpipe && !s->in_flight) stop_pipe(s);
     if (s->pipe) {
         st = step_pipelined(s, pcm, n, err, err_len);
     } else {
@@ -716,6 +732,9 @@ void q3t_stream_step_many(q3t_stream *const *s, int B, float *const *pcm, size_t
     int nb = 0;
     for (int i = 0; i < B; i++) {
         n[i] = 0;
+        /* several streams: a pipelined one ends its pipeline (this step) and
+         * steps with the others from the next */
+        if (B > 1 && s[i]->pipe) s[i]->unpipe = 1;
         if (B <= Q3T_MAX_BATCH && plain_step(s[i]) && s[i]->m == s[0]->m)
             batch[nb++] = s[i], res[i] = CTTS_OK;
         else
