@@ -63,7 +63,7 @@ struct cpu_threadpool {
 
 typedef struct {
     cpu_threadpool *pool;
-    int id;
+    int id, side; /* side: the last worker, which runs side jobs */
 } worker_arg;
 
 static inline void cpu_relax(void) {
@@ -161,7 +161,7 @@ static void *worker_main(void *arg) {
         }
         seen = g;
         if (atomic_load(&p->stop)) break;
-        if (wa.id == p->n_workers) run_side(p);
+        if (wa.side) run_side(p);
         enter_job(p, wa.id);
     }
     return NULL;
@@ -190,6 +190,7 @@ cpu_threadpool *cpu_threadpool_new(int n) {
         if (!wa) break;
         wa->pool = p;
         wa->id = i + 1;
+        wa->side = i == n - 2;
         if (pthread_create(&p->workers[i], NULL, worker_main, wa) != 0) {
             free(wa);
             break;
