@@ -354,9 +354,10 @@ static void test_stream_errors(void) {
     q3t_model_free(m);
 }
 
-/* Pipelined (decoder on a worker thread, 2 threads) == sequential, sample for
- * sample; max_frames with ignore_eos gives exactly that many frames, and the
- * step sizes are 1 frame, then up to 4. */
+/* Pipelined (decoder as a side job, 2 threads; asked for, and auto, which
+ * starts once ahead of real time: this tiny model is) == sequential, sample
+ * for sample; max_frames with ignore_eos gives exactly that many frames, and
+ * the step sizes are 1 frame, then up to 4. */
 static void test_pipeline_and_frame_cap(void) {
     if (!golden_present()) SKIP("no qwen3tts-tiny golden data");
     char dir[1024], err[512];
@@ -374,10 +375,10 @@ static void test_pipeline_and_frame_cap(void) {
     p.ignore_eos = 1;
     p.max_frames = 11;
     const char *text = "Pipelining must not change a single sample.";
-    float *pcm[2] = {0};
-    size_t n[2] = {0};
-    for (int pipe = 0; pipe < 2; pipe++) {
-        p.pipeline = pipe;
+    float *pcm[3] = {0};
+    size_t n[3] = {0};
+    for (int pipe = 0; pipe < 3; pipe++) {
+        p.pipeline = pipe == 2 ? -1 : pipe;
         REQUIRE(q3t_stream_start(s, NULL, &p, text, err, sizeof err) == CTTS_OK);
         pcm[pipe] = malloc(32 * hop * sizeof(float));
         REQUIRE(pcm[pipe] != NULL);
@@ -394,14 +395,15 @@ static void test_pipeline_and_frame_cap(void) {
         CHECK(rc == CTTS_DONE);
         CHECK_EQ_INT((int)(n[pipe] / hop), 11); /* 1 + 1 + 1 + 1 + 2 + 2 + 2 + 1 */
         CHECK_EQ_INT((int)steps, 8);
+        CHECK_EQ_INT(q3t_stream_pipelined(s), pipe > 0);
     }
     CHECK(n[0] == n[1] && memcmp(pcm[0], pcm[1], n[0] * sizeof(float)) == 0);
+    CHECK(n[0] == n[2] && memcmp(pcm[0], pcm[2], n[0] * sizeof(float)) == 0);
     /* A bad pipeline value is refused by name. */
     p.pipeline = 3;
     CHECK(q3t_stream_start(s, NULL, &p, text, err, sizeof err) == CTTS_E_INVALID_ARG);
     CHECK_STR_CONTAINS(err, "pipeline");
-    free(pcm[0]);
-    free(pcm[1]);
+    for (int i = 0; i < 3; i++) free(pcm[i]);
     q3t_stream_free(s);
     q3t_model_free(m);
 }

@@ -42,9 +42,13 @@ static int group_frames(int f) { return f < 4 ? 1 : f < 10 ? 2 : STEP_FRAMES; }
  * core as the backend's side job while the language model makes the next
  * group on all cores, without that one until the decoder is done. It pays
  * because the language model, bound by memory bandwidth, runs at well over
- * half its two-core speed on one core (2 EPYC cores: ~5% less wall time at
- * ~35 GB/s, the same audio). Auto turns it on with 2 threads only: with more,
- * one core's decoder could fall behind the language model. */
+ * half its two-core speed on one core (2 EPYC cores: 4-9% less wall time at
+ * ~35 GB/s, the same audio). Its first pipelined step returns audio one
+ * group later than a sequential one would: auto starts it only once the audio
+ * returned leads real time by more than that step takes (so a player never
+ * waits for it; on a host near 1x real time it may never start, and pipeline
+ * 1 gives the throughput), and only with 2 threads (with more, one core's
+ * decoder could fall behind). */
 #define PIPE_AUTO_THREADS 2
 /* Most text bytes one utterance takes. */
 #define TEXT_MAX ((size_t)16 << 20)
@@ -97,8 +101,10 @@ struct q3t_stream {
     int cur;            /* the batch being decoded (pipelined) */
     float *bpcm;        /* [STEP_FRAMES * hop] */
     int made, lm_done, max_frames;
-    int pipe;             /* this utterance: 1 pipelined, 0 sequential */
+    int pipe_mode;        /* this utterance: 1 pipeline at once, -1 when ahead, 0 never */
+    int pipe;             /* 1 while pipelined */
     int unpipe;           /* end the pipeline at the next step (other streams step along) */
+    double first_audio_at; /* now_ms() when the first frame's audio was returned */
     ctts_backend *be_dec; /* one thread: the decoder as s->be's side job */
     int in_flight;
     double job_ms;
@@ -392,8 +398,10 @@ ctts_status q3t_stream_begin(q3t_stream *s, const q3t_voice *voice, const ctts_g
     s->max_frames = p->max_frames;
     s->made = s->lm_done = 0;
     s->bn[0] = s->bn[1] = s->cur = 0;
-    s->pipe = p->pipeline == 1 || (p->pipeline == -1 && s->n_threads == PIPE_AUTO_THREADS);
-    s->unpipe = 0;
+    s->pipe_mode = p->pipeline == 1                                          ? 1
+                   : p->pipeline == -1 && s->n_threads == PIPE_AUTO_THREADS ? -1
+                                                                             : 0;
+    s->pipe = s->unpipe = 0;
     if (p->text_mode < CTTS_TEXT_MODE_AUTO || p->text_mode > CTTS_TEXT_MODE_STREAMING)
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "text_mode %d is not a ctts_text_mode",
                         (int)p->text_mode);
@@ -611,8 +619,28 @@ static void stop_pipe(q3t_stream *s) {
         s->bn[s->cur] = 0;
         s->cur = 0;
     }
-    s->pipe = s->unpipe = 0;
+    s->pipe = s->unpipe = s->pipe_mode = 0; /* sequential for the rest of the utterance */
     set_exec(s, 0);
+}
+
+/* Starts pipelining as pipe_mode says (see PIPE_AUTO_THREADS). */
+static void maybe_pipe(q3t_stream *s) {
+    if (s->pipe || !s->pipe_mode || s->in_flight) return;
+    if (s->pipe_mode < 0) {
+        const double frame_ms = 1000.0 * s->hop / s->cfg->codec.output_sample_rate;
+        const double lead = s->frame * frame_ms - (now_ms() - s->first_audio_at);
+        /* the first pipelined step returns its group after generating it and
+         * the next one, the latter while the decoder takes a core (~1.3x) */
+        const int g = group_frames(s->made), g2 = group_frames(s->made + g);
+        if (lead <= (g + 1.3 * g2) * s->lm_ms / s->made) return;
+    }
+    char e[128];
+    if (pipe_setup(s, e, sizeof e) != CTTS_OK) {
+        s->pipe_mode = 0; /* no second thread: go on sequentially */
+        return;
+    }
+    s->pipe = 1;
+    set_exec(s, 1);
 }
 
 /* Step of a pipelined stream after the first frame: the next group is
@@ -692,14 +720,11 @@ ctts_status q3t_stream_step(q3t_stream *s, float *pcm, size_t *n, char *err, siz
         s->first_decoder_ms = t2 - t1;
         s->frame = 1;
         *n = (size_t)s->hop;
-        if (s->pipe) {
-            st = pipe_setup(s, err, err_len);
-            if (st != CTTS_OK) s->pipe = 0; /* no second thread: go on sequentially */
-            set_exec(s, s->pipe);
-        }
+        s->first_audio_at = now_ms();
         return CTTS_OK;
     }
     if (s->pipe && s->unpipe && !s->in_flight) stop_pipe(s);
+    maybe_pipe(s);
     if (s->pipe) {
         st = step_pipelined(s, pcm, n, err, err_len);
     } else {
@@ -733,8 +758,11 @@ void q3t_stream_step_many(q3t_stream *const *s, int B, float *const *pcm, size_t
     for (int i = 0; i < B; i++) {
         n[i] = 0;
         /* several streams: a pipelined one ends its pipeline (this step) and
-         * steps with the others from the next */
-        if (B > 1 && s[i]->pipe) s[i]->unpipe = 1;
+         * steps with the others from the next; none starts one */
+        if (B > 1) {
+            if (s[i]->pipe) s[i]->unpipe = 1;
+            else s[i]->pipe_mode = 0;
+        }
         if (B <= Q3T_MAX_BATCH && plain_step(s[i]) && s[i]->m == s[0]->m)
             batch[nb++] = s[i], res[i] = CTTS_OK;
         else
@@ -804,6 +832,8 @@ void q3t_stream_first_frame_times(const q3t_stream *s, double *lm_ms, double *de
     if (lm_ms) *lm_ms = s ? s->first_lm_ms : 0;
     if (decoder_ms) *decoder_ms = s ? s->first_decoder_ms : 0;
 }
+
+int q3t_stream_pipelined(const q3t_stream *s) { return s && s->pipe; }
 
 void q3t_stream_set_observer(q3t_stream *s, q3t_frame_observer fn, void *user) {
     s->observer = fn;

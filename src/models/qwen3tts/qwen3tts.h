@@ -153,6 +153,8 @@ void q3t_stream_times(const q3t_stream *s, double *prepare_ms, double *prefill_m
                       double *decoder_ms);
 /* The first frame's talker step + code predictor, and its decode (ms). */
 void q3t_stream_first_frame_times(const q3t_stream *s, double *lm_ms, double *decoder_ms);
+/* 1 while the stream decodes as the backend's side job (ctts_gen_params.pipeline). */
+int q3t_stream_pipelined(const q3t_stream *s);
 
 /* ---- inspection (tests, tools) ---- */
 
