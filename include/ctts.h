@@ -133,8 +133,10 @@ typedef struct {
                                  (it depends on the machine). Qwen3-TTS: the decoder runs
                                  on one of the model's threads while the language model
                                  goes on with the others (all of them once the decoder is
-                                 done); auto = on with exactly 2 threads; a pipelined
-                                 session read with others (ctts_stream_read_many) stops
+                                 done); 1 = from the second frame on, auto (2 threads
+                                 only) = once the audio returned leads real time by more
+                                 than the one-group delay the pipeline's first step adds;
+                                 a session read with others (ctts_stream_read_many) stops
                                  pipelining. The audio is identical in every mode. */
     /* Qwen3-TTS only (Pocket ignores them); defaults from generation_config.json: */
     int top_k;                /* sample among the k best codes; 0 = off; default 50 */
