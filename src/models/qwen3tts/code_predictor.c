@@ -33,7 +33,6 @@ struct q3t_code_predictor {
 
 struct q3t_cp_state {
     const q3t_code_predictor *cp;
-    ctts_backend *exec; /* runs the ops: cp->be unless set_exec chose another */
     nn_kv_cache *kv;    /* [n_layers], G rows each */
     /* Buffers for frames of up to cap sequences (1 at first; a batch runs on
      * its first state's, grown on first use): device rows_t [2 cap, Dt] |
@@ -185,7 +184,6 @@ ctts_status q3t_cp_state_new(const q3t_code_predictor *cp, q3t_cp_state **out, c
     q3t_cp_state *s = calloc(1, sizeof *s);
     if (!s) return ctts_err(err, err_len, CTTS_E_OOM, "code predictor state: out of memory");
     s->cp = cp;
-    s->exec = be;
     s->kv = calloc((size_t)cp->n_layers, sizeof *s->kv);
     int ok = s->kv && ensure_cap(s, 1) == CTTS_OK && nn_sampler_init(&s->sampler, cp->V) == CTTS_OK;
     for (int l = 0; ok && l < cp->n_layers; l++)
@@ -196,10 +194,6 @@ ctts_status q3t_cp_state_new(const q3t_code_predictor *cp, q3t_cp_state **out, c
     }
     *out = s;
     return CTTS_OK;
-}
-
-void q3t_cp_state_set_exec(q3t_cp_state *s, ctts_backend *exec) {
-    if (s) s->exec = exec ? exec : s->cp->be;
 }
 
 /* Frames of B sequences (B <= s[0]->cap) on s[0]'s buffers, as the frame
@@ -213,7 +207,7 @@ static ctts_status run_frames(const q3t_code_predictor *cp, q3t_cp_state *const 
                               const nn_sampling_params *const *p, ctts_rng *const *rng,
                               const int32_t *force, int32_t *const *codes, float *logits,
                               float *scores, char *err, size_t err_len) {
-    ctts_backend *be = s[0]->exec;
+    ctts_backend *be = s[0]->cp->be;
     const int V = cp->V, Dt = cp->Dt, D = cp->D;
     const size_t c = (size_t)s[0]->cap;
     float *rows_t = s[0]->dev, *x = rows_t + round16(2 * c * Dt), *h = x + round16(2 * c * D);
@@ -316,7 +310,7 @@ ctts_status q3t_code_predictor_frame_embed(const q3t_code_predictor *cp, q3t_cp_
             return ctts_err(err, err_len, CTTS_E_INVALID_ARG,
                             "frame embedding: code %d of group %d outside [0, %d)", codes[g], g,
                             cp->V);
-    ctts_backend *be = s->exec;
+    ctts_backend *be = s->cp->be;
     const int Dt = cp->Dt;
     /* Sum in group order, like torch's reduction over the 16 stacked rows. */
     float *acc = s->dev, *row = s->dev + Dt; /* the rows_t buffer */

@@ -49,9 +49,6 @@ int q3t_code_predictor_vocab(const q3t_code_predictor *cp);  /* 2048 */
 ctts_status q3t_cp_state_new(const q3t_code_predictor *cp, q3t_cp_state **out, char *err,
                              size_t err_len);
 void q3t_cp_state_free(q3t_cp_state *s);
-/* Runs the state's ops on exec (NULL: the predictor's own backend); exec must
- * share memory with it (CPU backends do). */
-void q3t_cp_state_set_exec(q3t_cp_state *s, ctts_backend *exec);
 
 /* Runs one frame. hidden [D_talker] (host) is the talker's final-norm hidden
  * state of the step that chose code0 (0 <= code0 < talker vocab). codes[0] =

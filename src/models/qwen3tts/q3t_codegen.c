@@ -35,7 +35,7 @@ struct q3t_codegen {
     int step_pending;    /* a returned frame still has to be fed back */
     int32_t *teach;      /* [G] codes the next frame takes (teacher forcing), if set */
     int teach_on;
-    ctts_backend *own_be, *exec; /* the talker's backend; the one running the ops */
+    ctts_backend *be; /* the talker's backend */
     float *teach_logits; /* caller's [G-1, cp vocab] for the next frame's predictor logits */
     int started;
     q3t_stop_reason stop;
@@ -77,7 +77,7 @@ ctts_status q3t_codegen_new(const q3t_talker *t, const q3t_code_predictor *cp, q
     q3t_codegen *g = calloc(1, sizeof *g);
     if (!g) return ctts_err(err, err_len, CTTS_E_OOM, "codegen: out of memory");
     g->t = t;
-    g->own_be = g->exec = q3t_talker_backend(t);
+    g->be = q3t_talker_backend(t);
     g->cp = cp;
     g->D = q3t_talker_hidden_size(t);
     g->G = q3t_code_predictor_groups(cp);
@@ -197,7 +197,7 @@ ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t e
         /* Feed the frame back: its embedding + the trailing text row of this step. */
         st = next_row(g, g->row, err, err_len);
         if (st != CTTS_OK) return st;
-        ctts_backend_stage(g->exec, CTTS_STAGE_TALKER);
+        ctts_backend_stage(g->be, CTTS_STAGE_TALKER);
         st = q3t_talker_forward(g->t, g->ts, g->row, 1, err, err_len);
         if (st == CTTS_OK) st = choose_first(g, err, err_len);
         if (st != CTTS_OK) return st;
@@ -205,7 +205,7 @@ ctts_status q3t_codegen_next(q3t_codegen *g, int32_t *codes, char *err, size_t e
         if (g->stop != Q3T_STOP_NONE) return CTTS_DONE;
     }
     if (g->teach_on) g->first[g->n_first - 1] = g->teach[0];
-    ctts_backend_stage(g->exec, CTTS_STAGE_CODE_PREDICTOR);
+    ctts_backend_stage(g->be, CTTS_STAGE_CODE_PREDICTOR);
     st = q3t_code_predictor_frame(g->cp, g->cs, g->t, q3t_talker_hidden(g->ts),
                                   g->first[g->n_first - 1], &g->p.predictor, &g->rng,
                                   g->teach_on ? g->teach : NULL, g->last_codes, g->teach_logits,
@@ -245,7 +245,7 @@ ctts_status q3t_codegen_next_many(q3t_codegen *const *g, int B, int32_t *const *
         ts[n] = g[i]->ts, idx[n++] = i;
     }
     if (n) {
-        ctts_backend_stage(g0->exec, CTTS_STAGE_TALKER);
+        ctts_backend_stage(g0->be, CTTS_STAGE_TALKER);
         ctts_status st = q3t_talker_step_many(g0->t, ts, n, g0->batch_rows, err, err_len);
         for (int k = 0; k < n && st == CTTS_OK; k++) {
             q3t_codegen *gi = g[idx[k]];
@@ -270,7 +270,7 @@ ctts_status q3t_codegen_next_many(q3t_codegen *const *g, int B, int32_t *const *
         sp[n] = &gi->p.predictor, rng[n] = &gi->rng, out[n] = gi->last_codes, idx[n++] = i;
     }
     if (!n) return CTTS_OK;
-    ctts_backend_stage(g0->exec, CTTS_STAGE_CODE_PREDICTOR);
+    ctts_backend_stage(g0->be, CTTS_STAGE_CODE_PREDICTOR);
     ctts_status st = q3t_code_predictor_frame_many(g0->cp, cs, n, g0->t, hid, code0, sp, rng, out, err,
                                                    err_len);
     if (st != CTTS_OK) return st;
@@ -297,12 +297,6 @@ ctts_status q3t_codegen_teach_next(q3t_codegen *g, const int32_t *codes, float *
     g->teach_on = codes != NULL;
     g->teach_logits = cp_logits;
     return CTTS_OK;
-}
-
-void q3t_codegen_set_exec(q3t_codegen *g, ctts_backend *exec) {
-    g->exec = exec ? exec : g->own_be;
-    q3t_talker_state_set_exec(g->ts, exec);
-    q3t_cp_state_set_exec(g->cs, exec);
 }
 
 q3t_stop_reason q3t_codegen_stop_reason(const q3t_codegen *g) { return g->stop; }

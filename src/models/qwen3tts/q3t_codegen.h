@@ -90,9 +90,6 @@ q3t_stop_reason q3t_codegen_stop_reason(const q3t_codegen *g);
 ctts_status q3t_codegen_teach_next(q3t_codegen *g, const int32_t *codes, float *cp_logits,
                                    char *err, size_t err_len);
 
-/* Runs the talker and code predictor ops on exec (NULL: their own backend);
- * see q3t_talker_state_set_exec. */
-void q3t_codegen_set_exec(q3t_codegen *g, ctts_backend *exec);
 /* Every first code chosen so far, including a final EOS / discarded one. */
 const int32_t *q3t_codegen_first_codes(const q3t_codegen *g, int *n);
 /* The talker's last final-norm hidden state [D], raw logits and processed

@@ -95,7 +95,7 @@ struct q3t_stream {
     int started, prefilled, done, frame;
     /* Groups of frames decoded together (group_frames): the codes of two (one
      * generating while the other decodes when pipelined) and the audio the
-     * worker decodes into. A group is decoded only when full (or at the end). */
+     * side job decodes into. A group is decoded only when full (or at the end). */
     int32_t *bcodes[2]; /* [STEP_FRAMES * G] each */
     int bn[2];          /* frames in each */
     int cur;            /* the batch being decoded (pipelined) */

@@ -38,7 +38,6 @@ struct q3t_talker {
 
 struct q3t_talker_state {
     const q3t_talker *t;
-    ctts_backend *exec; /* runs the ops: t->be unless set_exec chose another */
     nn_kv_cache *kv; /* [n_layers] */
     int kv_cap;
     float *scratch; /* device */
@@ -181,7 +180,6 @@ ctts_status q3t_talker_state_new(const q3t_talker *t, q3t_talker_state **out, ch
     q3t_talker_state *s = calloc(1, sizeof *s);
     if (!s) return ctts_err(err, err_len, CTTS_E_OOM, "talker state: out of memory");
     s->t = t;
-    s->exec = t->be;
     s->kv = calloc((size_t)t->n_layers, sizeof *s->kv);
     s->hid_dev = t->be->alloc(t->be, (size_t)t->D * sizeof(float));
     s->logit_dev = t->be->alloc(t->be, (size_t)t->V * sizeof(float));
@@ -206,10 +204,6 @@ ctts_status q3t_talker_state_new(const q3t_talker *t, q3t_talker_state **out, ch
     }
     *out = s;
     return CTTS_OK;
-}
-
-void q3t_talker_state_set_exec(q3t_talker_state *s, ctts_backend *exec) {
-    if (s) s->exec = exec ? exec : s->t->be;
 }
 
 void q3t_talker_state_reset(q3t_talker_state *s) {
@@ -266,7 +260,7 @@ ctts_status q3t_talker_embed_text(const q3t_talker *t, q3t_talker_state *s, cons
     if (n == 0) return CTTS_OK;
     ctts_status st = check_ids(ids, n, t->cfg.text_vocab_size, "text", err, err_len);
     if (st != CTTS_OK) return st;
-    ctts_backend *be = s->exec;
+    ctts_backend *be = s->t->be;
     const int C = n < Q3T_ROW_CHUNK ? n : Q3T_ROW_CHUNK;
     const size_t e_sz = round16((size_t)C * (size_t)t->TH);
     if (ensure_scratch(s, 2 * e_sz + round16((size_t)C * (size_t)t->D)) != CTTS_OK)
@@ -295,8 +289,8 @@ ctts_status q3t_talker_embed_codec(const q3t_talker *t, q3t_talker_state *s, con
         return ctts_err(err, err_len, CTTS_E_OOM, "talker: out of memory (%d codec rows)", n);
     for (int r0 = 0; r0 < n; r0 += C) {
         const int m = n - r0 < C ? n - r0 : C;
-        s->exec->get_rows(s->exec, s->scratch, t->codec_emb, ids + r0, m);
-        s->exec->download(s->exec, out + (size_t)r0 * t->D, s->scratch,
+        t->be->get_rows(t->be, s->scratch, t->codec_emb, ids + r0, m);
+        t->be->download(t->be, out + (size_t)r0 * t->D, s->scratch,
                         (size_t)m * (size_t)t->D * sizeof(float));
     }
     return CTTS_OK;
@@ -308,7 +302,7 @@ ctts_status q3t_talker_forward(const q3t_talker *t, q3t_talker_state *s, const f
                                char *err, size_t err_len) {
     if (!t || !s || !x || T <= 0 || T > (1 << 20))
         return ctts_err(err, err_len, CTTS_E_INVALID_ARG, "talker: bad forward arguments");
-    ctts_backend *be = s->exec;
+    ctts_backend *be = s->t->be;
     const int D = t->D, pos0 = s->kv[0].n;
     const int max_pos = t->cfg.dec.max_position_embeddings;
     if (pos0 > INT32_MAX - T || (max_pos > 0 && pos0 + T > max_pos))
@@ -361,7 +355,7 @@ ctts_status q3t_talker_step_many(const q3t_talker *t, q3t_talker_state *const *s
         rows[i] = 1;
     }
     /* The batch's rows, layer scratch, hidden rows and logits live in the first state's scratch. */
-    ctts_backend *be = s[0]->exec;
+    ctts_backend *be = s[0]->t->be;
     const int D = t->D, V = t->V;
     const size_t xs = round16((size_t)B * D), ls = nn_qwen3_scratch_floats(&t->lc, B);
     if (ensure_scratch(s[0], 2 * xs + ls + (size_t)B * V) != CTTS_OK)

@@ -71,10 +71,6 @@ ctts_status q3t_talker_state_new(const q3t_talker *t, q3t_talker_state **out, ch
 void q3t_talker_state_free(q3t_talker_state *s);
 /* Empties the KV caches (keeps the memory). */
 void q3t_talker_state_reset(q3t_talker_state *s);
-/* Runs the state's ops on exec (NULL: the talker's own backend), e.g. a CPU
- * backend with fewer threads while audio decodes beside it. exec must share
- * memory with the talker's backend (CPU backends do). */
-void q3t_talker_state_set_exec(q3t_talker_state *s, ctts_backend *exec);
 /* Positions already in the cache. */
 int q3t_talker_state_positions(const q3t_talker_state *s);
 
