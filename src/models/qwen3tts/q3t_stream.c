@@ -45,10 +45,11 @@ static int group_frames(int f) { return f < 4 ? 1 : f < 10 ? 2 : STEP_FRAMES; }
  * half its two-core speed on one core (2 EPYC cores: 4-9% less wall time at
  * ~35 GB/s, the same audio). Its first pipelined step returns audio one
  * group later than a sequential one would: auto starts it only once the audio
- * returned leads real time by more than that step takes (so a player never
- * waits for it; on a host near 1x real time it may never start, and pipeline
- * 1 gives the throughput), and only with 2 threads (with more, one core's
- * decoder could fall behind). */
+ * returned leads real time by more than that step takes, estimated from the
+ * measured generation time (so a player should not wait for it; on a host
+ * near 1x real time it may never start, and pipeline 1 gives the
+ * throughput), and only with 2 threads (with more, one core's decoder could
+ * fall behind). */
 #define PIPE_AUTO_THREADS 2
 /* Most text bytes one utterance takes. */
 #define TEXT_MAX ((size_t)16 << 20)
