@@ -281,6 +281,8 @@ static void test_read_many(void) {
         len[i] = 0;
         st[i] = CTTS_OK;
     }
+    /* 6 reads of 1000 samples: a decode in flight and the next group filling
+     * in the second slot, so leaving the pipeline moves it (checked) */
     for (int r = 0; r < 6 && st[0] == CTTS_OK; r++) {
         size_t got = 0;
         st[0] = ctts_stream_read(s[0], buf[0] + len[0], 1000, &got);
